@@ -1,0 +1,35 @@
+//! shipgate's carrier seam: the canonical shipment model, the carrier trait and the carriers.
+//!
+//! Nothing here knows about HTTP servers or databases: the service crate validates input into a
+//! [`Shipment`], routes it to a [`CarrierClient`] by channel, and stores what comes back.
+
+pub mod error;
+pub mod model;
+pub mod registry;
+pub mod sandbox;
+
+pub use error::CarrierError;
+pub use model::{Address, Charge, Created, Customs, CustomsItem, Parcel, Shipment};
+pub use registry::Registry;
+
+use async_trait::async_trait;
+
+/// One carrier as the gateway sees it: create a shipment, find one again by our reference.
+///
+/// `idempotency_key` in [`Shipment`] is the gateway's own reference for one attempt chain; the
+/// carrier stores it so that an ambiguous failure can be resolved with
+/// [`CarrierClient::lookup_by_reference`] instead of creating a second shipment.
+#[async_trait]
+pub trait CarrierClient: Send + Sync + 'static {
+    /// Stable lower-case identifier (`sandbox`, `fedex`, ...).
+    fn id(&self) -> &'static str;
+
+    /// Creates the shipment. An error that [`CarrierError::is_ambiguous`] may have created it.
+    async fn create(&self, shipment: &Shipment) -> Result<Created, CarrierError>;
+
+    /// Finds a shipment created earlier under `idempotency_key`.
+    async fn lookup_by_reference(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<Created>, CarrierError>;
+}

@@ -1,0 +1,117 @@
+//! The canonical shipment every carrier adapter receives, already validated by the gateway.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub name: String,
+    pub company: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub street1: String,
+    pub street2: Option<String>,
+    pub city: String,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+}
+
+/// Personal data stays out of logs: phone, e-mail and street lines are masked.
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Address")
+            .field("name", &mask(Some(&self.name)))
+            .field("phone", &mask(self.phone.as_deref()))
+            .field("street1", &mask(Some(&self.street1)))
+            .field("city", &self.city)
+            .field("state", &self.state)
+            .field("postal_code", &self.postal_code)
+            .field("country", &self.country)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps the first and last character of a value and hides the rest (`+1***7`).
+pub fn mask(value: Option<&str>) -> String {
+    match value {
+        None => String::new(),
+        Some(v) => {
+            let chars: Vec<char> = v.chars().collect();
+            match chars.len() {
+                0 => String::new(),
+                1..=3 => "***".to_owned(),
+                n => format!("{}***{}", chars[0], chars[n - 1]),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parcel {
+    pub weight_grams: u32,
+    pub length_cm: Option<f64>,
+    pub width_cm: Option<f64>,
+    pub height_cm: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomsItem {
+    pub description: String,
+    pub hs_code: Option<String>,
+    pub quantity: u32,
+    /// Decimal string in `Customs::currency` (`"9.90"`).
+    pub unit_value: String,
+    pub weight_grams: Option<u32>,
+    pub origin_country: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customs {
+    pub currency: String,
+    pub incoterm: Option<String>,
+    pub items: Vec<CustomsItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shipment {
+    /// The seller's reference number, printed on labels and sent as the customer reference.
+    pub reference_number: String,
+    /// The gateway's key for this attempt chain; carriers store it so we can find the shipment again.
+    pub idempotency_key: String,
+    /// The carrier's own service code for the requested channel.
+    pub service: String,
+    pub shipper: Address,
+    pub consignee: Address,
+    pub parcels: Vec<Parcel>,
+    pub customs: Option<Customs>,
+}
+
+impl Shipment {
+    pub fn total_weight_grams(&self) -> u64 {
+        self.parcels.iter().map(|p| u64::from(p.weight_grams)).sum()
+    }
+}
+
+/// The carrier's quoted price for a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    /// Decimal string (`"17.10"`).
+    pub amount: String,
+    pub currency: String,
+}
+
+/// A shipment the carrier has created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    pub waybill_number: String,
+    pub tracking_number: String,
+    pub charge: Option<Charge>,
+}

@@ -1,0 +1,3 @@
+pub mod health;
+pub mod openapi;
+pub mod waybills;

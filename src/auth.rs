@@ -1,0 +1,112 @@
+//! API keys: `Authorization: Bearer <key>`; each key belongs to one tenant.
+//!
+//! Keys are 192 random bits, so a plain SHA-256 digest is a safe way to store them (a slow
+//! password hash protects guessable secrets, which these are not) and lets a lookup use an index.
+
+use crate::error::ApiError;
+use crate::store::Db;
+use crate::store::tenants::Tenant;
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+pub const KEY_PREFIX: &str = "sg_";
+
+#[derive(Clone)]
+pub struct Auth {
+    db: Db,
+    /// Verified keys by digest; the TTL bounds how long a revoked key keeps working.
+    cache: moka::future::Cache<String, Tenant>,
+}
+
+impl Auth {
+    pub fn new(db: Db, ttl: Duration) -> Self {
+        Self {
+            db,
+            cache: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    pub async fn verify(&self, key: &str) -> Result<Tenant, ApiError> {
+        if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
+            return Err(ApiError::Unauthorized("invalid API key"));
+        }
+        let digest = digest(key);
+        if let Some(tenant) = self.cache.get(&digest).await {
+            return Ok(tenant);
+        }
+        let tenant = self
+            .db
+            .tenant_by_key_hash(&digest)
+            .await?
+            .ok_or(ApiError::Unauthorized("invalid API key"))?;
+        self.cache.insert(digest, tenant.clone()).await;
+        Ok(tenant)
+    }
+}
+
+pub fn digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new random key: `sg_` and 48 hex digits.
+pub fn generate_key() -> Result<String, getrandom::Error> {
+    let mut bytes = [0_u8; 24];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
+}
+
+/// Creates a key for `tenant` (creating the tenant if needed); returns the key, shown only once.
+pub async fn create_key(db: &Db, tenant: &str) -> anyhow::Result<(Tenant, String)> {
+    let tenant = db.ensure_tenant(tenant).await?;
+    let key = generate_key().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    db.insert_api_key(&tenant.id, &digest(&key), &key[..KEY_PREFIX.len() + 6])
+        .await?;
+    Ok((tenant, key))
+}
+
+/// The authenticated tenant of a `/v1` request.
+pub struct AuthTenant(pub Tenant);
+
+impl FromRequest for AuthTenant {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let auth = req.app_data::<web::Data<Auth>>().cloned();
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|h| h.to_str().map(str::to_owned));
+        Box::pin(async move {
+            let auth = auth.ok_or_else(|| ApiError::Internal("auth not configured".into()))?;
+            let key = match header {
+                None => {
+                    return Err(ApiError::Unauthorized(
+                        "missing Authorization: Bearer <api key>",
+                    ));
+                }
+                Some(Err(_)) => {
+                    return Err(ApiError::Unauthorized("malformed Authorization header"));
+                }
+                Some(Ok(value)) => match value.split_once(' ') {
+                    Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => {
+                        key.trim().to_owned()
+                    }
+                    _ => {
+                        return Err(ApiError::Unauthorized(
+                            "expected Authorization: Bearer <api key>",
+                        ));
+                    }
+                },
+            };
+            auth.verify(&key).await.map(AuthTenant)
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! The public error envelope: one table of `errorCode` -> HTTP status.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use carriers::CarrierError;
+use serde::Serialize;
+use std::fmt;
+
+/// A field-level validation problem (`consignee.postalCode`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    pub field: String,
+    pub error_msg: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, msg: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            error_msg: msg.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    Validation(Vec<FieldError>),
+    InvalidJson(String),
+    InvalidContentType(String),
+    InvalidRequest(String),
+    PayloadTooLarge(usize),
+    UnknownChannel(String),
+    Unauthorized(&'static str),
+    NotFound(String),
+    MethodNotAllowed,
+    ReferenceConflict,
+    ReferenceInProgress {
+        retry_after_secs: u64,
+    },
+    Carrier(CarrierError),
+    /// The carrier may have created the shipment; its state could not be settled yet.
+    ShipmentStateUnknown(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    /// The one table of public codes and their HTTP statuses.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match self {
+            Self::Validation(_) => ("VALIDATION_FAILED", StatusCode::BAD_REQUEST),
+            Self::InvalidJson(_) => ("INVALID_JSON", StatusCode::BAD_REQUEST),
+            Self::InvalidContentType(_) => ("INVALID_CONTENT_TYPE", StatusCode::BAD_REQUEST),
+            Self::InvalidRequest(_) => ("INVALID_REQUEST", StatusCode::BAD_REQUEST),
+            Self::UnknownChannel(_) => ("UNKNOWN_CHANNEL", StatusCode::BAD_REQUEST),
+            Self::PayloadTooLarge(_) => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
+            Self::Unauthorized(_) => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+            Self::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
+            Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
+            Self::ReferenceConflict => ("REFERENCE_CONFLICT", StatusCode::CONFLICT),
+            Self::ReferenceInProgress { .. } => ("REFERENCE_IN_PROGRESS", StatusCode::CONFLICT),
+            Self::ShipmentStateUnknown(_) => ("SHIPMENT_STATE_UNKNOWN", StatusCode::CONFLICT),
+            Self::Carrier(e) => match e {
+                CarrierError::Rejected { .. } => ("CARRIER_REJECTED", StatusCode::BAD_GATEWAY),
+                CarrierError::BadResponse(_) => ("CARRIER_BAD_RESPONSE", StatusCode::BAD_GATEWAY),
+                CarrierError::Timeout(_) | CarrierError::ConnectionLost(_) => {
+                    ("CARRIER_TIMEOUT", StatusCode::GATEWAY_TIMEOUT)
+                }
+                CarrierError::Unavailable(_) | CarrierError::NotSupported(_) => {
+                    ("CARRIER_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE)
+                }
+            },
+            Self::Unavailable(_) => ("SERVICE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Internal(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Validation(d) => format!("request validation failed ({} problem(s))", d.len()),
+            Self::InvalidJson(m) | Self::InvalidContentType(m) | Self::InvalidRequest(m) => {
+                m.clone()
+            }
+            Self::PayloadTooLarge(limit) => format!("request body exceeds {limit} bytes"),
+            Self::UnknownChannel(c) => format!("unknown channel `{c}`"),
+            Self::Unauthorized(m) => (*m).to_owned(),
+            Self::NotFound(m) => m.clone(),
+            Self::MethodNotAllowed => "method not allowed on this path".into(),
+            Self::ReferenceConflict => {
+                "this referenceNumber was already used with a different payload".into()
+            }
+            Self::ReferenceInProgress { .. } => {
+                "a request with this referenceNumber is still being processed; retry shortly".into()
+            }
+            Self::ShipmentStateUnknown(m) | Self::Unavailable(m) => m.clone(),
+            Self::Carrier(CarrierError::Rejected { .. }) => {
+                "the carrier rejected the shipment".into()
+            }
+            Self::Carrier(e) => e.to_string(),
+            // Internal details go to the log, not to the client.
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (code, _) = self.code_and_status();
+        write!(f, "{code}: {}", self.message())
+    }
+}
+
+impl From<CarrierError> for ApiError {
+    fn from(e: CarrierError) -> Self {
+        Self::Carrier(e)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut => Self::Unavailable("database busy; retry shortly".into()),
+            other => Self::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    status: u8,
+    error_code: &'a str,
+    error_msg: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carrier_error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carrier_error_msg: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code_and_status().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, status) = self.code_and_status();
+        if let Self::Internal(detail) = self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let (carrier_error_code, carrier_error_msg) = match self {
+            Self::Carrier(CarrierError::Rejected { code, message }) => {
+                (Some(code.as_str()), Some(message.as_str()))
+            }
+            _ => (None, None),
+        };
+        let body = ErrorBody {
+            status: 0,
+            error_code: code,
+            error_msg: self.message(),
+            details: match self {
+                Self::Validation(d) => Some(d),
+                _ => None,
+            },
+            carrier_error_code,
+            carrier_error_msg,
+            request_id: crate::telemetry::current_request_id(),
+        };
+        let mut response = HttpResponse::build(status).json(body);
+        if let Self::ReferenceInProgress { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,11 @@
+//! shipgate: a carrier-facing logistics gateway.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod settings;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod waybills;

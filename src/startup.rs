@@ -1,0 +1,130 @@
+//! Builds the application: storage, carriers, services, and every route, listed once.
+
+use crate::api;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::MaxBody;
+use crate::settings::Settings;
+use crate::store::Db;
+use crate::telemetry;
+use crate::waybills::{Channel, WaybillService};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::web::{self, PayloadConfig, QueryConfig};
+use actix_web::{App, HttpServer};
+use carriers::Registry;
+use carriers::sandbox::{SandboxCarrier, SandboxConfig};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub db: Db,
+    /// The in-process sandbox carrier, when enabled (tests read its call counters).
+    pub sandbox: Option<Arc<SandboxCarrier>>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings.database_url, settings.database_pool_size).await?;
+        db.migrate().await?;
+
+        let mut registry = Registry::default();
+        let sandbox = settings.carriers.sandbox.enabled.then(|| {
+            Arc::new(SandboxCarrier::new(SandboxConfig {
+                slow: Duration::from_millis(settings.carriers.sandbox.slow_ms),
+            }))
+        });
+        if let Some(s) = &sandbox {
+            registry.insert(s.clone());
+        }
+        let channels = settings
+            .channels
+            .iter()
+            .map(|(code, c)| {
+                (
+                    code.clone(),
+                    Channel {
+                        carrier: c.carrier.clone(),
+                        service: c.service.clone(),
+                    },
+                )
+            })
+            .collect();
+        let waybills = WaybillService::new(
+            db.clone(),
+            registry,
+            channels,
+            Duration::from_millis(settings.idempotency.wait_ms),
+            Duration::from_millis(settings.idempotency.lease_ms),
+            settings.sandbox_timeout(),
+        );
+        let auth = Auth::new(
+            db.clone(),
+            Duration::from_secs(settings.auth.cache_ttl_secs),
+        );
+
+        let listener = TcpListener::bind(&settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.http.max_body_bytes;
+        let (db_data, waybills, auth) = (
+            web::Data::new(db.clone()),
+            web::Data::new(waybills),
+            web::Data::new(auth),
+        );
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(telemetry::request_context))
+                .app_data(db_data.clone())
+                .app_data(waybills.clone())
+                .app_data(auth.clone())
+                .app_data(PayloadConfig::new(max_body))
+                .app_data(MaxBody(max_body))
+                .app_data(QueryConfig::default().error_handler(|err, _| {
+                    ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
+                }))
+                .route("/livez", web::get().to(api::health::livez))
+                .route("/readyz", web::get().to(api::health::readyz))
+                .route("/openapi.json", web::get().to(api::openapi::document))
+                .service(
+                    web::scope("/v1")
+                        .service(
+                            web::resource("/waybills")
+                                .route(web::post().to(api::waybills::create))
+                                .route(web::get().to(api::waybills::by_reference))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/waybills/{number}")
+                                .route(web::get().to(api::waybills::get))
+                                .default_service(web::to(method_not_allowed)),
+                        ),
+                )
+                .default_service(web::to(api::health::not_found))
+        })
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            db,
+            sandbox,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}

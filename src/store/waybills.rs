@@ -1,0 +1,258 @@
+//! The waybill table is also the idempotency ledger: the unique (tenant_id, reference_number)
+//! row is claimed before any carrier call, so only one attempt per reference can be in flight.
+
+use super::{Db, now_rfc3339};
+use carriers::Created;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// An attempt owns the reference until `lease_until`.
+    Pending,
+    /// The last attempt ended ambiguously: the carrier may hold the shipment.
+    Unknown,
+    Created,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Unknown => "unknown",
+            Self::Created => "created",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, sqlx::Error> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "unknown" => Ok(Self::Unknown),
+            "created" => Ok(Self::Created),
+            other => Err(sqlx::Error::Decode(
+                format!("unknown waybill state {other}").into(),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WaybillRow {
+    pub id: String,
+    pub reference_number: String,
+    pub fingerprint: String,
+    pub state: State,
+    pub lease_until: i64,
+    pub attempts: i64,
+    pub channel: String,
+    pub carrier: String,
+    pub waybill_number: Option<String>,
+    pub tracking_number: Option<String>,
+    pub created_at: Option<String>,
+    pub charge_amount: Option<String>,
+    pub charge_currency: Option<String>,
+}
+
+/// The row and its charge; a macro so that queries stay `&'static str` literals.
+macro_rules! select_row {
+    ($where:literal) => {
+        concat!(
+            "SELECT w.id, w.reference_number, w.fingerprint, w.state, w.lease_until, \
+     w.attempts, w.channel, w.carrier, w.waybill_number, w.tracking_number, w.created_at, \
+     c.amount, c.currency FROM waybills w LEFT JOIN charges c ON c.waybill_id = w.id WHERE ",
+            $where
+        )
+    };
+}
+
+fn from_row(row: &AnyRow) -> Result<WaybillRow, sqlx::Error> {
+    Ok(WaybillRow {
+        id: row.try_get(0)?,
+        reference_number: row.try_get(1)?,
+        fingerprint: row.try_get(2)?,
+        state: State::parse(&row.try_get::<String, _>(3)?)?,
+        lease_until: row.try_get(4)?,
+        attempts: row.try_get(5)?,
+        channel: row.try_get(6)?,
+        carrier: row.try_get(7)?,
+        waybill_number: row.try_get(8)?,
+        tracking_number: row.try_get(9)?,
+        created_at: row.try_get(10)?,
+        charge_amount: row.try_get(11)?,
+        charge_currency: row.try_get(12)?,
+    })
+}
+
+/// What a new attempt writes when it claims a reference.
+pub struct NewClaim<'a> {
+    pub tenant_id: &'a str,
+    pub reference_number: &'a str,
+    pub fingerprint: &'a str,
+    pub channel: &'a str,
+    pub carrier: &'a str,
+    pub request_json: &'a str,
+    pub lease_until: i64,
+}
+
+/// The attempt that owns a claimed row: `attempts` at the time of the claim fences off an
+/// attempt whose lease ran out and was taken over.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub id: String,
+    pub attempt: i64,
+}
+
+impl Db {
+    /// Claims the reference for a first attempt. `None` when the reference already has a row.
+    pub async fn claim_reference(&self, c: &NewClaim<'_>) -> Result<Option<Claim>, sqlx::Error> {
+        let now = now_rfc3339();
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let inserted = sqlx::query(
+            "INSERT INTO waybills (id, tenant_id, reference_number, fingerprint, state, lease_until, \
+             attempts, channel, carrier, request_json, claimed_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, 1, $6, $7, $8, $9, $9) \
+             ON CONFLICT (tenant_id, reference_number) DO NOTHING RETURNING id",
+        )
+        .bind(&id)
+        .bind(c.tenant_id)
+        .bind(c.reference_number)
+        .bind(c.fingerprint)
+        .bind(c.lease_until)
+        .bind(c.channel)
+        .bind(c.carrier)
+        .bind(c.request_json)
+        .bind(&now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(inserted.map(|_| Claim { id, attempt: 1 }))
+    }
+
+    /// Takes over a row whose last attempt ended ambiguously or whose owner's lease ran out.
+    pub async fn take_over(
+        &self,
+        row: &WaybillRow,
+        now_ms: i64,
+        lease_until: i64,
+    ) -> Result<Option<Claim>, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE waybills SET state = 'pending', lease_until = $1, attempts = attempts + 1, \
+             updated_at = $2 WHERE id = $3 AND attempts = $4 \
+             AND (state = 'unknown' OR (state = 'pending' AND lease_until < $5))",
+        )
+        .bind(lease_until)
+        .bind(now_rfc3339())
+        .bind(&row.id)
+        .bind(row.attempts)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok((done.rows_affected() == 1).then(|| Claim {
+            id: row.id.clone(),
+            attempt: row.attempts + 1,
+        }))
+    }
+
+    /// Records the carrier's shipment and its one charge, atomically. Returns the creation time,
+    /// or `None` when the claim was lost to another attempt.
+    pub async fn finish_created(
+        &self,
+        claim: &Claim,
+        tenant_id: &str,
+        created: &Created,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let now = now_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE waybills SET state = 'created', waybill_number = $1, tracking_number = $2, \
+             created_at = $3, updated_at = $3 WHERE id = $4 AND attempts = $5 AND state = 'pending'",
+        )
+        .bind(&created.waybill_number)
+        .bind(&created.tracking_number)
+        .bind(&now)
+        .bind(&claim.id)
+        .bind(claim.attempt)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        sqlx::query(
+            "INSERT INTO charges (id, waybill_id, tenant_id, amount, currency, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(uuid::Uuid::now_v7().simple().to_string())
+        .bind(&claim.id)
+        .bind(tenant_id)
+        .bind(created.charge.as_ref().map(|c| c.amount.clone()))
+        .bind(created.charge.as_ref().map(|c| c.currency.clone()))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(now))
+    }
+
+    /// Marks the attempt's outcome as unknown so the next request asks the carrier first.
+    pub async fn mark_unknown(&self, claim: &Claim) -> Result<(), sqlx::Error> {
+        self.set_state(claim, State::Unknown).await
+    }
+
+    async fn set_state(&self, claim: &Claim, state: State) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE waybills SET state = $1, updated_at = $2 \
+             WHERE id = $3 AND attempts = $4 AND state = 'pending'",
+        )
+        .bind(state.as_str())
+        .bind(now_rfc3339())
+        .bind(&claim.id)
+        .bind(claim.attempt)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    /// Gives the reference back after a definite failure: nothing exists at the carrier.
+    pub async fn release(&self, claim: &Claim) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM waybills WHERE id = $1 AND attempts = $2 AND state = 'pending'")
+            .bind(&claim.id)
+            .bind(claim.attempt)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    pub async fn waybill_by_reference(
+        &self,
+        tenant_id: &str,
+        reference: &str,
+    ) -> Result<Option<WaybillRow>, sqlx::Error> {
+        sqlx::query(select_row!("w.tenant_id = $1 AND w.reference_number = $2"))
+            .bind(tenant_id)
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// A created waybill of this tenant, by waybill number or reference number.
+    pub async fn created_waybill(
+        &self,
+        tenant_id: &str,
+        number: &str,
+    ) -> Result<Option<WaybillRow>, sqlx::Error> {
+        sqlx::query(select_row!(
+            "w.tenant_id = $1 AND w.state = 'created' \
+             AND (w.waybill_number = $2 OR w.reference_number = $2)"
+        ))
+        .bind(tenant_id)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+    }
+}

@@ -1,0 +1,11 @@
+//! Creating and finding waybills: validation, the idempotency protocol and the carrier call.
+
+mod fingerprint;
+pub mod request;
+mod service;
+pub mod validation;
+
+pub use fingerprint::fingerprint;
+pub use request::CreateWaybillRequest;
+pub use service::{Channel, Outcome, WaybillService, WaybillView};
+pub use validation::{LabelEncoding, ValidRequest, validate};

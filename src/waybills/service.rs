@@ -1,0 +1,312 @@
+//! The create protocol on (tenant, referenceNumber):
+//!
+//! 1. claim the reference with an insert the database keeps unique, before calling any carrier;
+//! 2. a duplicate finds the row: a different fingerprint is a conflict, a created waybill is a
+//!    replay, a pending one is waited for (bounded), an unknown one is taken over;
+//! 3. an attempt that takes over an unknown or abandoned row first asks the carrier for the
+//!    shipment by our key and adopts it; only if the carrier has none does it create one;
+//! 4. a definite carrier failure deletes the claim (nothing exists, the client may correct and
+//!    retry); an ambiguous one leaves it `unknown`.
+
+use super::fingerprint;
+use super::validation::ValidRequest;
+use crate::error::ApiError;
+use crate::store::waybills::{Claim, NewClaim, State, WaybillRow};
+use crate::store::{Db, now_millis};
+use carriers::{CarrierClient, CarrierError, Charge, Created, Registry, Shipment};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub carrier: String,
+    pub service: String,
+}
+
+#[derive(Clone)]
+pub struct WaybillService {
+    db: Db,
+    carriers: Registry,
+    channels: Arc<BTreeMap<String, Channel>>,
+    wait: Duration,
+    lease: Duration,
+    carrier_timeout: Duration,
+}
+
+/// A created waybill as the API shows it.
+#[derive(Debug, Clone)]
+pub struct WaybillView {
+    pub waybill_number: String,
+    pub reference_number: String,
+    pub carrier: String,
+    pub channel: String,
+    pub tracking_number: String,
+    pub charge: Option<Charge>,
+    pub created_at: String,
+}
+
+pub enum Outcome {
+    Created(WaybillView),
+    Replayed(WaybillView),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// First attempt: nothing can exist at the carrier yet.
+    Fresh,
+    /// An earlier attempt may have created the shipment: look it up before creating.
+    Recover,
+}
+
+impl WaybillService {
+    pub fn new(
+        db: Db,
+        carriers: Registry,
+        channels: BTreeMap<String, Channel>,
+        wait: Duration,
+        lease: Duration,
+        carrier_timeout: Duration,
+    ) -> Self {
+        Self {
+            db,
+            carriers,
+            channels: Arc::new(channels),
+            wait,
+            lease,
+            carrier_timeout,
+        }
+    }
+
+    pub async fn create(&self, tenant_id: &str, req: ValidRequest) -> Result<Outcome, ApiError> {
+        let channel = self
+            .channels
+            .get(&req.channel)
+            .ok_or_else(|| ApiError::UnknownChannel(req.channel.clone()))?;
+        let carrier = self
+            .carriers
+            .get(&channel.carrier)
+            .cloned()
+            .ok_or_else(|| ApiError::UnknownChannel(req.channel.clone()))?;
+        let fingerprint = fingerprint(&req);
+        let mut shipment = Shipment {
+            reference_number: req.reference_number.clone(),
+            idempotency_key: String::new(),
+            service: channel.service.clone(),
+            shipper: req.shipper,
+            consignee: req.consignee,
+            parcels: req.parcels,
+            customs: req.customs,
+        };
+        let request_json = serde_json::to_string(&shipment)
+            .map_err(|e| ApiError::Internal(format!("serializing shipment: {e}")))?;
+        let lease_ms = self.lease.as_millis() as i64;
+        let deadline = Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let now = now_millis();
+            let new_claim = NewClaim {
+                tenant_id,
+                reference_number: &shipment.reference_number,
+                fingerprint: &fingerprint,
+                channel: &req.channel,
+                carrier: carrier.id(),
+                request_json: &request_json,
+                lease_until: now + lease_ms,
+            };
+            let claimed = match self.db.claim_reference(&new_claim).await? {
+                Some(claim) => Some((claim, Mode::Fresh)),
+                None => match self
+                    .db
+                    .waybill_by_reference(tenant_id, &shipment.reference_number)
+                    .await?
+                {
+                    // Released by a failed attempt in between: claim it again.
+                    None => continue,
+                    Some(row) if row.fingerprint != fingerprint => {
+                        return Err(ApiError::ReferenceConflict);
+                    }
+                    Some(row) if row.state == State::Created => {
+                        return Ok(Outcome::Replayed(view(row)?));
+                    }
+                    Some(row) if row.state == State::Unknown || row.lease_until < now => self
+                        .db
+                        .take_over(&row, now, now + lease_ms)
+                        .await?
+                        .map(|claim| (claim, Mode::Recover)),
+                    Some(_) => None,
+                },
+            };
+            if let Some((claim, mode)) = claimed {
+                shipment.idempotency_key = claim.id.clone();
+                return self
+                    .attempt(tenant_id, claim, mode, carrier, shipment, &req.channel)
+                    .await;
+            }
+            if Instant::now() + pause > deadline {
+                return Err(ApiError::ReferenceInProgress {
+                    retry_after_secs: 1,
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs one attempt to completion on its own task, so a client that hangs up mid-call cannot
+    /// leave a shipment created at the carrier but unrecorded here.
+    async fn attempt(
+        &self,
+        tenant_id: &str,
+        claim: Claim,
+        mode: Mode,
+        carrier: Arc<dyn CarrierClient>,
+        shipment: Shipment,
+        channel: &str,
+    ) -> Result<Outcome, ApiError> {
+        let this = self.clone();
+        let tenant = tenant_id.to_owned();
+        let channel = channel.to_owned();
+        let task_claim = claim.clone();
+        let task = tokio::spawn(
+            async move {
+                this.run_attempt(&tenant, task_claim, mode, carrier, shipment, channel)
+                    .await
+            }
+            .in_current_span(),
+        );
+        match task.await {
+            Ok(result) => result,
+            Err(join_error) => {
+                // The adapter died mid-call: whether the carrier acted is unknown.
+                self.db.mark_unknown(&claim).await?;
+                Err(ApiError::Internal(format!(
+                    "create attempt failed: {join_error}"
+                )))
+            }
+        }
+    }
+
+    async fn run_attempt(
+        &self,
+        tenant_id: &str,
+        claim: Claim,
+        mode: Mode,
+        carrier: Arc<dyn CarrierClient>,
+        shipment: Shipment,
+        channel: String,
+    ) -> Result<Outcome, ApiError> {
+        if mode == Mode::Recover {
+            let found =
+                tokio::time::timeout(self.carrier_timeout, carrier.lookup_by_reference(&claim.id))
+                    .await
+                    .unwrap_or_else(|_| Err(CarrierError::Timeout("lookup by reference".into())));
+            match found {
+                Ok(Some(created)) => {
+                    tracing::info!(
+                        reference = %shipment.reference_number,
+                        waybill = %created.waybill_number,
+                        "adopted a shipment the carrier created in an earlier attempt"
+                    );
+                    return self
+                        .finish(tenant_id, &claim, created, carrier.id(), channel, &shipment)
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.db.mark_unknown(&claim).await?;
+                    return Err(ApiError::ShipmentStateUnknown(format!(
+                        "an earlier attempt may have created this shipment and the carrier \
+                         could not be asked ({e}); retry later"
+                    )));
+                }
+            }
+        }
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.carrier_timeout, carrier.create(&shipment))
+            .await
+            .unwrap_or_else(|_| Err(CarrierError::Timeout("no answer within the budget".into())));
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(created) => {
+                tracing::info!(
+                    carrier = carrier.id(),
+                    reference = %shipment.reference_number,
+                    waybill = %created.waybill_number,
+                    consignee = ?shipment.consignee,
+                    elapsed_ms,
+                    "carrier created shipment"
+                );
+                self.finish(tenant_id, &claim, created, carrier.id(), channel, &shipment)
+                    .await
+            }
+            Err(e) if e.is_ambiguous() => {
+                tracing::warn!(carrier = carrier.id(), error = %e, elapsed_ms, "ambiguous carrier failure");
+                self.db.mark_unknown(&claim).await?;
+                Err(e.into())
+            }
+            Err(e) => {
+                tracing::info!(carrier = carrier.id(), error = %e, elapsed_ms, "carrier refused");
+                self.db.release(&claim).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        tenant_id: &str,
+        claim: &Claim,
+        created: Created,
+        carrier: &str,
+        channel: String,
+        shipment: &Shipment,
+    ) -> Result<Outcome, ApiError> {
+        let Some(created_at) = self.db.finish_created(claim, tenant_id, &created).await? else {
+            return Err(ApiError::Internal(
+                "the create attempt lost its claim before it could record the waybill".into(),
+            ));
+        };
+        Ok(Outcome::Created(WaybillView {
+            waybill_number: created.waybill_number,
+            reference_number: shipment.reference_number.clone(),
+            carrier: carrier.to_owned(),
+            channel,
+            tracking_number: created.tracking_number,
+            charge: created.charge,
+            created_at,
+        }))
+    }
+
+    /// A created waybill by waybill number or reference number.
+    pub async fn find(&self, tenant_id: &str, number: &str) -> Result<WaybillView, ApiError> {
+        match self.db.created_waybill(tenant_id, number).await? {
+            Some(row) => view(row),
+            None => Err(ApiError::NotFound(format!("no waybill `{number}`"))),
+        }
+    }
+}
+
+fn view(row: WaybillRow) -> Result<WaybillView, ApiError> {
+    let (Some(waybill_number), Some(created_at)) = (row.waybill_number, row.created_at) else {
+        return Err(ApiError::Internal(format!(
+            "created waybill {} has no number",
+            row.id
+        )));
+    };
+    Ok(WaybillView {
+        tracking_number: row
+            .tracking_number
+            .unwrap_or_else(|| waybill_number.clone()),
+        waybill_number,
+        reference_number: row.reference_number,
+        carrier: row.carrier,
+        channel: row.channel,
+        charge: match (row.charge_amount, row.charge_currency) {
+            (Some(amount), Some(currency)) => Some(Charge { amount, currency }),
+            _ => None,
+        },
+        created_at,
+    })
+}
