@@ -1,0 +1,312 @@
+//! The real binary as an operator runs it: the CLI, configuration errors, logs, and a SIGKILL in
+//! the middle of a create load (nothing acknowledged is lost, no reference gets two waybills).
+
+mod common;
+
+use common::{Backend, waybill_request};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shipgate");
+
+fn shipgate(database_url: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SHIPGATE_DATABASE_URL", database_url)
+        .env("SHIPGATE_LISTEN", "127.0.0.1:0");
+    cmd
+}
+
+fn create_key(database_url: &str, dir: &Path, tenant: &str) -> String {
+    let out = shipgate(database_url, dir)
+        .args(["keys", "create", "--tenant", tenant])
+        .output()
+        .expect("run keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout.lines().last().unwrap().trim().to_owned()
+}
+
+struct Server {
+    child: Child,
+    log: PathBuf,
+    address: String,
+}
+
+impl Server {
+    fn start(database_url: &str, dir: &Path, log_name: &str, extra: &[(&str, &str)]) -> Self {
+        let log = dir.join(log_name);
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = shipgate(database_url, dir);
+        cmd.envs(extra.iter().copied())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let child = cmd.spawn().expect("start shipgate");
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(port) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| v["message"] == "shipgate listening")
+                .and_then(|v| v["port"].as_u64())
+            {
+                return Self {
+                    child,
+                    log,
+                    address: format!("http://127.0.0.1:{port}"),
+                };
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "server did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn keys_create_prints_the_key_last_and_migrate_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    for _ in 0..2 {
+        let out = shipgate(&url, dir.path()).arg("migrate").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let key = create_key(&url, dir.path(), "acme");
+    assert!(key.starts_with("sg_") && key.len() == 51, "{key}");
+    let second = create_key(&url, dir.path(), "acme");
+    assert_ne!(key, second, "every call makes a new key");
+
+    let no_tenant = shipgate(&url, dir.path())
+        .args(["keys", "create"])
+        .output()
+        .unwrap();
+    assert!(!no_tenant.status.success());
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "SHIPGATE_IDEMPOTENCY__WAIT_MS",
+            "soon",
+            "idempotency.wait_ms",
+        ),
+        ("SHIPGATE_LISTEN", "not-an-address", "listen"),
+        ("SHIPGATE_DATABASE_URL", "mysql://x", "database_url"),
+        ("SHIPGATE_COLOUR", "blue", "colour"),
+    ];
+    for (var, value, key) in cases {
+        let out = shipgate(&url, dir.path())
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{var}: {stderr}");
+    }
+    let toml = dir.path().join("bad.toml");
+    std::fs::write(&toml, "[http]\nmax_body_bytes = \"big\"\n").unwrap();
+    let out = shipgate(&url, dir.path())
+        .env("SHIPGATE_CONFIG", &toml)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http.max_body_bytes"));
+}
+
+/// Creates waybills from several clients until the server dies; returns the acknowledged
+/// (reference -> waybill number) and the references that got no answer.
+async fn load_until_killed(
+    address: &str,
+    key: &str,
+    clients: usize,
+) -> (HashMap<String, String>, Vec<String>) {
+    let acked = Arc::new(Mutex::new(HashMap::new()));
+    let unanswered = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (acked, unanswered) = (acked.clone(), unanswered.clone());
+            let (address, key) = (address.to_owned(), key.to_owned());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for i in 0.. {
+                    let reference = format!("PO-CRASH-{c}-{i}");
+                    let res = client
+                        .post(format!("{address}/v1/waybills"))
+                        .bearer_auth(&key)
+                        .json(&waybill_request(&reference))
+                        .send()
+                        .await;
+                    let Ok(res) = res else {
+                        unanswered.lock().unwrap().push(reference);
+                        return;
+                    };
+                    let ok = res.status().is_success();
+                    match res.json::<Value>().await {
+                        Ok(body) if ok => {
+                            let number = body["waybillNumber"].as_str().unwrap().to_owned();
+                            acked.lock().unwrap().insert(reference, number);
+                        }
+                        _ => {
+                            unanswered.lock().unwrap().push(reference);
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let unanswered = unanswered.lock().unwrap().clone();
+    (acked, unanswered)
+}
+
+async fn sigkill_mid_load_loses_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("s.db").display()),
+        Backend::Postgres => common::fresh_postgres_database().await,
+    };
+    let key = create_key(&url, dir.path(), "acme");
+    // A short lease so that claims of the killed process are taken over within the test.
+    let env = [("SHIPGATE_IDEMPOTENCY__LEASE_MS", "3000")];
+    let mut server = Server::start(&url, dir.path(), "first.log", &env);
+
+    let address = server.address.clone();
+    let load = tokio::spawn({
+        let key = key.clone();
+        async move { load_until_killed(&address, &key, 8).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    let (acked, unanswered) = load.await.unwrap();
+    assert!(
+        acked.len() > 20,
+        "the load made too little progress: {}",
+        acked.len()
+    );
+    eprintln!(
+        "{} acknowledged, {} unanswered at the kill",
+        acked.len(),
+        unanswered.len()
+    );
+
+    let restarted = Server::start(&url, dir.path(), "second.log", &env);
+    let client = reqwest::Client::new();
+    for (reference, number) in &acked {
+        let body: Value = client
+            .get(format!("{}/v1/waybills/{reference}", restarted.address))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            body["waybillNumber"],
+            number.as_str(),
+            "acknowledged {reference} lost"
+        );
+    }
+    // Whatever was in flight settles to exactly one waybill when the client retries.
+    for reference in &unanswered {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let res = client
+                .post(format!("{}/v1/waybills", restarted.address))
+                .bearer_auth(&key)
+                .json(&waybill_request(reference))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            if status == 200 || status == 201 {
+                break;
+            }
+            assert_eq!(status, 409, "{reference}: {}", res.text().await.unwrap());
+            assert!(Instant::now() < deadline, "{reference} never settled");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let db = shipgate::store::Db::connect(&url, 1).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get::<i64, _>(0)
+        }
+    };
+    let settled = (acked.len() + unanswered.len()) as i64;
+    assert_eq!(
+        count("SELECT COUNT(*) FROM waybills WHERE state = 'created'").await,
+        settled
+    );
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT waybill_number) FROM waybills").await,
+        settled
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM charges").await, settled);
+
+    // Personal data never reaches the logs in full; request ids always do.
+    let logs = std::fs::read_to_string(&server.log).unwrap()
+        + &std::fs::read_to_string(&restarted.log).unwrap();
+    for secret in [
+        "+1 213 555 0147",
+        "742 Evergreen Terrace",
+        "+86 755 8888 1234",
+        "88 Keji Road",
+    ] {
+        assert!(!logs.contains(secret), "`{secret}` leaked into the logs");
+    }
+    assert!(logs.contains("\"request_id\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_load_loses_nothing_on_sqlite() {
+    sigkill_mid_load_loses_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_load_loses_nothing_on_postgres() {
+    sigkill_mid_load_loses_nothing(Backend::Postgres).await;
+}
