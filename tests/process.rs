@@ -51,21 +51,22 @@ impl Server {
         cmd.envs(extra.iter().copied())
             .stdout(file.try_clone().unwrap())
             .stderr(file);
-        let child = cmd.spawn().expect("start shipgate");
+        let mut server = Self {
+            child: cmd.spawn().expect("start shipgate"),
+            log,
+            address: String::new(),
+        };
         let started = Instant::now();
         loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = std::fs::read_to_string(&server.log).unwrap_or_default();
             if let Some(port) = text
                 .lines()
                 .filter_map(|l| serde_json::from_str::<Value>(l).ok())
                 .find(|v| v["message"] == "shipgate listening")
                 .and_then(|v| v["port"].as_u64())
             {
-                return Self {
-                    child,
-                    log,
-                    address: format!("http://127.0.0.1:{port}"),
-                };
+                server.address = format!("http://127.0.0.1:{port}");
+                return server;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
