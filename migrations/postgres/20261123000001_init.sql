@@ -30,6 +30,8 @@ CREATE TABLE waybills (
     request_json      TEXT NOT NULL,
     waybill_number    TEXT UNIQUE,
     tracking_number   TEXT,
+    quoted_amount     TEXT,
+    quoted_currency   TEXT,
     claimed_at        TEXT NOT NULL,
     created_at        TEXT,
     updated_at        TEXT NOT NULL,
@@ -38,7 +40,8 @@ CREATE TABLE waybills (
 
 CREATE INDEX waybills_tenant_number ON waybills (tenant_id, waybill_number);
 
--- Exactly one charge per created waybill, enforced by the unique waybill_id.
+-- Exactly one charge per created waybill: the unique waybill_id, and the trigger below that
+-- writes it in the same statement that marks the waybill created.
 CREATE TABLE charges (
     id          TEXT PRIMARY KEY,
     waybill_id  TEXT NOT NULL UNIQUE REFERENCES waybills (id),
@@ -47,3 +50,15 @@ CREATE TABLE charges (
     currency    TEXT,
     created_at  TEXT NOT NULL
 );
+
+CREATE FUNCTION waybills_charge() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO charges (id, waybill_id, tenant_id, amount, currency, created_at)
+    VALUES (NEW.id, NEW.id, NEW.tenant_id, NEW.quoted_amount, NEW.quoted_currency, NEW.created_at);
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER waybills_charge AFTER UPDATE OF state ON waybills FOR EACH ROW
+WHEN (NEW.state = 'created' AND OLD.state <> 'created')
+EXECUTE FUNCTION waybills_charge();

@@ -6,9 +6,10 @@
 
 pub mod tenants;
 pub mod waybills;
+mod writer;
 
 use anyhow::Context;
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::any::{AnyPoolOptions, AnyQueryResult, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use std::time::Duration;
 
@@ -20,8 +21,18 @@ pub enum Dialect {
 
 #[derive(Clone)]
 pub struct Db {
+    /// Reads (and, on PostgreSQL, writes too).
     pub pool: AnyPool,
+    writes: Writes,
     pub dialect: Dialect,
+}
+
+#[derive(Clone)]
+enum Writes {
+    Pool(AnyPool),
+    /// SQLite has one writer at a time: one connection, with group commit, instead of writers
+    /// colliding on the file lock and backing off in SQLite's busy handler.
+    Batched(writer::Writer),
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -52,10 +63,26 @@ impl Db {
             });
         }
         let pool = options
+            .clone()
             .connect(&url)
             .await
             .with_context(|| format!("connecting to {}", redact_url(&url)))?;
-        Ok(Self { pool, dialect })
+        let writes = match dialect {
+            Dialect::Postgres => Writes::Pool(pool.clone()),
+            Dialect::Sqlite => Writes::Batched(writer::Writer::spawn(
+                options
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(&url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact_url(&url)))?,
+            )),
+        };
+        Ok(Self {
+            pool,
+            writes,
+            dialect,
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -68,6 +95,25 @@ impl Db {
             .await
             .context("running migrations")?;
         Ok(())
+    }
+
+    /// Runs one write statement (on SQLite through the group-commit writer).
+    pub async fn write(&self, query: writer::WriteQuery) -> Result<AnyQueryResult, sqlx::Error> {
+        match &self.writes {
+            Writes::Pool(pool) => pool.execute(query).await,
+            Writes::Batched(w) => w.execute(query).await,
+        }
+    }
+
+    /// Runs one write statement that returns at most one row (`RETURNING`).
+    pub async fn write_returning(
+        &self,
+        query: writer::WriteQuery,
+    ) -> Result<Option<AnyRow>, sqlx::Error> {
+        match &self.writes {
+            Writes::Pool(pool) => pool.fetch_optional(query).await,
+            Writes::Batched(w) => w.fetch_optional(query).await,
+        }
     }
 
     /// Readiness: the database answers a trivial query.

@@ -10,14 +10,15 @@ pub struct Tenant {
 impl Db {
     /// The tenant named `name`, created if it does not exist yet.
     pub async fn ensure_tenant(&self, name: &str) -> Result<Tenant, sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) \
+        self.write(
+            sqlx::query(
+                "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(name)
+            .bind(now_rfc3339()),
         )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(name)
-        .bind(now_rfc3339())
-        .execute(&self.pool)
         .await?;
         let row = sqlx::query("SELECT id, name FROM tenants WHERE name = $1")
             .bind(name)
@@ -35,16 +36,17 @@ impl Db {
         key_hash: &str,
         key_prefix: &str,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, created_at) \
+        self.write(
+            sqlx::query(
+                "INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(tenant_id)
+            .bind(key_hash)
+            .bind(key_prefix)
+            .bind(now_rfc3339()),
         )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(tenant_id)
-        .bind(key_hash)
-        .bind(key_prefix)
-        .bind(now_rfc3339())
-        .execute(&self.pool)
         .await
         .map(drop)
     }

@@ -107,7 +107,7 @@ impl Db {
     pub async fn claim_reference(&self, c: &NewClaim<'_>) -> Result<Option<Claim>, sqlx::Error> {
         let now = now_rfc3339();
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let inserted = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO waybills (id, tenant_id, reference_number, fingerprint, state, lease_until, \
              attempts, channel, carrier, request_json, claimed_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'pending', $5, 1, $6, $7, $8, $9, $9) \
@@ -121,9 +121,8 @@ impl Db {
         .bind(c.channel)
         .bind(c.carrier)
         .bind(c.request_json)
-        .bind(&now)
-        .fetch_optional(&self.pool)
-        .await?;
+        .bind(&now);
+        let inserted = self.write_returning(query).await?;
         Ok(inserted.map(|_| Claim { id, attempt: 1 }))
     }
 
@@ -134,7 +133,7 @@ impl Db {
         now_ms: i64,
         lease_until: i64,
     ) -> Result<Option<Claim>, sqlx::Error> {
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE waybills SET state = 'pending', lease_until = $1, attempts = attempts + 1, \
              updated_at = $2 WHERE id = $3 AND attempts = $4 \
              AND (state = 'unknown' OR (state = 'pending' AND lease_until < $5))",
@@ -143,54 +142,36 @@ impl Db {
         .bind(now_rfc3339())
         .bind(&row.id)
         .bind(row.attempts)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
+        .bind(now_ms);
+        let done = self.write(query).await?;
         Ok((done.rows_affected() == 1).then(|| Claim {
             id: row.id.clone(),
             attempt: row.attempts + 1,
         }))
     }
 
-    /// Records the carrier's shipment and its one charge, atomically. Returns the creation time,
-    /// or `None` when the claim was lost to another attempt.
+    /// Records the carrier's shipment; the database's trigger writes its one charge in the same
+    /// statement. Returns the creation time, or `None` when the claim was lost to another attempt.
     pub async fn finish_created(
         &self,
         claim: &Claim,
-        tenant_id: &str,
         created: &Created,
     ) -> Result<Option<String>, sqlx::Error> {
         let now = now_rfc3339();
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "UPDATE waybills SET state = 'created', waybill_number = $1, tracking_number = $2, \
-             created_at = $3, updated_at = $3 WHERE id = $4 AND attempts = $5 AND state = 'pending'",
+             quoted_amount = $3, quoted_currency = $4, created_at = $5, updated_at = $5 \
+             WHERE id = $6 AND attempts = $7 AND state = 'pending'",
         )
         .bind(&created.waybill_number)
         .bind(&created.tracking_number)
-        .bind(&now)
-        .bind(&claim.id)
-        .bind(claim.attempt)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        sqlx::query(
-            "INSERT INTO charges (id, waybill_id, tenant_id, amount, currency, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(uuid::Uuid::now_v7().simple().to_string())
-        .bind(&claim.id)
-        .bind(tenant_id)
         .bind(created.charge.as_ref().map(|c| c.amount.clone()))
         .bind(created.charge.as_ref().map(|c| c.currency.clone()))
         .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(now))
+        .bind(&claim.id)
+        .bind(claim.attempt);
+        let done = self.write(query).await?;
+        Ok((done.rows_affected() == 1).then_some(now))
     }
 
     /// Marks the attempt's outcome as unknown so the next request asks the carrier first.
@@ -199,27 +180,31 @@ impl Db {
     }
 
     async fn set_state(&self, claim: &Claim, state: State) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE waybills SET state = $1, updated_at = $2 \
+        self.write(
+            sqlx::query(
+                "UPDATE waybills SET state = $1, updated_at = $2 \
              WHERE id = $3 AND attempts = $4 AND state = 'pending'",
+            )
+            .bind(state.as_str())
+            .bind(now_rfc3339())
+            .bind(&claim.id)
+            .bind(claim.attempt),
         )
-        .bind(state.as_str())
-        .bind(now_rfc3339())
-        .bind(&claim.id)
-        .bind(claim.attempt)
-        .execute(&self.pool)
         .await
         .map(drop)
     }
 
     /// Gives the reference back after a definite failure: nothing exists at the carrier.
     pub async fn release(&self, claim: &Claim) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM waybills WHERE id = $1 AND attempts = $2 AND state = 'pending'")
+        self.write(
+            sqlx::query(
+                "DELETE FROM waybills WHERE id = $1 AND attempts = $2 AND state = 'pending'",
+            )
             .bind(&claim.id)
-            .bind(claim.attempt)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+            .bind(claim.attempt),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn waybill_by_reference(

@@ -25,9 +25,14 @@ pub struct Channel {
     pub service: String,
 }
 
+/// Created waybills by (tenant, reference) with their fingerprint: a created waybill does not
+/// change, so replays, the common duplicate, are answered without a database round trip.
+type CreatedCache = moka::future::Cache<(String, String), Arc<(String, WaybillView)>>;
+
 #[derive(Clone)]
 pub struct WaybillService {
     db: Db,
+    created: CreatedCache,
     carriers: Registry,
     channels: Arc<BTreeMap<String, Channel>>,
     wait: Duration,
@@ -71,6 +76,10 @@ impl WaybillService {
     ) -> Self {
         Self {
             db,
+            created: moka::future::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(Duration::from_secs(600))
+                .build(),
             carriers,
             channels: Arc::new(channels),
             wait,
@@ -90,6 +99,14 @@ impl WaybillService {
             .cloned()
             .ok_or_else(|| ApiError::UnknownChannel(req.channel.clone()))?;
         let fingerprint = fingerprint(&req);
+        let cache_key = (tenant_id.to_owned(), req.reference_number.clone());
+        if let Some(hit) = self.created.get(&cache_key).await {
+            return if hit.0 == fingerprint {
+                Ok(Outcome::Replayed(hit.1.clone()))
+            } else {
+                Err(ApiError::ReferenceConflict)
+            };
+        }
         let mut shipment = Shipment {
             reference_number: req.reference_number.clone(),
             idempotency_key: String::new(),
@@ -115,6 +132,7 @@ impl WaybillService {
                 request_json: &request_json,
                 lease_until: now + lease_ms,
             };
+            // The insert is the arbiter: the database lets exactly one claim of a reference in.
             let claimed = match self.db.claim_reference(&new_claim).await? {
                 Some(claim) => Some((claim, Mode::Fresh)),
                 None => match self
@@ -122,13 +140,15 @@ impl WaybillService {
                     .waybill_by_reference(tenant_id, &shipment.reference_number)
                     .await?
                 {
-                    // Released by a failed attempt in between: claim it again.
+                    // Released by a failed attempt in between: claim it again at once.
                     None => continue,
                     Some(row) if row.fingerprint != fingerprint => {
                         return Err(ApiError::ReferenceConflict);
                     }
                     Some(row) if row.state == State::Created => {
-                        return Ok(Outcome::Replayed(view(row)?));
+                        let view = view(row)?;
+                        self.remember(cache_key, fingerprint, &view).await;
+                        return Ok(Outcome::Replayed(view));
                     }
                     Some(row) if row.state == State::Unknown || row.lease_until < now => self
                         .db
@@ -140,9 +160,13 @@ impl WaybillService {
             };
             if let Some((claim, mode)) = claimed {
                 shipment.idempotency_key = claim.id.clone();
-                return self
-                    .attempt(tenant_id, claim, mode, carrier, shipment, &req.channel)
-                    .await;
+                let outcome = self
+                    .attempt(claim, mode, carrier, shipment, &req.channel)
+                    .await?;
+                if let Outcome::Created(view) = &outcome {
+                    self.remember(cache_key, fingerprint, view).await;
+                }
+                return Ok(outcome);
             }
             if Instant::now() + pause > deadline {
                 return Err(ApiError::ReferenceInProgress {
@@ -158,7 +182,6 @@ impl WaybillService {
     /// leave a shipment created at the carrier but unrecorded here.
     async fn attempt(
         &self,
-        tenant_id: &str,
         claim: Claim,
         mode: Mode,
         carrier: Arc<dyn CarrierClient>,
@@ -166,12 +189,11 @@ impl WaybillService {
         channel: &str,
     ) -> Result<Outcome, ApiError> {
         let this = self.clone();
-        let tenant = tenant_id.to_owned();
         let channel = channel.to_owned();
         let task_claim = claim.clone();
         let task = tokio::spawn(
             async move {
-                this.run_attempt(&tenant, task_claim, mode, carrier, shipment, channel)
+                this.run_attempt(task_claim, mode, carrier, shipment, channel)
                     .await
             }
             .in_current_span(),
@@ -190,7 +212,6 @@ impl WaybillService {
 
     async fn run_attempt(
         &self,
-        tenant_id: &str,
         claim: Claim,
         mode: Mode,
         carrier: Arc<dyn CarrierClient>,
@@ -210,7 +231,7 @@ impl WaybillService {
                         "adopted a shipment the carrier created in an earlier attempt"
                     );
                     return self
-                        .finish(tenant_id, &claim, created, carrier.id(), channel, &shipment)
+                        .finish(&claim, created, carrier.id(), channel, &shipment)
                         .await;
                 }
                 Ok(None) => {}
@@ -238,7 +259,7 @@ impl WaybillService {
                     elapsed_ms,
                     "carrier created shipment"
                 );
-                self.finish(tenant_id, &claim, created, carrier.id(), channel, &shipment)
+                self.finish(&claim, created, carrier.id(), channel, &shipment)
                     .await
             }
             Err(e) if e.is_ambiguous() => {
@@ -256,14 +277,13 @@ impl WaybillService {
 
     async fn finish(
         &self,
-        tenant_id: &str,
         claim: &Claim,
         created: Created,
         carrier: &str,
         channel: String,
         shipment: &Shipment,
     ) -> Result<Outcome, ApiError> {
-        let Some(created_at) = self.db.finish_created(claim, tenant_id, &created).await? else {
+        let Some(created_at) = self.db.finish_created(claim, &created).await? else {
             return Err(ApiError::Internal(
                 "the create attempt lost its claim before it could record the waybill".into(),
             ));
@@ -277,6 +297,12 @@ impl WaybillService {
             charge: created.charge,
             created_at,
         }))
+    }
+
+    async fn remember(&self, key: (String, String), fingerprint: String, view: &WaybillView) {
+        self.created
+            .insert(key, Arc::new((fingerprint, view.clone())))
+            .await;
     }
 
     /// A created waybill by waybill number or reference number.

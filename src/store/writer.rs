@@ -1,0 +1,122 @@
+//! Group commit for SQLite.
+//!
+//! SQLite has one writer and, with `synchronous = FULL`, one fsync per commit: committing each
+//! statement on its own caps throughput at the disk's fsync rate. The writer task takes every
+//! write statement waiting in its queue, runs them in one transaction and commits once, so under
+//! load many requests share one fsync; a statement's result is released only after the commit.
+//! Each queued statement is a whole unit of work (statement-level atomicity), so a failing one
+//! does not affect the others in its batch.
+//!
+//! PostgreSQL does group commit itself; there writes go straight to the pool.
+
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool};
+use tokio::sync::{mpsc, oneshot};
+
+pub type WriteQuery = Query<'static, Any, AnyArguments>;
+
+/// What a write statement gives back.
+pub enum Outcome {
+    Done(AnyQueryResult),
+    Row(Option<AnyRow>),
+}
+
+enum Want {
+    Execute,
+    FetchOptional,
+}
+
+struct Job {
+    query: WriteQuery,
+    want: Want,
+    reply: oneshot::Sender<Result<Outcome, sqlx::Error>>,
+}
+
+/// Largest number of statements committed together.
+const MAX_BATCH: usize = 256;
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task on `pool` (a single-connection pool).
+    pub fn spawn(pool: AnyPool) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(pool, rx));
+        Self { jobs }
+    }
+
+    pub async fn execute(&self, query: WriteQuery) -> Result<AnyQueryResult, sqlx::Error> {
+        match self.submit(query, Want::Execute).await? {
+            Outcome::Done(done) => Ok(done),
+            Outcome::Row(_) => Err(sqlx::Error::Protocol("writer: expected a result".into())),
+        }
+    }
+
+    pub async fn fetch_optional(&self, query: WriteQuery) -> Result<Option<AnyRow>, sqlx::Error> {
+        match self.submit(query, Want::FetchOptional).await? {
+            Outcome::Row(row) => Ok(row),
+            Outcome::Done(_) => Err(sqlx::Error::Protocol("writer: expected a row".into())),
+        }
+    }
+
+    async fn submit(&self, query: WriteQuery, want: Want) -> Result<Outcome, sqlx::Error> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { query, want, reply })
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+}
+
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match run_batch(&pool, batch.drain(..)).await {
+            Ok(answers) => {
+                for (reply, result) in answers {
+                    let _ = reply.send(result);
+                }
+            }
+            Err((replies, e)) => {
+                let message = e.to_string();
+                for reply in replies {
+                    let failed = sqlx::Error::Protocol(format!("commit failed: {message}"));
+                    let _ = reply.send(Err(failed));
+                }
+            }
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Outcome, sqlx::Error>>;
+
+/// Runs the batch in one transaction; on a failed begin or commit nothing was written and every
+/// job's reply comes back with the error.
+async fn run_batch(
+    pool: &AnyPool,
+    jobs: impl Iterator<Item = Job>,
+) -> Result<Vec<(Reply, Result<Outcome, sqlx::Error>)>, (Vec<Reply>, sqlx::Error)> {
+    use sqlx::Executor;
+    let jobs: Vec<Job> = jobs.collect();
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return Err((jobs.into_iter().map(|j| j.reply).collect(), e)),
+    };
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let result = match job.want {
+            Want::Execute => tx.execute(job.query).await.map(Outcome::Done),
+            Want::FetchOptional => tx.fetch_optional(job.query).await.map(Outcome::Row),
+        };
+        answers.push((job.reply, result));
+    }
+    match tx.commit().await {
+        Ok(()) => Ok(answers),
+        Err(e) => Err((answers.into_iter().map(|(reply, _)| reply).collect(), e)),
+    }
+}
