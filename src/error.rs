@@ -34,6 +34,7 @@ pub enum ApiError {
     UnknownChannel(String),
     Unauthorized(&'static str),
     NotFound(String),
+    LabelNotAvailable(String),
     MethodNotAllowed,
     ReferenceConflict,
     ReferenceInProgress {
@@ -58,12 +59,14 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
             Self::Unauthorized(_) => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             Self::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
+            Self::LabelNotAvailable(_) => ("LABEL_NOT_AVAILABLE", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
             Self::ReferenceConflict => ("REFERENCE_CONFLICT", StatusCode::CONFLICT),
             Self::ReferenceInProgress { .. } => ("REFERENCE_IN_PROGRESS", StatusCode::CONFLICT),
             Self::ShipmentStateUnknown(_) => ("SHIPMENT_STATE_UNKNOWN", StatusCode::CONFLICT),
             Self::Carrier(e) => match e {
                 CarrierError::Rejected { .. } => ("CARRIER_REJECTED", StatusCode::BAD_GATEWAY),
+                CarrierError::Auth(_) => ("CARRIER_AUTH_FAILED", StatusCode::BAD_GATEWAY),
                 CarrierError::BadResponse(_) => ("CARRIER_BAD_RESPONSE", StatusCode::BAD_GATEWAY),
                 CarrierError::Timeout(_) | CarrierError::ConnectionLost(_) => {
                     ("CARRIER_TIMEOUT", StatusCode::GATEWAY_TIMEOUT)
@@ -86,7 +89,7 @@ impl ApiError {
             Self::PayloadTooLarge(limit) => format!("request body exceeds {limit} bytes"),
             Self::UnknownChannel(c) => format!("unknown channel `{c}`"),
             Self::Unauthorized(m) => (*m).to_owned(),
-            Self::NotFound(m) => m.clone(),
+            Self::NotFound(m) | Self::LabelNotAvailable(m) => m.clone(),
             Self::MethodNotAllowed => "method not allowed on this path".into(),
             Self::ReferenceConflict => {
                 "this referenceNumber was already used with a different payload".into()

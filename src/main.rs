@@ -35,6 +35,7 @@ enum KeysCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    carriers::http::install_crypto_provider();
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {

@@ -73,7 +73,11 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierSettings {
+    /// The whole carrier part of one API request (token, rate-limit wait, retries, lookup and
+    /// create together), kept under the 3 s every endpoint answers within.
+    pub budget_ms: u64,
     pub sandbox: SandboxSettings,
+    pub fedex: HttpCarrierSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,8 +86,91 @@ pub struct SandboxSettings {
     pub enabled: bool,
     /// Delay of the `SANDBOX_SLOW` trigger.
     pub slow_ms: u64,
-    /// Budget for one sandbox call.
+}
+
+/// One HTTP carrier: where it is, who we are there, and how hard we may call it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCarrierSettings {
+    pub enabled: bool,
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub account_number: String,
+    pub api_version: String,
+    pub customer_code: String,
+    pub checkword: String,
+    pub crid: String,
+    pub mid: String,
+    /// Budget of one HTTP exchange.
     pub timeout_ms: u64,
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// How long a call may wait for its turn under the rate limit.
+    pub rate_max_wait_ms: u64,
+    /// Extra attempts of calls that are safe to repeat (tracking, lookups).
+    pub retries: u32,
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+}
+
+impl std::fmt::Debug for HttpCarrierSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpCarrierSettings")
+            .field("enabled", &self.enabled)
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpCarrierSettings {
+    /// Off until credentials are configured; `base_url` is the carrier's documented sandbox.
+    pub fn with_url(base_url: &str) -> Self {
+        Self {
+            enabled: false,
+            base_url: base_url.into(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            account_number: String::new(),
+            api_version: String::new(),
+            customer_code: String::new(),
+            checkword: String::new(),
+            crid: String::new(),
+            mid: String::new(),
+            timeout_ms: 2000,
+            rate_per_second: 10,
+            rate_burst: 10,
+            rate_max_wait_ms: 500,
+            retries: 2,
+            breaker_failures: 5,
+            breaker_open_ms: 30_000,
+        }
+    }
+
+    pub fn http_config(&self) -> carriers::http::HttpConfig {
+        carriers::http::HttpConfig {
+            base_url: self.base_url.clone(),
+            timeout: Duration::from_millis(self.timeout_ms),
+            rate_per_second: self.rate_per_second,
+            rate_burst: self.rate_burst,
+            rate_max_wait: Duration::from_millis(self.rate_max_wait_ms),
+            retries: self.retries,
+            breaker_failures: self.breaker_failures,
+            breaker_open: Duration::from_millis(self.breaker_open_ms),
+            credentials: carriers::http::Credentials {
+                client_id: self.client_id.clone(),
+                client_secret: self.client_secret.clone(),
+                account_number: self.account_number.clone(),
+                api_version: self.api_version.clone(),
+                customer_code: self.customer_code.clone(),
+                checkword: self.checkword.clone(),
+                crid: self.crid.clone(),
+                mid: self.mid.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,11 +205,12 @@ impl Default for Settings {
             },
             auth: AuthSettings { cache_ttl_secs: 30 },
             carriers: CarrierSettings {
+                budget_ms: 2500,
                 sandbox: SandboxSettings {
                     enabled: true,
                     slow_ms: 1500,
-                    timeout_ms: 2500,
                 },
+                fedex: HttpCarrierSettings::with_url(carriers::fedex::SANDBOX_URL),
             },
             channels: BTreeMap::from([
                 ("SANDBOX_EXPRESS".into(), channel("sandbox", "EXPRESS")),
@@ -130,6 +218,15 @@ impl Default for Settings {
                     "SANDBOX_LINEHAUL_US".into(),
                     channel("sandbox", "LINEHAUL_US"),
                 ),
+                (
+                    "FEDEX_INTERNATIONAL_PRIORITY".into(),
+                    channel("fedex", "INTERNATIONAL_PRIORITY"),
+                ),
+                (
+                    "FEDEX_INTERNATIONAL_ECONOMY".into(),
+                    channel("fedex", "INTERNATIONAL_ECONOMY"),
+                ),
+                ("FEDEX_GROUND".into(), channel("fedex", "FEDEX_GROUND")),
             ]),
         }
     }
@@ -203,14 +300,43 @@ impl Settings {
         if self.http.max_body_bytes < 1024 {
             return fail("http.max_body_bytes", "must be at least 1024".into());
         }
-        if self.idempotency.lease_ms <= self.carriers.sandbox.timeout_ms {
+        if self.carriers.budget_ms == 0 || self.carriers.budget_ms > 2900 {
             return fail(
-                "idempotency.lease_ms",
-                "must be longer than every carrier timeout".into(),
+                "carriers.budget_ms",
+                "must be between 1 and 2900 (the 3 s promise)".into(),
             );
         }
+        if self.idempotency.lease_ms <= self.carriers.budget_ms {
+            return fail(
+                "idempotency.lease_ms",
+                "must be longer than carriers.budget_ms".into(),
+            );
+        }
+        for (id, carrier) in self.http_carriers() {
+            let key = |k: &str| format!("carriers.{id}.{k}");
+            if !carrier.base_url.starts_with("https://") && !carrier.base_url.starts_with("http://")
+            {
+                return fail(&key("base_url"), "must be an http(s) URL".into());
+            }
+            if carrier.timeout_ms == 0 || carrier.timeout_ms > self.carriers.budget_ms {
+                return fail(
+                    &key("timeout_ms"),
+                    "must be between 1 and carriers.budget_ms".into(),
+                );
+            }
+            if carrier.rate_per_second == 0 {
+                return fail(&key("rate_per_second"), "must be at least 1".into());
+            }
+            if carrier.enabled && carrier.client_id.is_empty() {
+                return fail(
+                    &key("client_id"),
+                    "is required when the carrier is enabled".into(),
+                );
+            }
+        }
+        let known = ["sandbox", "fedex"];
         for (code, channel) in &self.channels {
-            if channel.carrier != "sandbox" {
+            if !known.contains(&channel.carrier.as_str()) {
                 return fail(
                     &format!("channels.{code}.carrier"),
                     format!("unknown carrier `{}`", channel.carrier),
@@ -226,8 +352,13 @@ impl Settings {
         Ok(())
     }
 
-    pub fn sandbox_timeout(&self) -> Duration {
-        Duration::from_millis(self.carriers.sandbox.timeout_ms)
+    pub fn carrier_budget(&self) -> Duration {
+        Duration::from_millis(self.carriers.budget_ms)
+    }
+
+    /// The HTTP carriers by id.
+    pub fn http_carriers(&self) -> [(&'static str, &HttpCarrierSettings); 1] {
+        [("fedex", &self.carriers.fedex)]
     }
 }
 

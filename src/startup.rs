@@ -13,6 +13,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web::{self, PayloadConfig, QueryConfig};
 use actix_web::{App, HttpServer};
 use carriers::Registry;
+use carriers::http::HttpCarrier;
 use carriers::sandbox::{SandboxCarrier, SandboxConfig};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -40,6 +41,10 @@ impl Application {
         if let Some(s) = &sandbox {
             registry.insert(s.clone());
         }
+        if settings.carriers.fedex.enabled {
+            let config = settings.carriers.fedex.http_config();
+            registry.insert(Arc::new(HttpCarrier::new(carriers::fedex::Fedex, config)?));
+        }
         let channels = settings
             .channels
             .iter()
@@ -59,7 +64,7 @@ impl Application {
             channels,
             Duration::from_millis(settings.idempotency.wait_ms),
             Duration::from_millis(settings.idempotency.lease_ms),
-            settings.sandbox_timeout(),
+            settings.carrier_budget(),
         );
         let auth = Auth::new(
             db.clone(),
@@ -99,6 +104,16 @@ impl Application {
                         .service(
                             web::resource("/waybills/{number}")
                                 .route(web::get().to(api::waybills::get))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/waybills/{number}/label")
+                                .route(web::get().to(api::waybills::label))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/waybills/{number}/cancel")
+                                .route(web::post().to(api::waybills::cancel))
                                 .default_service(web::to(method_not_allowed)),
                         ),
                 )

@@ -203,6 +203,7 @@ async fn sigkill_mid_load_loses_nothing(backend: Backend) {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("s.db").display()),
         Backend::Postgres => common::fresh_postgres_database().await,
     };
+    carriers::http::install_crypto_provider();
     let key = create_key(&url, dir.path(), "acme");
     // A short lease so that claims of the killed process are taken over within the test.
     let env = [("SHIPGATE_IDEMPOTENCY__LEASE_MS", "3000")];

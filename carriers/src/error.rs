@@ -6,6 +6,9 @@ pub enum CarrierError {
     /// The carrier answered and refused: nothing was created.
     #[error("carrier rejected the request: {code}: {message}")]
     Rejected { code: String, message: String },
+    /// The carrier refused our credentials: an operator has to fix the configuration.
+    #[error("carrier refused our credentials: {0}")]
+    Auth(String),
     /// The request never reached the carrier (connection refused, circuit open): nothing was created.
     #[error("carrier unavailable: {0}")]
     Unavailable(String),

@@ -4,13 +4,19 @@
 //! [`Shipment`], routes it to a [`CarrierClient`] by channel, and stores what comes back.
 
 pub mod error;
+pub mod fedex;
+pub mod http;
 pub mod model;
 pub mod registry;
 pub mod sandbox;
+pub mod tracking;
 
 pub use error::CarrierError;
-pub use model::{Address, Charge, Created, Customs, CustomsItem, Parcel, Shipment};
+pub use model::{
+    Address, Charge, Created, Customs, CustomsItem, Label, LabelFormat, Parcel, Shipment,
+};
 pub use registry::Registry;
+pub use tracking::{TrackingEvent, TrackingStatus};
 
 use async_trait::async_trait;
 
@@ -32,4 +38,14 @@ pub trait CarrierClient: Send + Sync + 'static {
         &self,
         idempotency_key: &str,
     ) -> Result<Option<Created>, CarrierError>;
+
+    /// Cancels (voids) a shipment by its waybill number.
+    async fn cancel(&self, _waybill_number: &str) -> Result<(), CarrierError> {
+        Err(CarrierError::NotSupported("cancel"))
+    }
+
+    /// The carrier's tracking events for a number.
+    async fn track(&self, _number: &str) -> Result<Vec<TrackingEvent>, CarrierError> {
+        Err(CarrierError::NotSupported("tracking"))
+    }
 }

@@ -107,6 +107,50 @@ pub struct Charge {
     pub currency: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelFormat {
+    Pdf,
+    Gif,
+    Png,
+    Zpl,
+}
+
+impl LabelFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "PDF" => Some(Self::Pdf),
+            "GIF" => Some(Self::Gif),
+            "PNG" => Some(Self::Png),
+            "ZPL" | "ZPLII" => Some(Self::Zpl),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pdf => "pdf",
+            Self::Gif => "gif",
+            Self::Png => "png",
+            Self::Zpl => "zpl",
+        }
+    }
+}
+
+/// A label document as the carrier returned it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    pub format: LabelFormat,
+    #[serde(skip)]
+    pub content: Vec<u8>,
+}
+
+impl fmt::Debug for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Label({:?}, {} bytes)", self.format, self.content.len())
+    }
+}
+
 /// A shipment the carrier has created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,4 +158,21 @@ pub struct Created {
     pub waybill_number: String,
     pub tracking_number: String,
     pub charge: Option<Charge>,
+    /// The label the carrier printed, if it returned one.
+    #[serde(skip)]
+    pub label: Option<Label>,
+    /// Routing data for printing our own label when the carrier returns no image (SF Express).
+    pub routing: Option<serde_json::Value>,
+}
+
+impl Created {
+    pub fn new(waybill_number: impl Into<String>, tracking_number: impl Into<String>) -> Self {
+        Self {
+            waybill_number: waybill_number.into(),
+            tracking_number: tracking_number.into(),
+            charge: None,
+            label: None,
+            routing: None,
+        }
+    }
 }

@@ -16,7 +16,7 @@ CREATE TABLE api_keys (
 
 -- One row per (tenant, reference number): the idempotency claim and, once created, the waybill.
 -- state: pending (an attempt owns it until lease_until), unknown (the carrier may have created it),
--- created.
+-- created, cancelled (voided at the carrier).
 CREATE TABLE waybills (
     id                TEXT PRIMARY KEY,
     tenant_id         TEXT NOT NULL REFERENCES tenants (id),
@@ -28,17 +28,27 @@ CREATE TABLE waybills (
     channel           TEXT NOT NULL,
     carrier           TEXT NOT NULL,
     request_json      TEXT NOT NULL,
-    waybill_number    TEXT UNIQUE,
+    waybill_number    TEXT,
     tracking_number   TEXT,
     quoted_amount     TEXT,
     quoted_currency   TEXT,
     claimed_at        TEXT NOT NULL,
     created_at        TEXT,
+    cancelled_at      TEXT,
     updated_at        TEXT NOT NULL,
-    UNIQUE (tenant_id, reference_number)
+    UNIQUE (tenant_id, reference_number),
+    UNIQUE (carrier, waybill_number)
 );
 
 CREATE INDEX waybills_tenant_number ON waybills (tenant_id, waybill_number);
+
+-- The label as the carrier returned it (or as shipgate rendered it), stored once at create.
+CREATE TABLE labels (
+    waybill_id  TEXT PRIMARY KEY REFERENCES waybills (id),
+    format      TEXT NOT NULL,
+    content     BYTEA NOT NULL,
+    created_at  TEXT NOT NULL
+);
 
 -- Exactly one charge per created waybill: the unique waybill_id, and the trigger below that
 -- writes it in the same statement that marks the waybill created.

@@ -1,10 +1,14 @@
-//! `/v1/waybills`: create (idempotent on tenant + referenceNumber), get, query by reference.
+//! `/v1/waybills`: create (idempotent on tenant + referenceNumber), get, query by reference,
+//! cancel, and the stored label.
 
 use crate::auth::AuthTenant;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::extract::ApiJson;
-use crate::waybills::{CreateWaybillRequest, Outcome, WaybillService, WaybillView, validate};
+use crate::waybills::{
+    CreateWaybillRequest, LabelEncoding, Outcome, WaybillService, WaybillView, validate,
+};
 use actix_web::{HttpResponse, web};
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -16,13 +20,24 @@ struct WaybillBody<'a> {
     carrier: &'a str,
     channel: &'a str,
     tracking_number: &'a str,
+    state: &'a str,
+    label: Option<LabelLink<'a>>,
     charge: Option<&'a carriers::Charge>,
     created_at: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     replayed: Option<bool>,
 }
 
-fn body(w: &WaybillView, replayed: Option<bool>) -> WaybillBody<'_> {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LabelLink<'a> {
+    format: &'a str,
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base64: Option<String>,
+}
+
+fn body(w: &WaybillView, replayed: Option<bool>, base64: Option<String>) -> WaybillBody<'_> {
     WaybillBody {
         status: 1,
         waybill_number: &w.waybill_number,
@@ -30,6 +45,12 @@ fn body(w: &WaybillView, replayed: Option<bool>) -> WaybillBody<'_> {
         carrier: &w.carrier,
         channel: &w.channel,
         tracking_number: &w.tracking_number,
+        state: w.state,
+        label: w.label_format.as_deref().map(|format| LabelLink {
+            format,
+            url: format!("/v1/waybills/{}/label", w.waybill_number),
+            base64,
+        }),
         charge: w.charge.as_ref(),
         created_at: &w.created_at,
         replayed,
@@ -42,10 +63,24 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateWaybillRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let valid = validate(&req).map_err(ApiError::Validation)?;
-    Ok(match service.create(&tenant.0.id, valid).await? {
-        Outcome::Created(w) => HttpResponse::Created().json(body(&w, Some(false))),
-        Outcome::Replayed(w) => HttpResponse::Ok().json(body(&w, Some(true))),
-    })
+    let encoding = valid.label_encoding;
+    let (outcome, replayed) = match service.create(&tenant.0.id, valid).await? {
+        Outcome::Created(w) => (w, false),
+        Outcome::Replayed(w) => (w, true),
+    };
+    let base64 = match (encoding, &outcome.label_format) {
+        (LabelEncoding::Base64, Some(_)) => {
+            let (_, content) = service.label(&tenant.0.id, &outcome.waybill_number).await?;
+            Some(base64::engine::general_purpose::STANDARD.encode(content))
+        }
+        _ => None,
+    };
+    let mut response = if replayed {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::Created()
+    };
+    Ok(response.json(body(&outcome, Some(replayed), base64)))
 }
 
 pub async fn get(
@@ -54,7 +89,7 @@ pub async fn get(
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let w = service.find(&tenant.0.id, &number).await?;
-    Ok(HttpResponse::Ok().json(body(&w, None)))
+    Ok(HttpResponse::Ok().json(body(&w, None, None)))
 }
 
 #[derive(Deserialize)]
@@ -74,11 +109,57 @@ pub async fn by_reference(
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| {
-            ApiError::Validation(vec![crate::error::FieldError::new(
+            ApiError::Validation(vec![FieldError::new(
                 "referenceNumber",
                 "query parameter is required",
             )])
         })?;
     let w = service.find(&tenant.0.id, reference).await?;
-    Ok(HttpResponse::Ok().json(body(&w, None)))
+    Ok(HttpResponse::Ok().json(body(&w, None, None)))
+}
+
+pub async fn cancel(
+    tenant: AuthTenant,
+    service: web::Data<WaybillService>,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let w = service.cancel(&tenant.0.id, &number).await?;
+    Ok(HttpResponse::Ok().json(body(&w, None, None)))
+}
+
+#[derive(Deserialize)]
+pub struct LabelQuery {
+    encoding: Option<String>,
+}
+
+pub async fn label(
+    tenant: AuthTenant,
+    service: web::Data<WaybillService>,
+    number: web::Path<String>,
+    query: web::Query<LabelQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (format, content) = service.label(&tenant.0.id, &number).await?;
+    match query.encoding.as_deref() {
+        None | Some("binary") => {
+            let content_type = match format.as_str() {
+                "pdf" => "application/pdf",
+                "gif" => "image/gif",
+                "png" => "image/png",
+                _ => "application/octet-stream",
+            };
+            Ok(HttpResponse::Ok()
+                .content_type(content_type)
+                .insert_header(("Cache-Control", "private, max-age=86400"))
+                .body(content))
+        }
+        Some("base64") => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "status": 1,
+            "format": format,
+            "labelBase64": base64::engine::general_purpose::STANDARD.encode(content),
+        }))),
+        Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+            "encoding",
+            "must be `base64` or absent",
+        )])),
+    }
 }

@@ -13,6 +13,8 @@ pub enum State {
     /// The last attempt ended ambiguously: the carrier may hold the shipment.
     Unknown,
     Created,
+    /// Voided at the carrier after it was created.
+    Cancelled,
 }
 
 impl State {
@@ -21,6 +23,7 @@ impl State {
             Self::Pending => "pending",
             Self::Unknown => "unknown",
             Self::Created => "created",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -29,6 +32,7 @@ impl State {
             "pending" => Ok(Self::Pending),
             "unknown" => Ok(Self::Unknown),
             "created" => Ok(Self::Created),
+            "cancelled" => Ok(Self::Cancelled),
             other => Err(sqlx::Error::Decode(
                 format!("unknown waybill state {other}").into(),
             )),
@@ -51,15 +55,18 @@ pub struct WaybillRow {
     pub created_at: Option<String>,
     pub charge_amount: Option<String>,
     pub charge_currency: Option<String>,
+    pub label_format: Option<String>,
 }
 
-/// The row and its charge; a macro so that queries stay `&'static str` literals.
+/// The row, its charge and its label's format; a macro so that queries stay `&'static str`.
 macro_rules! select_row {
     ($where:literal) => {
         concat!(
             "SELECT w.id, w.reference_number, w.fingerprint, w.state, w.lease_until, \
-     w.attempts, w.channel, w.carrier, w.waybill_number, w.tracking_number, w.created_at, \
-     c.amount, c.currency FROM waybills w LEFT JOIN charges c ON c.waybill_id = w.id WHERE ",
+             w.attempts, w.channel, w.carrier, w.waybill_number, w.tracking_number, \
+             w.created_at, c.amount, c.currency, l.format FROM waybills w \
+             LEFT JOIN charges c ON c.waybill_id = w.id \
+             LEFT JOIN labels l ON l.waybill_id = w.id WHERE ",
             $where
         )
     };
@@ -80,6 +87,7 @@ fn from_row(row: &AnyRow) -> Result<WaybillRow, sqlx::Error> {
         created_at: row.try_get(10)?,
         charge_amount: row.try_get(11)?,
         charge_currency: row.try_get(12)?,
+        label_format: row.try_get(13)?,
     })
 }
 
@@ -158,6 +166,19 @@ impl Db {
         created: &Created,
     ) -> Result<Option<String>, sqlx::Error> {
         let now = now_rfc3339();
+        // The label goes in first: a waybill is never marked created without its label.
+        if let Some(label) = &created.label {
+            let query = sqlx::query(
+                "INSERT INTO labels (waybill_id, format, content, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \
+                 content = excluded.content, created_at = excluded.created_at",
+            )
+            .bind(&claim.id)
+            .bind(label.format.as_str())
+            .bind(label.content.clone())
+            .bind(&now);
+            self.write(query).await?;
+        }
         let query = sqlx::query(
             "UPDATE waybills SET state = 'created', waybill_number = $1, tracking_number = $2, \
              quoted_amount = $3, quoted_currency = $4, created_at = $5, updated_at = $5 \
@@ -222,6 +243,27 @@ impl Db {
             .transpose()
     }
 
+    /// Marks a created waybill cancelled; false if it was not in the created state.
+    pub async fn mark_cancelled(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let now = now_rfc3339();
+        let query = sqlx::query(
+            "UPDATE waybills SET state = 'cancelled', cancelled_at = $1, updated_at = $1 \
+             WHERE id = $2 AND state = 'created'",
+        )
+        .bind(&now)
+        .bind(id);
+        Ok(self.write(query).await?.rows_affected() == 1)
+    }
+
+    /// The stored label of a waybill: format and content.
+    pub async fn label(&self, waybill_id: &str) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+        let row = sqlx::query("SELECT format, content FROM labels WHERE waybill_id = $1")
+            .bind(waybill_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
     /// A created waybill of this tenant, by waybill number or reference number.
     pub async fn created_waybill(
         &self,
@@ -229,7 +271,7 @@ impl Db {
         number: &str,
     ) -> Result<Option<WaybillRow>, sqlx::Error> {
         sqlx::query(select_row!(
-            "w.tenant_id = $1 AND w.state = 'created' \
+            "w.tenant_id = $1 AND w.state IN ('created', 'cancelled') \
              AND (w.waybill_number = $2 OR w.reference_number = $2)"
         ))
         .bind(tenant_id)

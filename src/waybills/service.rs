@@ -43,6 +43,10 @@ pub struct WaybillService {
 /// A created waybill as the API shows it.
 #[derive(Debug, Clone)]
 pub struct WaybillView {
+    /// Internal row id (labels are stored under it).
+    pub id: String,
+    pub state: &'static str,
+    pub label_format: Option<String>,
     pub waybill_number: String,
     pub reference_number: String,
     pub carrier: String,
@@ -145,7 +149,7 @@ impl WaybillService {
                     Some(row) if row.fingerprint != fingerprint => {
                         return Err(ApiError::ReferenceConflict);
                     }
-                    Some(row) if row.state == State::Created => {
+                    Some(row) if matches!(row.state, State::Created | State::Cancelled) => {
                         let view = view(row)?;
                         self.remember(cache_key, fingerprint, &view).await;
                         return Ok(Outcome::Replayed(view));
@@ -289,6 +293,9 @@ impl WaybillService {
             ));
         };
         Ok(Outcome::Created(WaybillView {
+            id: claim.id.clone(),
+            state: "created",
+            label_format: created.label.as_ref().map(|l| l.format.as_str().to_owned()),
             waybill_number: created.waybill_number,
             reference_number: shipment.reference_number.clone(),
             carrier: carrier.to_owned(),
@@ -303,6 +310,49 @@ impl WaybillService {
         self.created
             .insert(key, Arc::new((fingerprint, view.clone())))
             .await;
+    }
+
+    /// The stored label of a waybill (by waybill or reference number): format and content.
+    pub async fn label(
+        &self,
+        tenant_id: &str,
+        number: &str,
+    ) -> Result<(String, Vec<u8>), ApiError> {
+        let waybill = self.find(tenant_id, number).await?;
+        self.db.label(&waybill.id).await?.ok_or_else(|| {
+            ApiError::LabelNotAvailable(format!("waybill `{number}` has no stored label"))
+        })
+    }
+
+    /// Voids a waybill at its carrier, then here. Cancelling twice is not an error.
+    pub async fn cancel(&self, tenant_id: &str, number: &str) -> Result<WaybillView, ApiError> {
+        let mut waybill = self.find(tenant_id, number).await?;
+        if waybill.state == "cancelled" {
+            return Ok(waybill);
+        }
+        let carrier = self
+            .carriers
+            .get(&waybill.carrier)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::Carrier(CarrierError::Unavailable(format!(
+                    "carrier `{}` is not enabled on this gateway",
+                    waybill.carrier
+                )))
+            })?;
+        tokio::time::timeout(
+            self.carrier_timeout,
+            carrier.cancel(&waybill.waybill_number),
+        )
+        .await
+        .unwrap_or_else(|_| Err(CarrierError::Timeout("cancel".into())))?;
+        self.db.mark_cancelled(&waybill.id).await?;
+        self.created
+            .invalidate(&(tenant_id.to_owned(), waybill.reference_number.clone()))
+            .await;
+        tracing::info!(waybill = %waybill.waybill_number, carrier = %waybill.carrier, "waybill cancelled");
+        waybill.state = "cancelled";
+        Ok(waybill)
     }
 
     /// A created waybill by waybill number or reference number.
@@ -322,6 +372,13 @@ fn view(row: WaybillRow) -> Result<WaybillView, ApiError> {
         )));
     };
     Ok(WaybillView {
+        id: row.id,
+        state: if row.state == State::Cancelled {
+            "cancelled"
+        } else {
+            "created"
+        },
+        label_format: row.label_format,
         tracking_number: row
             .tracking_number
             .unwrap_or_else(|| waybill_number.clone()),

@@ -73,6 +73,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    carriers::http::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("shipgate.db").display()),

@@ -95,9 +95,8 @@ impl SandboxCarrier {
         };
         let number = numbers::waybill_number(prefix, self.serials.next());
         let created = Created {
-            tracking_number: number.clone(),
-            waybill_number: number,
             charge: Some(quote(shipment)),
+            ..Created::new(number.clone(), number)
         };
         self.lock()
             .insert(shipment.idempotency_key.clone(), created.clone());

@@ -1,0 +1,591 @@
+//! The one place where carriers are called over HTTP. Adapters describe requests and read
+//! responses ([`Adapter`]); [`HttpCarrier`] does the I/O for all of them the same way: OAuth
+//! tokens (cached, single flight, refreshed once on a 401), per-carrier rate limits that make
+//! callers wait their turn, retries of what is safe to repeat, a circuit breaker, per-call
+//! timeouts, metrics and masked logs.
+
+mod breaker;
+pub mod mask;
+mod token;
+
+use crate::{CarrierClient, CarrierError, Created, Shipment, TrackingEvent};
+use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+pub use reqwest::Method;
+pub use token::Token;
+
+/// Everything configurable about one HTTP carrier.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub base_url: String,
+    /// Budget of one HTTP exchange.
+    pub timeout: Duration,
+    /// Requests per second the carrier allows us, and the burst above it.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// How long a caller may wait for its turn before the call is refused.
+    pub rate_max_wait: Duration,
+    /// Extra attempts of a call that is safe to repeat.
+    pub retries: u32,
+    /// Consecutive failures that open the circuit, and how long it stays open.
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+    pub credentials: Credentials,
+}
+
+/// Carrier credentials and account data; fields a carrier does not use stay empty.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub account_number: String,
+    /// UPS API version in paths (`v2409`).
+    pub api_version: String,
+    /// SF Express: customer code (`<Head>`) and checkword (signature secret).
+    pub customer_code: String,
+    pub checkword: String,
+    /// USPS payment authorization: customer registration id and mailer id.
+    pub crid: String,
+    pub mid: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("account_number", &self.account_number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the adapter builds for the executor to send.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    pub operation: Operation,
+    pub method: Method,
+    /// Path below the carrier's base URL, starting with `/`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    pub auth: Auth,
+}
+
+impl OutboundRequest {
+    pub fn new(operation: Operation, method: Method, path: impl Into<String>) -> Self {
+        Self {
+            operation,
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Body::Empty,
+            auth: Auth::None,
+        }
+    }
+
+    pub fn json(mut self, body: serde_json::Value) -> Self {
+        self.body = Body::Json(body);
+        self
+    }
+
+    pub fn form(mut self, fields: Vec<(String, String)>) -> Self {
+        self.body = Body::Form(fields);
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.query.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    Empty,
+    Json(serde_json::Value),
+    Form(Vec<(String, String)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// `Authorization: Bearer` with the carrier's OAuth token.
+    Bearer,
+    /// Bearer, plus the payment-authorization token some label APIs need (USPS).
+    BearerWithPayment,
+    /// `Authorization: Basic` with client id and secret.
+    Basic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Token,
+    PaymentToken,
+    Create,
+    Lookup,
+    Cancel,
+    Track,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::PaymentToken => "payment_token",
+            Self::Create => "create",
+            Self::Lookup => "lookup",
+            Self::Cancel => "cancel",
+            Self::Track => "track",
+        }
+    }
+
+    /// Repeating these cannot create anything a second time.
+    fn safe_to_repeat(self) -> bool {
+        !matches!(self, Self::Create | Self::Cancel)
+    }
+}
+
+/// A carrier's HTTP answer, whatever its status.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+impl RawResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self, carrier: &str) -> Result<T, CarrierError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            CarrierError::BadResponse(format!(
+                "{carrier}: unreadable JSON (HTTP {}): {e}",
+                self.status
+            ))
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Data an adapter may need besides the shipment.
+pub struct Context<'a> {
+    pub credentials: &'a Credentials,
+    /// The shipping date (the carrier's local "today").
+    pub today: chrono::NaiveDate,
+}
+
+/// One carrier's protocol: pure functions from our model to its requests and back.
+pub trait Adapter: Send + Sync + 'static {
+    fn id(&self) -> &'static str;
+
+    /// The OAuth2 client-credentials token request, for carriers that use bearer tokens.
+    fn token_request(&self, _credentials: &Credentials) -> Option<OutboundRequest> {
+        None
+    }
+
+    fn parse_token(&self, res: &RawResponse) -> Result<Token, CarrierError> {
+        token::parse_oauth(self.id(), res)
+    }
+
+    /// A second token that label requests carry (USPS payment authorization).
+    fn payment_token_request(&self, _credentials: &Credentials) -> Option<OutboundRequest> {
+        None
+    }
+
+    fn parse_payment_token(&self, res: &RawResponse) -> Result<Token, CarrierError> {
+        token::parse_oauth(self.id(), res)
+    }
+
+    /// The header that carries the payment token.
+    fn payment_header(&self) -> &'static str {
+        "X-Payment-Authorization-Token"
+    }
+
+    fn build_create(
+        &self,
+        shipment: &Shipment,
+        cx: &Context,
+    ) -> Result<OutboundRequest, CarrierError>;
+
+    fn parse_create(&self, res: &RawResponse) -> Result<Created, CarrierError>;
+
+    /// The carrier's own error code and message from an error body, if it can be read.
+    fn parse_error(&self, res: &RawResponse) -> Option<(String, String)>;
+
+    /// Some carriers answer errors with HTTP 200 and an error envelope (SF Express).
+    fn error_in_success(&self, _res: &RawResponse) -> Option<(String, String)> {
+        None
+    }
+
+    /// Finding a shipment by our idempotency key.
+    fn build_lookup(&self, _key: &str, _cx: &Context) -> Option<OutboundRequest> {
+        None
+    }
+
+    fn parse_lookup(&self, _res: &RawResponse) -> Result<Option<Created>, CarrierError> {
+        Ok(None)
+    }
+
+    fn build_cancel(&self, _number: &str, _cx: &Context) -> Option<OutboundRequest> {
+        None
+    }
+
+    fn build_track(&self, _number: &str, _cx: &Context) -> Option<OutboundRequest> {
+        None
+    }
+
+    fn parse_track(&self, _res: &RawResponse) -> Result<Vec<TrackingEvent>, CarrierError> {
+        Err(CarrierError::NotSupported("tracking"))
+    }
+}
+
+/// An [`Adapter`] with the executor around it: what the gateway calls.
+pub struct HttpCarrier<A> {
+    adapter: A,
+    config: HttpConfig,
+    client: reqwest::Client,
+    token: token::TokenCache,
+    payment: token::TokenCache,
+    limiter: DefaultDirectRateLimiter,
+    breaker: breaker::Breaker,
+}
+
+impl<A: Adapter> HttpCarrier<A> {
+    pub fn new(adapter: A, config: HttpConfig) -> Result<Self, CarrierError> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(2)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("shipgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                CarrierError::Unavailable(format!("{}: http client: {e}", adapter.id()))
+            })?;
+        let per_second = NonZeroU32::new(config.rate_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.rate_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Ok(Self {
+            limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+            breaker: breaker::Breaker::new(config.breaker_failures, config.breaker_open),
+            token: token::TokenCache::default(),
+            payment: token::TokenCache::default(),
+            adapter,
+            config,
+            client,
+        })
+    }
+
+    pub fn adapter(&self) -> &A {
+        &self.adapter
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            credentials: &self.config.credentials,
+            today: chrono::Utc::now().date_naive(),
+        }
+    }
+
+    /// Sends `req` with everything around it; any HTTP answer is returned, errors are transport
+    /// failures, an open circuit or an exhausted rate-limit wait.
+    pub async fn execute(&self, req: &OutboundRequest) -> Result<RawResponse, CarrierError> {
+        let id = self.adapter.id();
+        self.breaker.check(id)?;
+        if tokio::time::timeout(self.config.rate_max_wait, self.limiter.until_ready())
+            .await
+            .is_err()
+        {
+            metrics::counter!("shipgate_carrier_rate_limited_total", "carrier" => id).increment(1);
+            return Err(CarrierError::Unavailable(format!(
+                "{id}: rate limit reached; no turn within {} ms",
+                self.config.rate_max_wait.as_millis()
+            )));
+        }
+        let started = Instant::now();
+        let result = if req.operation.safe_to_repeat() && self.config.retries > 0 {
+            (|| async {
+                match self.send_authenticated(req).await {
+                    Ok(res) if res.status >= 500 || res.status == 429 => Err(Failed(Ok(res))),
+                    Ok(res) => Ok(res),
+                    Err(e) => Err(Failed(Err(e))),
+                }
+            })
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_millis(400))
+                    .with_max_times(self.config.retries as usize)
+                    .with_jitter(),
+            )
+            .when(Failed::worth_retrying)
+            .await
+            .or_else(|Failed(last)| last)
+        } else {
+            self.send_authenticated(req).await
+        };
+        let outcome = match &result {
+            Ok(res) if res.status >= 500 => "server_error",
+            Ok(res) if res.is_success() => "ok",
+            Ok(_) => "client_error",
+            Err(CarrierError::Timeout(_)) => "timeout",
+            Err(_) => "transport_error",
+        };
+        match &result {
+            Ok(res) if res.status < 500 => self.breaker.success(),
+            _ => self.breaker.failure(id),
+        }
+        let op = req.operation.as_str();
+        let elapsed = started.elapsed();
+        metrics::counter!("shipgate_carrier_requests_total", "carrier" => id, "operation" => op, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("shipgate_carrier_request_duration_seconds", "carrier" => id, "operation" => op)
+            .record(elapsed.as_secs_f64());
+        tracing::debug!(
+            carrier = id,
+            operation = op,
+            method = %req.method,
+            path = %req.path,
+            outcome,
+            status = result.as_ref().map(|r| r.status).ok(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            request = %mask::request_body(&req.body),
+            response = %result.as_ref().map(mask::response_body).unwrap_or_default(),
+            "carrier call"
+        );
+        result
+    }
+
+    /// One exchange with the right credentials; a bearer token the carrier refuses is
+    /// refreshed and the request sent once more.
+    async fn send_authenticated(&self, req: &OutboundRequest) -> Result<RawResponse, CarrierError> {
+        let (res, token) = self.send_once(req, None).await?;
+        if res.status == 401 && token.is_some() {
+            return Ok(self.send_once(req, token.as_deref()).await?.0);
+        }
+        Ok(res)
+    }
+
+    /// One HTTP exchange; also returns the bearer token it carried.
+    async fn send_once(
+        &self,
+        req: &OutboundRequest,
+        refused: Option<&str>,
+    ) -> Result<(RawResponse, Option<String>), CarrierError> {
+        let url = format!("{}{}", self.config.base_url.trim_end_matches('/'), req.path);
+        let mut builder = self.client.request(req.method.clone(), &url);
+        if !req.query.is_empty() {
+            builder = builder.query(&req.query);
+        }
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        let creds = &self.config.credentials;
+        let mut bearer = None;
+        match req.auth {
+            Auth::None => {}
+            Auth::Basic => {
+                builder = builder.basic_auth(&creds.client_id, Some(&creds.client_secret));
+            }
+            Auth::Bearer | Auth::BearerWithPayment => {
+                let token = self.bearer(refused).await?;
+                builder = builder.bearer_auth(&token.value);
+                bearer = Some(token.value);
+                if req.auth == Auth::BearerWithPayment {
+                    let payment = self.payment_token().await?;
+                    builder = builder.header(self.adapter.payment_header(), payment.value);
+                }
+            }
+        }
+        builder = match &req.body {
+            Body::Empty => builder,
+            Body::Json(v) => builder.json(v),
+            Body::Form(fields) => builder.form(fields),
+        };
+        let id = self.adapter.id();
+        let response = builder.send().await.map_err(|e| transport_error(id, &e))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| CarrierError::ConnectionLost(format!("{id}: reading the answer: {e}")))?;
+        let res = RawResponse {
+            status,
+            content_type,
+            body,
+        };
+        Ok((res, bearer))
+    }
+
+    async fn bearer(&self, refused: Option<&str>) -> Result<Token, CarrierError> {
+        self.token
+            .get(refused, || async {
+                let req = self
+                    .adapter
+                    .token_request(&self.config.credentials)
+                    .ok_or(CarrierError::NotSupported("oauth"))?;
+                let (res, _) = Box::pin(self.send_once(&req, None)).await?;
+                if !res.is_success() {
+                    return Err(CarrierError::Auth(format!(
+                        "{}: token request answered HTTP {}",
+                        self.adapter.id(),
+                        res.status
+                    )));
+                }
+                self.adapter.parse_token(&res)
+            })
+            .await
+    }
+
+    async fn payment_token(&self) -> Result<Token, CarrierError> {
+        self.payment
+            .get(None, || async {
+                let req = self
+                    .adapter
+                    .payment_token_request(&self.config.credentials)
+                    .ok_or(CarrierError::NotSupported("payment authorization"))?;
+                let (res, _) = Box::pin(self.send_once(&req, None)).await?;
+                if !res.is_success() {
+                    return Err(self.failure(&res));
+                }
+                self.adapter.parse_payment_token(&res)
+            })
+            .await
+    }
+
+    /// The error a non-success answer means.
+    fn failure(&self, res: &RawResponse) -> CarrierError {
+        let id = self.adapter.id();
+        let parsed = self.adapter.parse_error(res);
+        match res.status {
+            401 | 403 => CarrierError::Auth(match parsed {
+                Some((code, msg)) => format!("{id}: {code}: {msg}"),
+                None => format!("{id}: HTTP {}", res.status),
+            }),
+            400..=499 => match parsed {
+                Some((code, message)) => CarrierError::Rejected { code, message },
+                None => CarrierError::Rejected {
+                    code: format!("HTTP_{}", res.status),
+                    message: format!(
+                        "{id} refused the request (HTTP {}) with an unreadable body",
+                        res.status
+                    ),
+                },
+            },
+            _ => CarrierError::BadResponse(format!("{id} answered HTTP {}", res.status)),
+        }
+    }
+
+    /// Runs `req` and turns a failure status or an error envelope into a [`CarrierError`].
+    async fn call(&self, req: &OutboundRequest) -> Result<RawResponse, CarrierError> {
+        let res = self.execute(req).await?;
+        if !res.is_success() {
+            return Err(self.failure(&res));
+        }
+        if let Some((code, message)) = self.adapter.error_in_success(&res) {
+            return Err(CarrierError::Rejected { code, message });
+        }
+        Ok(res)
+    }
+}
+
+/// TLS for every HTTP client of the process: rustls with the ring provider. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Transport failures: a request that never left is definite, one that did is ambiguous.
+fn transport_error(carrier: &str, e: &reqwest::Error) -> CarrierError {
+    if e.is_connect() {
+        CarrierError::Unavailable(format!("{carrier}: cannot connect: {e}"))
+    } else if e.is_timeout() {
+        CarrierError::Timeout(format!("{carrier}: no answer in time"))
+    } else {
+        CarrierError::ConnectionLost(format!("{carrier}: {e}"))
+    }
+}
+
+/// A failed attempt of a call that is safe to repeat: a 5xx/429 answer or an error.
+struct Failed(Result<RawResponse, CarrierError>);
+
+impl Failed {
+    fn worth_retrying(&self) -> bool {
+        !matches!(
+            self.0,
+            Err(CarrierError::Auth(_)
+                | CarrierError::Rejected { .. }
+                | CarrierError::NotSupported(_))
+        )
+    }
+}
+
+#[async_trait]
+impl<A: Adapter> CarrierClient for HttpCarrier<A> {
+    fn id(&self) -> &'static str {
+        self.adapter.id()
+    }
+
+    async fn create(&self, shipment: &Shipment) -> Result<Created, CarrierError> {
+        let req = self.adapter.build_create(shipment, &self.context())?;
+        let res = self.call(&req).await?;
+        self.adapter.parse_create(&res)
+    }
+
+    async fn lookup_by_reference(&self, key: &str) -> Result<Option<Created>, CarrierError> {
+        let req = self
+            .adapter
+            .build_lookup(key, &self.context())
+            .ok_or(CarrierError::NotSupported("lookup by reference"))?;
+        let res = self.execute(&req).await?;
+        if res.status == 404 {
+            return Ok(None);
+        }
+        if !res.is_success() {
+            return Err(self.failure(&res));
+        }
+        self.adapter.parse_lookup(&res)
+    }
+
+    async fn cancel(&self, number: &str) -> Result<(), CarrierError> {
+        let req = self
+            .adapter
+            .build_cancel(number, &self.context())
+            .ok_or(CarrierError::NotSupported("cancel"))?;
+        self.call(&req).await.map(drop)
+    }
+
+    async fn track(&self, number: &str) -> Result<Vec<TrackingEvent>, CarrierError> {
+        let req = self
+            .adapter
+            .build_track(number, &self.context())
+            .ok_or(CarrierError::NotSupported("tracking"))?;
+        let res = self.call(&req).await?;
+        self.adapter.parse_track(&res)
+    }
+}

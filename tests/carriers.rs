@@ -1,0 +1,459 @@
+//! The carrier conformance suite, written once and run for every carrier through shipgate's HTTP
+//! API against a mock of that carrier answering with its real payloads (carriers/tests/fixtures).
+
+mod common;
+
+use common::{Backend, TestApp, spawn_app_with, waybill_request};
+use reqwest::Method;
+use serde_json::{Value, json};
+use shipgate::settings::{HttpCarrierSettings, Settings};
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+fn fixture(carrier: &str, name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/carriers/tests/fixtures/{carrier}/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn json_fixture(carrier: &str, name: &str) -> ResponseTemplate {
+    json_fixture_with(200, carrier, name)
+}
+
+fn json_fixture_with(status: u16, carrier: &str, name: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .insert_header("content-type", "application/json")
+        .set_body_bytes(fixture(carrier, name))
+}
+
+/// What the suite needs to know about one carrier.
+struct Case {
+    carrier: &'static str,
+    channel: &'static str,
+    /// The tracking number in the carrier's create sample.
+    tracking_number: &'static str,
+    create_path: &'static str,
+    create_error: (u16, &'static str, &'static str),
+    /// OAuth token endpoint, for carriers with bearer tokens.
+    token_path: Option<&'static str>,
+    mount: fn(&MockServer) -> futures_util::future::BoxFuture<'_, ()>,
+    settings: fn(&mut Settings) -> &mut HttpCarrierSettings,
+}
+
+fn fedex() -> Case {
+    Case {
+        carrier: "fedex",
+        channel: "FEDEX_INTERNATIONAL_PRIORITY",
+        tracking_number: "794953535000",
+        create_path: "/ship/v1/shipments",
+        create_error: (
+            400,
+            "ACCOUNTNUMBER.REGISTRATION.REQUIRED",
+            "create_shipment_error_response.json",
+        ),
+        token_path: Some("/oauth/token"),
+        mount: |server| {
+            Box::pin(async move {
+                Mock::given(method("POST"))
+                    .and(path("/oauth/token"))
+                    .respond_with(json_fixture("fedex", "oauth_token_response.json"))
+                    .mount(server)
+                    .await;
+                Mock::given(method("PUT"))
+                    .and(path("/ship/v1/shipments/cancel"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                        "transactionId": "c8c9b1f5", "output": {"cancelledShipment": true}
+                    })))
+                    .mount(server)
+                    .await;
+                Mock::given(method("POST"))
+                    .and(path("/track/v1/referencenumbers"))
+                    .respond_with(json_fixture("fedex", "tracking_response.json"))
+                    .mount(server)
+                    .await;
+            })
+        },
+        settings: |s| &mut s.carriers.fedex,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![fedex()]
+}
+
+async fn app_for(
+    case: &Case,
+    server: &MockServer,
+    tweak: impl FnOnce(&mut HttpCarrierSettings),
+) -> TestApp {
+    let uri = server.uri();
+    spawn_app_with(Backend::Sqlite, |s| {
+        let c = (case.settings)(s);
+        c.enabled = true;
+        c.base_url = uri;
+        c.client_id = "shipgate-test-id".into();
+        c.client_secret = "shipgate-test-secret".into();
+        c.account_number = "740561073".into();
+        c.customer_code = "SHIPGATE".into();
+        c.checkword = "checkword".into();
+        c.rate_per_second = 1000;
+        c.rate_burst = 1000;
+        tweak(c);
+    })
+    .await
+}
+
+fn request(case: &Case, reference: &str) -> Value {
+    let mut body = waybill_request(reference);
+    body["channel"] = json!(case.channel);
+    body
+}
+
+/// The carrier's create sample, with its tracking number made unique per call after the first
+/// (a real carrier never hands out one number twice).
+struct UniqueNumbers {
+    body: String,
+    number: &'static str,
+    status: u16,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl wiremock::Respond for UniqueNumbers {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let body = if n == 0 {
+            self.body.clone()
+        } else {
+            let suffix = n.to_string();
+            let unique = format!(
+                "{}{suffix}",
+                &self.number[..self.number.len() - suffix.len()]
+            );
+            self.body.replace(self.number, &unique)
+        };
+        ResponseTemplate::new(self.status)
+            .insert_header("content-type", "application/json")
+            .set_body_string(body)
+    }
+}
+
+async fn mount_create_ok(case: &Case, server: &MockServer) {
+    let status = if case.carrier == "dhl_express" {
+        201
+    } else {
+        200
+    };
+    let body = String::from_utf8(fixture(case.carrier, "create_shipment_response.json")).unwrap();
+    Mock::given(method("POST"))
+        .and(path(case.create_path))
+        .respond_with(UniqueNumbers {
+            body,
+            number: case.tracking_number,
+            status,
+            calls: Default::default(),
+        })
+        .mount(server)
+        .await;
+}
+
+async fn requests_to(server: &MockServer, p: &str) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == p)
+        .collect()
+}
+
+async fn label_bytes(app: &TestApp, number: &str) -> (String, Vec<u8>) {
+    let res = app
+        .client
+        .get(format!("{}/v1/waybills/{number}/label", app.address))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    (ct, res.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn create_label_and_cancel() {
+    for case in cases() {
+        let server = MockServer::start().await;
+        (case.mount)(&server).await;
+        mount_create_ok(&case, &server).await;
+        let app = app_for(&case, &server, |_| {}).await;
+
+        let created = app.create(&request(&case, "PO-CONF-1")).await;
+        assert_eq!(created.status, 201, "{}: {}", case.carrier, created.body);
+        assert_eq!(
+            created.body["trackingNumber"], case.tracking_number,
+            "{}",
+            case.carrier
+        );
+        assert_eq!(created.body["carrier"], case.carrier);
+        assert_eq!(created.body["label"]["format"], "pdf", "{}", case.carrier);
+        let number = created.waybill_number().to_owned();
+
+        let (content_type, pdf) = label_bytes(&app, &number).await;
+        assert_eq!(content_type, "application/pdf");
+        assert!(
+            pdf.starts_with(b"%PDF-"),
+            "{}: label is not a PDF",
+            case.carrier
+        );
+        let b64 = app
+            .call(
+                Method::GET,
+                &format!("/v1/waybills/{number}/label?encoding=base64"),
+                "/v1/waybills/{number}/label",
+                Some(&app.key),
+                None,
+            )
+            .await;
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.body["labelBase64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(decoded, pdf, "base64 and PDF forms are the same label");
+
+        let cancelled = app
+            .call(
+                Method::POST,
+                &format!("/v1/waybills/{number}/cancel"),
+                "/v1/waybills/{number}/cancel",
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+        assert_eq!(cancelled.body["state"], "cancelled");
+        let again = app.get_waybill(&app.key, &number).await;
+        assert_eq!(again.body["state"], "cancelled");
+        assert_eq!(app.charges().await, 1);
+    }
+}
+
+#[tokio::test]
+async fn carrier_errors_keep_the_carriers_code() {
+    for case in cases() {
+        let server = MockServer::start().await;
+        (case.mount)(&server).await;
+        let (status, code, file) = case.create_error;
+        Mock::given(method("POST"))
+            .and(path(case.create_path))
+            .respond_with(json_fixture_with(status, case.carrier, file))
+            .mount(&server)
+            .await;
+        let app = app_for(&case, &server, |_| {}).await;
+        let r = app.create(&request(&case, "PO-CONF-ERR")).await;
+        assert_eq!(r.status, 502, "{}: {}", case.carrier, r.body);
+        assert_eq!(r.error_code(), "CARRIER_REJECTED");
+        assert_eq!(r.body["carrierErrorCode"], code, "{}", case.carrier);
+        assert!(!r.body["carrierErrorMsg"].as_str().unwrap_or("").is_empty());
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM waybills").await,
+            0,
+            "a rejection keeps nothing"
+        );
+
+        // An unreadable body names the carrier instead of failing obscurely.
+        server.reset().await;
+        (case.mount)(&server).await;
+        Mock::given(method("POST"))
+            .and(path(case.create_path))
+            .respond_with(ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"))
+            .mount(&server)
+            .await;
+        let r = app.create(&request(&case, "PO-CONF-GARBAGE")).await;
+        assert_eq!(r.status, 502, "{}", r.body);
+        assert_eq!(r.error_code(), "CARRIER_BAD_RESPONSE");
+        assert!(
+            r.body["errorMsg"].as_str().unwrap().contains(case.carrier),
+            "{}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_fetched_once_and_refreshed_once_on_a_401() {
+    for case in cases() {
+        let Some(token_path) = case.token_path else {
+            continue;
+        };
+        let server = MockServer::start().await;
+        (case.mount)(&server).await;
+        // The first create is refused as if the token had been revoked; the retry succeeds.
+        Mock::given(method("POST"))
+            .and(path(case.create_path))
+            .respond_with(ResponseTemplate::new(401).set_body_string("{}"))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        mount_create_ok(&case, &server).await;
+        let app = app_for(&case, &server, |_| {}).await;
+
+        let replies = futures_util::future::join_all((0..8).map(|i| {
+            let body = request(&case, &format!("PO-CONF-TOKEN-{i}"));
+            let app = &app;
+            async move { app.create(&body).await }
+        }))
+        .await;
+        for r in &replies {
+            assert_eq!(r.status, 201, "{}: {}", case.carrier, r.body);
+        }
+        // Eight concurrent first calls share one token; the 401 costs exactly one refresh.
+        assert_eq!(
+            requests_to(&server, token_path).await.len(),
+            2,
+            "{}",
+            case.carrier
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_credentials_are_a_distinct_error() {
+    for case in cases() {
+        let Some(token_path) = case.token_path else {
+            continue;
+        };
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(token_path))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client"})),
+            )
+            .mount(&server)
+            .await;
+        let app = app_for(&case, &server, |_| {}).await;
+        let r = app.create(&request(&case, "PO-CONF-AUTH")).await;
+        assert_eq!(r.status, 502, "{}", r.body);
+        assert_eq!(r.error_code(), "CARRIER_AUTH_FAILED", "{}", case.carrier);
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_is_resolved_by_lookup_without_a_second_shipment() {
+    for case in cases() {
+        let server = MockServer::start().await;
+        (case.mount)(&server).await;
+        // The carrier creates the shipment but answers too late for us.
+        Mock::given(method("POST"))
+            .and(path(case.create_path))
+            .respond_with(
+                json_fixture(case.carrier, "create_shipment_response.json")
+                    .set_delay(Duration::from_millis(1500)),
+            )
+            .mount(&server)
+            .await;
+        let app = app_for(&case, &server, |c| c.timeout_ms = 300).await;
+        let started = std::time::Instant::now();
+        let r = app.create(&request(&case, "PO-CONF-TIMEOUT")).await;
+        assert_eq!(r.status, 504, "{}: {}", case.carrier, r.body);
+        assert_eq!(r.error_code(), "CARRIER_TIMEOUT");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "answered within the 3 s promise"
+        );
+
+        let retried = app.create(&request(&case, "PO-CONF-TIMEOUT")).await;
+        assert_eq!(retried.status, 201, "{}: {}", case.carrier, retried.body);
+        assert_eq!(
+            requests_to(&server, case.create_path).await.len(),
+            1,
+            "{}: one shipment only",
+            case.carrier
+        );
+        assert_eq!(app.charges().await, 1);
+    }
+}
+
+#[tokio::test]
+async fn the_breaker_opens_while_a_carrier_is_down() {
+    for case in cases() {
+        let server = MockServer::start().await;
+        (case.mount)(&server).await;
+        Mock::given(method("POST"))
+            .and(path(case.create_path))
+            .respond_with(ResponseTemplate::new(503).set_body_string("down"))
+            .mount(&server)
+            .await;
+        let app = app_for(&case, &server, |c| {
+            c.breaker_failures = 3;
+            c.breaker_open_ms = 60_000;
+        })
+        .await;
+        for i in 0..3 {
+            let r = app
+                .create(&request(&case, &format!("PO-CONF-DOWN-{i}")))
+                .await;
+            assert_eq!(r.status, 502, "{}: {}", case.carrier, r.body);
+        }
+        let calls = requests_to(&server, case.create_path).await.len();
+        let r = app.create(&request(&case, "PO-CONF-DOWN-X")).await;
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.error_code(), "CARRIER_UNAVAILABLE");
+        assert_eq!(
+            requests_to(&server, case.create_path).await.len(),
+            calls,
+            "refused without calling"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_rate_limit_makes_callers_wait_up_to_a_bound() {
+    for case in cases() {
+        let server = MockServer::start().await;
+        (case.mount)(&server).await;
+        mount_create_ok(&case, &server).await;
+        let case = &case;
+        let send_four = |app: TestApp, prefix: &'static str| async move {
+            futures_util::future::join_all((0..4).map(|i| {
+                let body = request(case, &format!("{prefix}-{i}"));
+                let app = &app;
+                async move { app.create(&body).await.status.as_u16() }
+            }))
+            .await
+        };
+        // 20 per second, burst 1, wait up to 1 s: four calls all get their turn.
+        let patient = app_for(case, &server, |c| {
+            c.rate_per_second = 20;
+            c.rate_burst = 1;
+            c.rate_max_wait_ms = 1000;
+        })
+        .await;
+        assert!(
+            send_four(patient, "PO-CONF-RATE")
+                .await
+                .iter()
+                .all(|s| *s == 201)
+        );
+        // 1 per second, burst 1, no waiting: the calls beyond the quota are refused.
+        let strict = app_for(case, &server, |c| {
+            c.rate_per_second = 1;
+            c.rate_burst = 1;
+            c.rate_max_wait_ms = 1;
+        })
+        .await;
+        let statuses = send_four(strict, "PO-CONF-RATE-STRICT").await;
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert!(
+            statuses.iter().filter(|s| **s != 201).all(|s| *s == 503),
+            "{statuses:?}"
+        );
+    }
+}
