@@ -78,6 +78,7 @@ pub struct CarrierSettings {
     pub budget_ms: u64,
     pub sandbox: SandboxSettings,
     pub fedex: HttpCarrierSettings,
+    pub dhl_express: HttpCarrierSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +212,7 @@ impl Default for Settings {
                     slow_ms: 1500,
                 },
                 fedex: HttpCarrierSettings::with_url(carriers::fedex::SANDBOX_URL),
+                dhl_express: HttpCarrierSettings::with_url(carriers::dhl_express::SANDBOX_URL),
             },
             channels: BTreeMap::from([
                 ("SANDBOX_EXPRESS".into(), channel("sandbox", "EXPRESS")),
@@ -227,6 +229,11 @@ impl Default for Settings {
                     channel("fedex", "INTERNATIONAL_ECONOMY"),
                 ),
                 ("FEDEX_GROUND".into(), channel("fedex", "FEDEX_GROUND")),
+                ("DHL_EXPRESS_WORLDWIDE".into(), channel("dhl_express", "P")),
+                (
+                    "DHL_EXPRESS_WORLDWIDE_DOC".into(),
+                    channel("dhl_express", "D"),
+                ),
             ]),
         }
     }
@@ -334,9 +341,13 @@ impl Settings {
                 );
             }
         }
-        let known = ["sandbox", "fedex"];
         for (code, channel) in &self.channels {
-            if !known.contains(&channel.carrier.as_str()) {
+            let known = channel.carrier == "sandbox"
+                || self
+                    .http_carriers()
+                    .iter()
+                    .any(|(id, _)| *id == channel.carrier);
+            if !known {
                 return fail(
                     &format!("channels.{code}.carrier"),
                     format!("unknown carrier `{}`", channel.carrier),
@@ -357,8 +368,11 @@ impl Settings {
     }
 
     /// The HTTP carriers by id.
-    pub fn http_carriers(&self) -> [(&'static str, &HttpCarrierSettings); 1] {
-        [("fedex", &self.carriers.fedex)]
+    pub fn http_carriers(&self) -> [(&'static str, &HttpCarrierSettings); 2] {
+        [
+            (carriers::fedex::ID, &self.carriers.fedex),
+            (carriers::dhl_express::ID, &self.carriers.dhl_express),
+        ]
     }
 }
 

@@ -41,9 +41,10 @@ impl Application {
         if let Some(s) = &sandbox {
             registry.insert(s.clone());
         }
-        if settings.carriers.fedex.enabled {
-            let config = settings.carriers.fedex.http_config();
-            registry.insert(Arc::new(HttpCarrier::new(carriers::fedex::Fedex, config)?));
+        for (id, carrier) in settings.http_carriers() {
+            if carrier.enabled {
+                registry.insert(http_carrier(id, carrier.http_config())?);
+            }
         }
         let channels = settings
             .channels
@@ -138,6 +139,19 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The executor around the adapter of carrier `id`.
+fn http_carrier(
+    id: &str,
+    config: carriers::http::HttpConfig,
+) -> anyhow::Result<Arc<dyn carriers::CarrierClient>> {
+    use carriers::{dhl_express, fedex};
+    Ok(match id {
+        fedex::ID => Arc::new(HttpCarrier::new(fedex::Fedex, config)?),
+        dhl_express::ID => Arc::new(HttpCarrier::new(dhl_express::DhlExpress, config)?),
+        other => anyhow::bail!("no adapter for carrier `{other}`"),
+    })
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {

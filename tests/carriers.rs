@@ -39,6 +39,8 @@ struct Case {
     create_error: (u16, &'static str, &'static str),
     /// OAuth token endpoint, for carriers with bearer tokens.
     token_path: Option<&'static str>,
+    /// Whether the carrier can find a shipment by our reference.
+    lookup: bool,
     mount: fn(&MockServer) -> futures_util::future::BoxFuture<'_, ()>,
     settings: fn(&mut Settings) -> &mut HttpCarrierSettings,
 }
@@ -55,6 +57,7 @@ fn fedex() -> Case {
             "create_shipment_error_response.json",
         ),
         token_path: Some("/oauth/token"),
+        lookup: true,
         mount: |server| {
             Box::pin(async move {
                 Mock::given(method("POST"))
@@ -80,8 +83,22 @@ fn fedex() -> Case {
     }
 }
 
+fn dhl() -> Case {
+    Case {
+        carrier: "dhl_express",
+        channel: "DHL_EXPRESS_WORLDWIDE",
+        tracking_number: "1103733901",
+        create_path: "/shipments",
+        create_error: (400, "7008", "create_shipment_error_response.json"),
+        token_path: None,
+        lookup: false,
+        mount: |_| Box::pin(async {}),
+        settings: |s| &mut s.carriers.dhl_express,
+    }
+}
+
 fn cases() -> Vec<Case> {
-    vec![fedex()]
+    vec![fedex(), dhl()]
 }
 
 async fn app_for(
@@ -127,12 +144,9 @@ impl wiremock::Respond for UniqueNumbers {
         let body = if n == 0 {
             self.body.clone()
         } else {
-            let suffix = n.to_string();
-            let unique = format!(
-                "{}{suffix}",
-                &self.number[..self.number.len() - suffix.len()]
-            );
-            self.body.replace(self.number, &unique)
+            let keep = &self.number[..self.number.len() - 4];
+            self.body
+                .replace(self.number, &format!("{keep}{}", 5000 + n))
         };
         ResponseTemplate::new(self.status)
             .insert_header("content-type", "application/json")
@@ -366,14 +380,16 @@ async fn a_timeout_is_resolved_by_lookup_without_a_second_shipment() {
         );
 
         let retried = app.create(&request(&case, "PO-CONF-TIMEOUT")).await;
-        assert_eq!(retried.status, 201, "{}: {}", case.carrier, retried.body);
-        assert_eq!(
-            requests_to(&server, case.create_path).await.len(),
-            1,
-            "{}: one shipment only",
-            case.carrier
-        );
-        assert_eq!(app.charges().await, 1);
+        if case.lookup {
+            assert_eq!(retried.status, 201, "{}: {}", case.carrier, retried.body);
+            assert_eq!(app.charges().await, 1);
+        } else {
+            // Without a lookup the state cannot be settled: refuse rather than ship twice.
+            assert_eq!(retried.status, 409, "{}: {}", case.carrier, retried.body);
+            assert_eq!(retried.error_code(), "SHIPMENT_STATE_UNKNOWN");
+        }
+        let creates = requests_to(&server, case.create_path).await.len();
+        assert_eq!(creates, 1, "{}: one shipment only", case.carrier);
     }
 }
 
@@ -432,11 +448,11 @@ async fn the_rate_limit_makes_callers_wait_up_to_a_bound() {
             c.rate_max_wait_ms = 1000;
         })
         .await;
+        let statuses = send_four(patient, "PO-CONF-RATE").await;
         assert!(
-            send_four(patient, "PO-CONF-RATE")
-                .await
-                .iter()
-                .all(|s| *s == 201)
+            statuses.iter().all(|s| *s == 201),
+            "{}: {statuses:?}",
+            case.carrier
         );
         // 1 per second, burst 1, no waiting: the calls beyond the quota are refused.
         let strict = app_for(case, &server, |c| {

@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP servers or databases: the service crate validates input into a
 //! [`Shipment`], routes it to a [`CarrierClient`] by channel, and stores what comes back.
 
+pub mod dhl_express;
 pub mod error;
 pub mod fedex;
 pub mod http;

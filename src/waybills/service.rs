@@ -287,7 +287,17 @@ impl WaybillService {
         channel: String,
         shipment: &Shipment,
     ) -> Result<Outcome, ApiError> {
-        let Some(created_at) = self.db.finish_created(claim, &created).await? else {
+        let finished = match self.db.finish_created(claim, &created).await {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                self.db.mark_unknown(claim).await?;
+                return Err(ApiError::Carrier(CarrierError::BadResponse(format!(
+                    "{carrier} returned waybill number {} that is already recorded",
+                    created.waybill_number
+                ))));
+            }
+            other => other?,
+        };
+        let Some(created_at) = finished else {
             return Err(ApiError::Internal(
                 "the create attempt lost its claim before it could record the waybill".into(),
             ));
@@ -340,12 +350,22 @@ impl WaybillService {
                     waybill.carrier
                 )))
             })?;
-        tokio::time::timeout(
+        let voided = tokio::time::timeout(
             self.carrier_timeout,
             carrier.cancel(&waybill.waybill_number),
         )
         .await
-        .unwrap_or_else(|_| Err(CarrierError::Timeout("cancel".into())))?;
+        .unwrap_or_else(|_| Err(CarrierError::Timeout("cancel".into())));
+        match voided {
+            Ok(()) => {}
+            // Carriers without a void API bill only what is tendered: an unused label lapses.
+            Err(CarrierError::NotSupported(_)) => tracing::warn!(
+                carrier = %waybill.carrier,
+                waybill = %waybill.waybill_number,
+                "carrier has no void API; cancelled here only"
+            ),
+            Err(e) => return Err(e.into()),
+        }
         self.db.mark_cancelled(&waybill.id).await?;
         self.created
             .invalidate(&(tenant_id.to_owned(), waybill.reference_number.clone()))

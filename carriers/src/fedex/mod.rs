@@ -63,4 +63,4 @@ impl Adapter for Fedex {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
