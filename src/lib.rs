@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod labels;
 pub mod settings;
 pub mod startup;
 pub mod store;

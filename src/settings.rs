@@ -79,6 +79,7 @@ pub struct CarrierSettings {
     pub sandbox: SandboxSettings,
     pub fedex: HttpCarrierSettings,
     pub dhl_express: HttpCarrierSettings,
+    pub ups: HttpCarrierSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +182,29 @@ pub struct ChannelSettings {
     pub service: String,
 }
 
+/// Built-in channels: public code, carrier, the carrier's service code. A channel is offered
+/// when its carrier is enabled.
+const DEFAULT_CHANNELS: &[(&str, &str, &str)] = &[
+    ("SANDBOX_EXPRESS", "sandbox", "EXPRESS"),
+    ("SANDBOX_LINEHAUL_US", "sandbox", "LINEHAUL_US"),
+    (
+        "FEDEX_INTERNATIONAL_PRIORITY",
+        "fedex",
+        "INTERNATIONAL_PRIORITY",
+    ),
+    (
+        "FEDEX_INTERNATIONAL_ECONOMY",
+        "fedex",
+        "INTERNATIONAL_ECONOMY",
+    ),
+    ("FEDEX_GROUND", "fedex", "FEDEX_GROUND"),
+    ("DHL_EXPRESS_WORLDWIDE", "dhl_express", "P"),
+    ("DHL_EXPRESS_WORLDWIDE_DOC", "dhl_express", "D"),
+    ("UPS_WORLDWIDE_SAVER", "ups", "65"),
+    ("UPS_WORLDWIDE_EXPEDITED", "ups", "08"),
+    ("UPS_GROUND", "ups", "03"),
+];
+
 impl Default for Settings {
     fn default() -> Self {
         let channel = |carrier: &str, service: &str| ChannelSettings {
@@ -213,28 +237,12 @@ impl Default for Settings {
                 },
                 fedex: HttpCarrierSettings::with_url(carriers::fedex::SANDBOX_URL),
                 dhl_express: HttpCarrierSettings::with_url(carriers::dhl_express::SANDBOX_URL),
+                ups: HttpCarrierSettings::with_url(carriers::ups::SANDBOX_URL),
             },
-            channels: BTreeMap::from([
-                ("SANDBOX_EXPRESS".into(), channel("sandbox", "EXPRESS")),
-                (
-                    "SANDBOX_LINEHAUL_US".into(),
-                    channel("sandbox", "LINEHAUL_US"),
-                ),
-                (
-                    "FEDEX_INTERNATIONAL_PRIORITY".into(),
-                    channel("fedex", "INTERNATIONAL_PRIORITY"),
-                ),
-                (
-                    "FEDEX_INTERNATIONAL_ECONOMY".into(),
-                    channel("fedex", "INTERNATIONAL_ECONOMY"),
-                ),
-                ("FEDEX_GROUND".into(), channel("fedex", "FEDEX_GROUND")),
-                ("DHL_EXPRESS_WORLDWIDE".into(), channel("dhl_express", "P")),
-                (
-                    "DHL_EXPRESS_WORLDWIDE_DOC".into(),
-                    channel("dhl_express", "D"),
-                ),
-            ]),
+            channels: DEFAULT_CHANNELS
+                .iter()
+                .map(|(code, carrier, service)| ((*code).to_owned(), channel(carrier, service)))
+                .collect(),
         }
     }
 }
@@ -368,10 +376,11 @@ impl Settings {
     }
 
     /// The HTTP carriers by id.
-    pub fn http_carriers(&self) -> [(&'static str, &HttpCarrierSettings); 2] {
+    pub fn http_carriers(&self) -> [(&'static str, &HttpCarrierSettings); 3] {
         [
             (carriers::fedex::ID, &self.carriers.fedex),
             (carriers::dhl_express::ID, &self.carriers.dhl_express),
+            (carriers::ups::ID, &self.carriers.ups),
         ]
     }
 }

@@ -146,10 +146,11 @@ fn http_carrier(
     id: &str,
     config: carriers::http::HttpConfig,
 ) -> anyhow::Result<Arc<dyn carriers::CarrierClient>> {
-    use carriers::{dhl_express, fedex};
+    use carriers::{dhl_express, fedex, ups};
     Ok(match id {
         fedex::ID => Arc::new(HttpCarrier::new(fedex::Fedex, config)?),
         dhl_express::ID => Arc::new(HttpCarrier::new(dhl_express::DhlExpress, config)?),
+        ups::ID => Arc::new(HttpCarrier::new(ups::Ups, config)?),
         other => anyhow::bail!("no adapter for carrier `{other}`"),
     })
 }

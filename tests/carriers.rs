@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use shipgate::settings::{HttpCarrierSettings, Settings};
 use std::time::Duration;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 fn fixture(carrier: &str, name: &str) -> Vec<u8> {
@@ -97,8 +97,43 @@ fn dhl() -> Case {
     }
 }
 
+fn ups() -> Case {
+    Case {
+        carrier: "ups",
+        channel: "UPS_WORLDWIDE_SAVER",
+        tracking_number: "1ZWA82900123277535",
+        create_path: "/api/shipments/v2409/ship",
+        create_error: (400, "120202", "create_shipment_error_response.json"),
+        token_path: Some("/security/v1/oauth/token"),
+        lookup: true,
+        mount: |server| {
+            Box::pin(async move {
+                Mock::given(method("POST"))
+                    .and(path("/security/v1/oauth/token"))
+                    .respond_with(json_fixture("ups", "oauth_token_response.json"))
+                    .mount(server)
+                    .await;
+                Mock::given(method("DELETE"))
+                    .and(path_regex("^/api/shipments/v2409/void/cancel/.+$"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                        "VoidShipmentResponse": {"Response": {"ResponseStatus": {"Code": "1", "Description": "Success"}},
+                                                 "SummaryResult": {"Status": {"Code": "1", "Description": "Voided"}}}
+                    })))
+                    .mount(server)
+                    .await;
+                Mock::given(method("GET"))
+                    .and(path_regex("^/api/track/v1/reference/details/.+$"))
+                    .respond_with(json_fixture("ups", "tracking_response.json"))
+                    .mount(server)
+                    .await;
+            })
+        },
+        settings: |s| &mut s.carriers.ups,
+    }
+}
+
 fn cases() -> Vec<Case> {
-    vec![fedex(), dhl()]
+    vec![fedex(), dhl(), ups()]
 }
 
 async fn app_for(

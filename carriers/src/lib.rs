@@ -11,6 +11,7 @@ pub mod model;
 pub mod registry;
 pub mod sandbox;
 pub mod tracking;
+pub mod ups;
 
 pub use error::CarrierError;
 pub use model::{

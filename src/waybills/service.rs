@@ -287,6 +287,19 @@ impl WaybillService {
         channel: String,
         shipment: &Shipment,
     ) -> Result<Outcome, ApiError> {
+        let mut created = created;
+        if let Some(label) = created.label.take() {
+            // Decoding and placing an image is CPU work: keep it off the request threads.
+            let original = label.clone();
+            let converted = tokio::task::spawn_blocking(move || crate::labels::as_pdf(label))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            created.label = Some(converted.unwrap_or_else(|e| {
+                tracing::warn!(carrier, error = %e, "label image could not be placed on a PDF page");
+                original
+            }));
+        }
         let finished = match self.db.finish_created(claim, &created).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 self.db.mark_unknown(claim).await?;

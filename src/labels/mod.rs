@@ -1,0 +1,130 @@
+//! Label documents: shipgate always serves labels as PDF.
+
+use carriers::{Label, LabelFormat};
+use printpdf::{
+    Mm, Op, PdfDocument, PdfPage, PdfSaveOptions, Pt, Px, RawImage, XObjectRotation,
+    XObjectTransform,
+};
+
+/// A 4x6 in label page, in points.
+const PAGE_W: f32 = 288.0;
+const PAGE_H: f32 = 432.0;
+
+/// Carrier labels that come as images (UPS GIF/PNG) are placed on a 4x6 in PDF page; PDFs are
+/// kept as the carrier made them.
+pub fn as_pdf(label: Label) -> Result<Label, String> {
+    match label.format {
+        LabelFormat::Gif | LabelFormat::Png => Ok(Label {
+            format: LabelFormat::Pdf,
+            content: image_on_4x6(&label.content)?,
+        }),
+        LabelFormat::Pdf | LabelFormat::Zpl => Ok(label),
+    }
+}
+
+/// The image scaled to fit a 4x6 in portrait page, centred; landscape images (UPS prints its
+/// label sideways) are turned a quarter so they fill the page.
+pub fn image_on_4x6(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut warnings = Vec::new();
+    let image = RawImage::decode_from_bytes(bytes, &mut warnings)?;
+    let (w, h) = (image.width as f32, image.height as f32);
+    let landscape = w > h;
+    // Resolution at which the image fits the page; points = pixels / dpi * 72.
+    let dpi = if landscape {
+        (h * 72.0 / PAGE_W).max(w * 72.0 / PAGE_H)
+    } else {
+        (w * 72.0 / PAGE_W).max(h * 72.0 / PAGE_H)
+    };
+    let (w_pt, h_pt) = (w / dpi * 72.0, h / dpi * 72.0);
+    let mut doc = PdfDocument::new("shipgate label");
+    let id = doc.add_image(&image);
+    let transform = if landscape {
+        XObjectTransform {
+            rotate: Some(XObjectRotation {
+                angle_ccw_degrees: -90.0,
+                rotation_center_x: Px((w / 2.0) as usize),
+                rotation_center_y: Px((h / 2.0) as usize),
+            }),
+            translate_x: Some(Pt(PAGE_W / 2.0 - w_pt / 2.0)),
+            translate_y: Some(Pt(PAGE_H / 2.0 - h_pt / 2.0)),
+            dpi: Some(dpi),
+            ..Default::default()
+        }
+    } else {
+        XObjectTransform {
+            translate_x: Some(Pt((PAGE_W - w_pt) / 2.0)),
+            translate_y: Some(Pt((PAGE_H - h_pt) / 2.0)),
+            dpi: Some(dpi),
+            ..Default::default()
+        }
+    };
+    let page = PdfPage::new(
+        Mm::from(Pt(PAGE_W)),
+        Mm::from(Pt(PAGE_H)),
+        vec![Op::UseXobject { id, transform }],
+    );
+    Ok(doc
+        .with_pages(vec![page])
+        .save(&PdfSaveOptions::default(), &mut warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn a_ups_gif_label_becomes_a_4x6_pdf() {
+        let sample =
+            include_str!("../../carriers/tests/fixtures/ups/create_shipment_response.json");
+        let body: serde_json::Value = serde_json::from_str(sample).unwrap();
+        let gif =
+            base64::engine::general_purpose::STANDARD
+                .decode(
+                    body["ShipmentResponse"]["ShipmentResults"]["PackageResults"]["ShippingLabel"]
+                        ["GraphicImage"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .unwrap();
+        let label = as_pdf(Label {
+            format: LabelFormat::Gif,
+            content: gif,
+        })
+        .unwrap();
+        assert_eq!(label.format, LabelFormat::Pdf);
+        assert!(label.content.starts_with(b"%PDF-"));
+        let text = String::from_utf8_lossy(&label.content);
+        std::fs::write(std::env::temp_dir().join("ups-label.pdf"), &label.content).unwrap();
+        let media_box = text
+            .split("MediaBox[")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .unwrap();
+        let dims: Vec<f32> = media_box
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(
+            dims.iter().map(|d| d.round() as i32).collect::<Vec<_>>(),
+            [0, 0, 288, 432]
+        );
+        assert!(text.contains("/Subtype/Image"), "no image in the page");
+    }
+
+    #[test]
+    fn pdfs_are_kept_and_garbage_is_refused() {
+        let pdf = Label {
+            format: LabelFormat::Pdf,
+            content: b"%PDF-1.4 x".to_vec(),
+        };
+        assert_eq!(as_pdf(pdf.clone()).unwrap(), pdf);
+        assert!(
+            as_pdf(Label {
+                format: LabelFormat::Gif,
+                content: b"nope".to_vec()
+            })
+            .is_err()
+        );
+    }
+}
