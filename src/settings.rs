@@ -80,6 +80,7 @@ pub struct CarrierSettings {
     pub fedex: HttpCarrierSettings,
     pub dhl_express: HttpCarrierSettings,
     pub ups: HttpCarrierSettings,
+    pub usps: HttpCarrierSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,6 +204,13 @@ const DEFAULT_CHANNELS: &[(&str, &str, &str)] = &[
     ("UPS_WORLDWIDE_SAVER", "ups", "65"),
     ("UPS_WORLDWIDE_EXPEDITED", "ups", "08"),
     ("UPS_GROUND", "ups", "03"),
+    ("USPS_GROUND_ADVANTAGE", "usps", "USPS_GROUND_ADVANTAGE"),
+    ("USPS_PRIORITY_MAIL", "usps", "PRIORITY_MAIL"),
+    (
+        "USPS_PRIORITY_MAIL_EXPRESS",
+        "usps",
+        "PRIORITY_MAIL_EXPRESS",
+    ),
 ];
 
 impl Default for Settings {
@@ -238,6 +246,7 @@ impl Default for Settings {
                 fedex: HttpCarrierSettings::with_url(carriers::fedex::SANDBOX_URL),
                 dhl_express: HttpCarrierSettings::with_url(carriers::dhl_express::SANDBOX_URL),
                 ups: HttpCarrierSettings::with_url(carriers::ups::SANDBOX_URL),
+                usps: HttpCarrierSettings::with_url(carriers::usps::SANDBOX_URL),
             },
             channels: DEFAULT_CHANNELS
                 .iter()
@@ -376,11 +385,12 @@ impl Settings {
     }
 
     /// The HTTP carriers by id.
-    pub fn http_carriers(&self) -> [(&'static str, &HttpCarrierSettings); 3] {
+    pub fn http_carriers(&self) -> [(&'static str, &HttpCarrierSettings); 4] {
         [
             (carriers::fedex::ID, &self.carriers.fedex),
             (carriers::dhl_express::ID, &self.carriers.dhl_express),
             (carriers::ups::ID, &self.carriers.ups),
+            (carriers::usps::ID, &self.carriers.usps),
         ]
     }
 }

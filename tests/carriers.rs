@@ -36,7 +36,12 @@ struct Case {
     /// The tracking number in the carrier's create sample.
     tracking_number: &'static str,
     create_path: &'static str,
-    create_error: (u16, &'static str, &'static str),
+    /// The create sample and its content type.
+    create_answer: (&'static str, &'static str),
+    /// Status, carrier error code, sample file and the public error code it becomes.
+    create_error: (u16, &'static str, &'static str, &'static str),
+    /// A valid request for this carrier's channel.
+    request: fn(&str) -> Value,
     /// OAuth token endpoint, for carriers with bearer tokens.
     token_path: Option<&'static str>,
     /// Whether the carrier can find a shipment by our reference.
@@ -51,11 +56,14 @@ fn fedex() -> Case {
         channel: "FEDEX_INTERNATIONAL_PRIORITY",
         tracking_number: "794953535000",
         create_path: "/ship/v1/shipments",
+        create_answer: ("create_shipment_response.json", "application/json"),
         create_error: (
             400,
             "ACCOUNTNUMBER.REGISTRATION.REQUIRED",
             "create_shipment_error_response.json",
+            "CARRIER_REJECTED",
         ),
+        request: waybill_request,
         token_path: Some("/oauth/token"),
         lookup: true,
         mount: |server| {
@@ -89,7 +97,14 @@ fn dhl() -> Case {
         channel: "DHL_EXPRESS_WORLDWIDE",
         tracking_number: "1103733901",
         create_path: "/shipments",
-        create_error: (400, "7008", "create_shipment_error_response.json"),
+        create_answer: ("create_shipment_response.json", "application/json"),
+        create_error: (
+            400,
+            "7008",
+            "create_shipment_error_response.json",
+            "CARRIER_REJECTED",
+        ),
+        request: waybill_request,
         token_path: None,
         lookup: false,
         mount: |_| Box::pin(async {}),
@@ -103,7 +118,14 @@ fn ups() -> Case {
         channel: "UPS_WORLDWIDE_SAVER",
         tracking_number: "1ZWA82900123277535",
         create_path: "/api/shipments/v2409/ship",
-        create_error: (400, "120202", "create_shipment_error_response.json"),
+        create_answer: ("create_shipment_response.json", "application/json"),
+        create_error: (
+            400,
+            "120202",
+            "create_shipment_error_response.json",
+            "CARRIER_REJECTED",
+        ),
+        request: waybill_request,
         token_path: Some("/security/v1/oauth/token"),
         lookup: true,
         mount: |server| {
@@ -132,8 +154,64 @@ fn ups() -> Case {
     }
 }
 
+/// A US domestic request (USPS labels are domestic).
+fn domestic_request(reference: &str) -> Value {
+    let mut body = waybill_request(reference);
+    body["shipper"] = json!({"name": "Tall Tom", "company": "ABC Corp.", "phone": "8005554526",
+        "street1": "1098 N Fraser Street", "city": "Georgetown", "state": "SC",
+        "postalCode": "29440", "country": "US"});
+    body.as_object_mut().unwrap().remove("customs");
+    body
+}
+
+fn usps() -> Case {
+    Case {
+        carrier: "usps",
+        channel: "USPS_GROUND_ADVANTAGE",
+        tracking_number: "9234690361980900000142",
+        create_path: "/labels/v3/label",
+        create_answer: (
+            "create_shipment_response.multipart",
+            "multipart/form-data; boundary=r6-fpGYWbdZmd9w5-850fEfX",
+        ),
+        create_error: (
+            401,
+            "invalid_token",
+            "create_shipment_error_response.json",
+            "CARRIER_AUTH_FAILED",
+        ),
+        request: domestic_request,
+        token_path: Some("/oauth2/v3/token"),
+        lookup: false,
+        mount: |server| {
+            Box::pin(async move {
+                Mock::given(method("POST"))
+                    .and(path("/oauth2/v3/token"))
+                    .respond_with(json_fixture("usps", "oauth_token_response.json"))
+                    .mount(server)
+                    .await;
+                Mock::given(method("POST"))
+                    .and(path("/payments/v3/payment-authorization"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                        "paymentAuthorizationToken": "eyJhbGciOiJIUzI1NiJ9.payment"
+                    })))
+                    .mount(server)
+                    .await;
+                Mock::given(method("DELETE"))
+                    .and(path_regex("^/labels/v3/label/.+$"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                        "trackingNumber": "9234690361980900000142", "status": "CANCELED"
+                    })))
+                    .mount(server)
+                    .await;
+            })
+        },
+        settings: |s| &mut s.carriers.usps,
+    }
+}
+
 fn cases() -> Vec<Case> {
-    vec![fedex(), dhl(), ups()]
+    vec![fedex(), dhl(), ups(), usps()]
 }
 
 async fn app_for(
@@ -159,7 +237,7 @@ async fn app_for(
 }
 
 fn request(case: &Case, reference: &str) -> Value {
-    let mut body = waybill_request(reference);
+    let mut body = (case.request)(reference);
     body["channel"] = json!(case.channel);
     body
 }
@@ -170,6 +248,7 @@ struct UniqueNumbers {
     body: String,
     number: &'static str,
     status: u16,
+    content_type: &'static str,
     calls: std::sync::atomic::AtomicUsize,
 }
 
@@ -184,7 +263,7 @@ impl wiremock::Respond for UniqueNumbers {
                 .replace(self.number, &format!("{keep}{}", 5000 + n))
         };
         ResponseTemplate::new(self.status)
-            .insert_header("content-type", "application/json")
+            .insert_header("content-type", self.content_type)
             .set_body_string(body)
     }
 }
@@ -195,13 +274,15 @@ async fn mount_create_ok(case: &Case, server: &MockServer) {
     } else {
         200
     };
-    let body = String::from_utf8(fixture(case.carrier, "create_shipment_response.json")).unwrap();
+    let (file, content_type) = case.create_answer;
+    let body = String::from_utf8(fixture(case.carrier, file)).unwrap();
     Mock::given(method("POST"))
         .and(path(case.create_path))
         .respond_with(UniqueNumbers {
             body,
             number: case.tracking_number,
             status,
+            content_type,
             calls: Default::default(),
         })
         .mount(server)
@@ -294,7 +375,7 @@ async fn carrier_errors_keep_the_carriers_code() {
     for case in cases() {
         let server = MockServer::start().await;
         (case.mount)(&server).await;
-        let (status, code, file) = case.create_error;
+        let (status, code, file, public_code) = case.create_error;
         Mock::given(method("POST"))
             .and(path(case.create_path))
             .respond_with(json_fixture_with(status, case.carrier, file))
@@ -303,9 +384,18 @@ async fn carrier_errors_keep_the_carriers_code() {
         let app = app_for(&case, &server, |_| {}).await;
         let r = app.create(&request(&case, "PO-CONF-ERR")).await;
         assert_eq!(r.status, 502, "{}: {}", case.carrier, r.body);
-        assert_eq!(r.error_code(), "CARRIER_REJECTED");
-        assert_eq!(r.body["carrierErrorCode"], code, "{}", case.carrier);
-        assert!(!r.body["carrierErrorMsg"].as_str().unwrap_or("").is_empty());
+        assert_eq!(r.error_code(), public_code, "{}", case.carrier);
+        if public_code == "CARRIER_REJECTED" {
+            assert_eq!(r.body["carrierErrorCode"], code, "{}", case.carrier);
+            assert!(!r.body["carrierErrorMsg"].as_str().unwrap_or("").is_empty());
+        } else {
+            // Refused credentials name the carrier's own code in the message.
+            assert!(
+                r.body["errorMsg"].as_str().unwrap().contains(code),
+                "{}",
+                r.body
+            );
+        }
         assert_eq!(
             app.count("SELECT COUNT(*) FROM waybills").await,
             0,
@@ -399,7 +489,9 @@ async fn a_timeout_is_resolved_by_lookup_without_a_second_shipment() {
         Mock::given(method("POST"))
             .and(path(case.create_path))
             .respond_with(
-                json_fixture(case.carrier, "create_shipment_response.json")
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", case.create_answer.1)
+                    .set_body_bytes(fixture(case.carrier, case.create_answer.0))
                     .set_delay(Duration::from_millis(1500)),
             )
             .mount(&server)

@@ -12,6 +12,7 @@ pub mod registry;
 pub mod sandbox;
 pub mod tracking;
 pub mod ups;
+pub mod usps;
 
 pub use error::CarrierError;
 pub use model::{
