@@ -146,12 +146,13 @@ fn http_carrier(
     id: &str,
     config: carriers::http::HttpConfig,
 ) -> anyhow::Result<Arc<dyn carriers::CarrierClient>> {
-    use carriers::{dhl_express, fedex, ups, usps};
+    use carriers::{dhl_express, fedex, sf_express, ups, usps};
     Ok(match id {
         fedex::ID => Arc::new(HttpCarrier::new(fedex::Fedex, config)?),
         dhl_express::ID => Arc::new(HttpCarrier::new(dhl_express::DhlExpress, config)?),
         ups::ID => Arc::new(HttpCarrier::new(ups::Ups, config)?),
         usps::ID => Arc::new(HttpCarrier::new(usps::Usps, config)?),
+        sf_express::ID => Arc::new(HttpCarrier::new(sf_express::SfExpress, config)?),
         other => anyhow::bail!("no adapter for carrier `{other}`"),
     })
 }

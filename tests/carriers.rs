@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use shipgate::settings::{HttpCarrierSettings, Settings};
 use std::time::Duration;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{body_string_contains, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 fn fixture(carrier: &str, name: &str) -> Vec<u8> {
@@ -46,6 +46,10 @@ struct Case {
     token_path: Option<&'static str>,
     /// Whether the carrier can find a shipment by our reference.
     lookup: bool,
+    /// Whether the carrier returns a label document (SF returns routing data instead).
+    label: bool,
+    /// The path of the carrier's service below the mock's root.
+    base_path: &'static str,
     mount: fn(&MockServer) -> futures_util::future::BoxFuture<'_, ()>,
     settings: fn(&mut Settings) -> &mut HttpCarrierSettings,
 }
@@ -66,6 +70,8 @@ fn fedex() -> Case {
         request: waybill_request,
         token_path: Some("/oauth/token"),
         lookup: true,
+        label: true,
+        base_path: "",
         mount: |server| {
             Box::pin(async move {
                 Mock::given(method("POST"))
@@ -107,6 +113,8 @@ fn dhl() -> Case {
         request: waybill_request,
         token_path: None,
         lookup: false,
+        label: true,
+        base_path: "",
         mount: |_| Box::pin(async {}),
         settings: |s| &mut s.carriers.dhl_express,
     }
@@ -128,6 +136,8 @@ fn ups() -> Case {
         request: waybill_request,
         token_path: Some("/security/v1/oauth/token"),
         lookup: true,
+        label: true,
+        base_path: "",
         mount: |server| {
             Box::pin(async move {
                 Mock::given(method("POST"))
@@ -183,6 +193,8 @@ fn usps() -> Case {
         request: domestic_request,
         token_path: Some("/oauth2/v3/token"),
         lookup: false,
+        label: true,
+        base_path: "",
         mount: |server| {
             Box::pin(async move {
                 Mock::given(method("POST"))
@@ -210,8 +222,49 @@ fn usps() -> Case {
     }
 }
 
+fn sf() -> Case {
+    Case {
+        carrier: "sf_express",
+        channel: "SF_INTERNATIONAL_STANDARD",
+        tracking_number: "SF7444404156506",
+        create_path: "/bsp-oisp/sfexpressService",
+        create_answer: (
+            "create_shipment_response.xml",
+            "application/xml;charset=UTF-8",
+        ),
+        create_error: (
+            200,
+            "4001",
+            "create_shipment_error_response.xml",
+            "CARRIER_REJECTED",
+        ),
+        request: waybill_request,
+        token_path: None,
+        lookup: true,
+        label: false,
+        base_path: "/bsp-oisp/sfexpressService",
+        mount: |server| {
+            Box::pin(async move {
+                // OrderSearchService answers with the order, as OrderService did.
+                Mock::given(method("POST"))
+                    .and(path("/bsp-oisp/sfexpressService"))
+                    .and(body_string_contains("OrderSearchService"))
+                    .respond_with(
+                        ResponseTemplate::new(200)
+                            .insert_header("content-type", "application/xml;charset=UTF-8")
+                            .set_body_bytes(fixture("sf_express", "create_shipment_response.xml")),
+                    )
+                    .with_priority(1)
+                    .mount(server)
+                    .await;
+            })
+        },
+        settings: |s| &mut s.carriers.sf_express,
+    }
+}
+
 fn cases() -> Vec<Case> {
-    vec![fedex(), dhl(), ups(), usps()]
+    vec![fedex(), dhl(), ups(), usps(), sf()]
 }
 
 async fn app_for(
@@ -219,7 +272,7 @@ async fn app_for(
     server: &MockServer,
     tweak: impl FnOnce(&mut HttpCarrierSettings),
 ) -> TestApp {
-    let uri = server.uri();
+    let uri = format!("{}{}", server.uri(), case.base_path);
     spawn_app_with(Backend::Sqlite, |s| {
         let c = (case.settings)(s);
         c.enabled = true;
@@ -299,6 +352,15 @@ async fn requests_to(server: &MockServer, p: &str) -> Vec<Request> {
         .collect()
 }
 
+/// Create calls only (SF Express serves every service on one path; its lookups are not creates).
+async fn create_calls(server: &MockServer, case: &Case) -> usize {
+    requests_to(server, case.create_path)
+        .await
+        .iter()
+        .filter(|r| !String::from_utf8_lossy(&r.body).contains("OrderSearchService"))
+        .count()
+}
+
 async fn label_bytes(app: &TestApp, number: &str) -> (String, Vec<u8>) {
     let res = app
         .client
@@ -328,30 +390,51 @@ async fn create_label_and_cancel() {
             case.carrier
         );
         assert_eq!(created.body["carrier"], case.carrier);
-        assert_eq!(created.body["label"]["format"], "pdf", "{}", case.carrier);
         let number = created.waybill_number().to_owned();
-
-        let (content_type, pdf) = label_bytes(&app, &number).await;
-        assert_eq!(content_type, "application/pdf");
-        assert!(
-            pdf.starts_with(b"%PDF-"),
-            "{}: label is not a PDF",
-            case.carrier
-        );
-        let b64 = app
-            .call(
-                Method::GET,
-                &format!("/v1/waybills/{number}/label?encoding=base64"),
-                "/v1/waybills/{number}/label",
-                Some(&app.key),
-                None,
-            )
-            .await;
-        use base64::Engine;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(b64.body["labelBase64"].as_str().unwrap())
-            .unwrap();
-        assert_eq!(decoded, pdf, "base64 and PDF forms are the same label");
+        if case.label {
+            assert_eq!(created.body["label"]["format"], "pdf", "{}", case.carrier);
+            let (content_type, pdf) = label_bytes(&app, &number).await;
+            assert_eq!(content_type, "application/pdf");
+            assert!(
+                pdf.starts_with(b"%PDF-"),
+                "{}: label is not a PDF",
+                case.carrier
+            );
+            let b64 = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/waybills/{number}/label?encoding=base64"),
+                    "/v1/waybills/{number}/label",
+                    Some(&app.key),
+                    None,
+                )
+                .await;
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.body["labelBase64"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(decoded, pdf, "base64 and PDF forms are the same label");
+        } else {
+            // No label image: the routing-label data is kept for printing our own label.
+            assert_eq!(created.body["label"], Value::Null);
+            let missing = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/waybills/{number}/label"),
+                    "/v1/waybills/{number}/label",
+                    Some(&app.key),
+                    None,
+                )
+                .await;
+            assert_eq!(missing.error_code(), "LABEL_NOT_AVAILABLE");
+            assert_eq!(
+                app.count(
+                    "SELECT COUNT(*) FROM waybills WHERE routing_json LIKE '%destRouteLabel%'"
+                )
+                .await,
+                1
+            );
+        }
 
         let cancelled = app
             .call(
@@ -515,7 +598,7 @@ async fn a_timeout_is_resolved_by_lookup_without_a_second_shipment() {
             assert_eq!(retried.status, 409, "{}: {}", case.carrier, retried.body);
             assert_eq!(retried.error_code(), "SHIPMENT_STATE_UNKNOWN");
         }
-        let creates = requests_to(&server, case.create_path).await.len();
+        let creates = create_calls(&server, &case).await;
         assert_eq!(creates, 1, "{}: one shipment only", case.carrier);
     }
 }
@@ -541,12 +624,12 @@ async fn the_breaker_opens_while_a_carrier_is_down() {
                 .await;
             assert_eq!(r.status, 502, "{}: {}", case.carrier, r.body);
         }
-        let calls = requests_to(&server, case.create_path).await.len();
+        let calls = create_calls(&server, &case).await;
         let r = app.create(&request(&case, "PO-CONF-DOWN-X")).await;
         assert_eq!(r.status, 503, "{}", r.body);
         assert_eq!(r.error_code(), "CARRIER_UNAVAILABLE");
         assert_eq!(
-            requests_to(&server, case.create_path).await.len(),
+            create_calls(&server, &case).await,
             calls,
             "refused without calling"
         );
@@ -599,4 +682,26 @@ async fn the_rate_limit_makes_callers_wait_up_to_a_bound() {
             "{statuses:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_sf_duplicate_order_is_adopted_not_refused() {
+    // SF refuses an order id it has seen (8016): the order exists, so it is looked up and used.
+    let case = sf();
+    let server = MockServer::start().await;
+    (case.mount)(&server).await;
+    Mock::given(method("POST"))
+        .and(path(case.create_path))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response><Head>ERR</Head>\
+             <ERROR code=\"8016\">重复下单</ERROR></Response>",
+        ))
+        .mount(&server)
+        .await;
+    let app = app_for(&case, &server, |_| {}).await;
+    let r = app.create(&request(&case, "PO-SF-DUP")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["trackingNumber"], case.tracking_number);
+    assert_eq!(create_calls(&server, &case).await, 1);
+    assert_eq!(app.charges().await, 1);
 }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod model;
 pub mod registry;
 pub mod sandbox;
+pub mod sf_express;
 pub mod tracking;
 pub mod ups;
 pub mod usps;

@@ -32,6 +32,8 @@ CREATE TABLE waybills (
     tracking_number   TEXT,
     quoted_amount     TEXT,
     quoted_currency   TEXT,
+    -- Routing-label data of carriers that return no label image (SF Express rls_detail), JSON.
+    routing_json      TEXT,
     claimed_at        TEXT NOT NULL,
     created_at        TEXT,
     cancelled_at      TEXT,

@@ -181,8 +181,8 @@ impl Db {
         }
         let query = sqlx::query(
             "UPDATE waybills SET state = 'created', waybill_number = $1, tracking_number = $2, \
-             quoted_amount = $3, quoted_currency = $4, created_at = $5, updated_at = $5 \
-             WHERE id = $6 AND attempts = $7 AND state = 'pending'",
+             quoted_amount = $3, quoted_currency = $4, created_at = $5, updated_at = $5, \
+             routing_json = $8 WHERE id = $6 AND attempts = $7 AND state = 'pending'",
         )
         .bind(&created.waybill_number)
         .bind(&created.tracking_number)
@@ -190,7 +190,8 @@ impl Db {
         .bind(created.charge.as_ref().map(|c| c.currency.clone()))
         .bind(&now)
         .bind(&claim.id)
-        .bind(claim.attempt);
+        .bind(claim.attempt)
+        .bind(created.routing.as_ref().map(|r| r.to_string()));
         let done = self.write(query).await?;
         Ok((done.rows_affected() == 1).then_some(now))
     }

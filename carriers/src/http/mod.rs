@@ -239,6 +239,12 @@ pub trait Adapter: Send + Sync + 'static {
         None
     }
 
+    /// An error code meaning "you already created this one" (the carrier deduplicates by our
+    /// reference): the create is answered by looking the shipment up.
+    fn is_duplicate(&self, _code: &str) -> bool {
+        false
+    }
+
     /// Finding a shipment by our idempotency key.
     fn build_lookup(&self, _key: &str, _cx: &Context) -> Option<OutboundRequest> {
         None
@@ -553,8 +559,16 @@ impl<A: Adapter> CarrierClient for HttpCarrier<A> {
 
     async fn create(&self, shipment: &Shipment) -> Result<Created, CarrierError> {
         let req = self.adapter.build_create(shipment, &self.context())?;
-        let res = self.call(&req).await?;
-        self.adapter.parse_create(&res)
+        match self.call(&req).await {
+            Ok(res) => self.adapter.parse_create(&res),
+            Err(CarrierError::Rejected { code, message }) if self.adapter.is_duplicate(&code) => {
+                // Created by an earlier attempt whose answer we lost: adopt that shipment.
+                self.lookup_by_reference(&shipment.idempotency_key)
+                    .await?
+                    .ok_or(CarrierError::Rejected { code, message })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn lookup_by_reference(&self, key: &str) -> Result<Option<Created>, CarrierError> {
