@@ -29,6 +29,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        telemetry::prometheus();
         let db = Db::connect(&settings.database_url, settings.database_pool_size).await?;
         db.migrate().await?;
 
@@ -94,6 +95,7 @@ impl Application {
                 .route("/livez", web::get().to(api::health::livez))
                 .route("/readyz", web::get().to(api::health::readyz))
                 .route("/openapi.json", web::get().to(api::openapi::document))
+                .route("/metrics", web::get().to(api::health::metrics))
                 .service(
                     web::scope("/v1")
                         .service(

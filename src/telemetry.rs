@@ -42,6 +42,27 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
+/// The process-wide Prometheus recorder (installed on first use; tests build several apps in
+/// one process and share it).
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ])
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| {
+                metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()
+            });
+        let handle = recorder.handle();
+        // Another recorder may already be installed (embedding); this handle then stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
 /// Accepts a caller's id when it is short and printable, so ids can be followed across services.
 fn request_id_from(req: &ServiceRequest) -> String {
     req.headers()
@@ -92,6 +113,15 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("shipgate_http_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("shipgate_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

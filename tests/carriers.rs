@@ -436,6 +436,27 @@ async fn create_label_and_cancel() {
             );
         }
 
+        let metrics = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = format!(
+            "carrier=\"{}\",operation=\"create\",outcome=\"ok\"",
+            case.carrier
+        );
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("shipgate_carrier_requests_total") && l.contains(&line)),
+            "{}: no create metric in\n{metrics}",
+            case.carrier
+        );
+
         let cancelled = app
             .call(
                 Method::POST,

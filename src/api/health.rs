@@ -20,3 +20,10 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such endpoint".into()))
 }
+
+/// Prometheus metrics: HTTP requests, carrier calls (carrier, operation, outcome, latency).
+pub async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::prometheus().render())
+}

@@ -123,7 +123,11 @@ impl WaybillService {
         let request_json = serde_json::to_string(&shipment)
             .map_err(|e| ApiError::Internal(format!("serializing shipment: {e}")))?;
         let lease_ms = self.lease.as_millis() as i64;
-        let deadline = Instant::now() + self.wait;
+        let started = Instant::now();
+        let deadline = started + self.wait;
+        // The carrier part of this request ends here, whatever happened before it, so the
+        // whole request stays under 3 s.
+        let budget_end = started + self.carrier_timeout;
         let mut pause = Duration::from_millis(5);
         loop {
             let now = now_millis();
@@ -154,18 +158,25 @@ impl WaybillService {
                         self.remember(cache_key, fingerprint, &view).await;
                         return Ok(Outcome::Replayed(view));
                     }
-                    Some(row) if row.state == State::Unknown || row.lease_until < now => self
-                        .db
-                        .take_over(&row, now, now + lease_ms)
-                        .await?
-                        .map(|claim| (claim, Mode::Recover)),
+                    // A takeover needs time for a lookup and a create; too late in this
+                    // request, it is left for the client's retry.
+                    Some(row)
+                        if (row.state == State::Unknown || row.lease_until < now)
+                            && budget_end.saturating_duration_since(Instant::now())
+                                >= self.carrier_timeout / 2 =>
+                    {
+                        self.db
+                            .take_over(&row, now, now + lease_ms)
+                            .await?
+                            .map(|claim| (claim, Mode::Recover))
+                    }
                     Some(_) => None,
                 },
             };
             if let Some((claim, mode)) = claimed {
                 shipment.idempotency_key = claim.id.clone();
                 let outcome = self
-                    .attempt(claim, mode, carrier, shipment, &req.channel)
+                    .attempt(claim, mode, carrier, shipment, &req.channel, budget_end)
                     .await?;
                 if let Outcome::Created(view) = &outcome {
                     self.remember(cache_key, fingerprint, view).await;
@@ -191,13 +202,14 @@ impl WaybillService {
         carrier: Arc<dyn CarrierClient>,
         shipment: Shipment,
         channel: &str,
+        budget_end: Instant,
     ) -> Result<Outcome, ApiError> {
         let this = self.clone();
         let channel = channel.to_owned();
         let task_claim = claim.clone();
         let task = tokio::spawn(
             async move {
-                this.run_attempt(task_claim, mode, carrier, shipment, channel)
+                this.run_attempt(task_claim, mode, carrier, shipment, channel, budget_end)
                     .await
             }
             .in_current_span(),
@@ -221,12 +233,13 @@ impl WaybillService {
         carrier: Arc<dyn CarrierClient>,
         shipment: Shipment,
         channel: String,
+        budget_end: Instant,
     ) -> Result<Outcome, ApiError> {
+        let remaining = || budget_end.saturating_duration_since(Instant::now());
         if mode == Mode::Recover {
-            let found =
-                tokio::time::timeout(self.carrier_timeout, carrier.lookup_by_reference(&claim.id))
-                    .await
-                    .unwrap_or_else(|_| Err(CarrierError::Timeout("lookup by reference".into())));
+            let found = tokio::time::timeout(remaining(), carrier.lookup_by_reference(&claim.id))
+                .await
+                .unwrap_or_else(|_| Err(CarrierError::Timeout("lookup by reference".into())));
             match found {
                 Ok(Some(created)) => {
                     tracing::info!(
@@ -249,7 +262,7 @@ impl WaybillService {
             }
         }
         let started = Instant::now();
-        let result = tokio::time::timeout(self.carrier_timeout, carrier.create(&shipment))
+        let result = tokio::time::timeout(remaining(), carrier.create(&shipment))
             .await
             .unwrap_or_else(|_| Err(CarrierError::Timeout("no answer within the budget".into())));
         let elapsed_ms = started.elapsed().as_millis() as u64;

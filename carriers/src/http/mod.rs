@@ -600,6 +600,16 @@ impl<A: Adapter> CarrierClient for HttpCarrier<A> {
             .build_track(number, &self.context())
             .ok_or(CarrierError::NotSupported("tracking"))?;
         let res = self.call(&req).await?;
-        self.adapter.parse_track(&res)
+        let events = self.adapter.parse_track(&res)?;
+        for e in events
+            .iter()
+            .filter(|e| e.status == crate::TrackingStatus::Unknown)
+        {
+            // Kept with its raw code; counted so that status maps can be completed.
+            tracing::info!(carrier = self.adapter.id(), code = %e.status_code, "unmapped tracking code");
+            metrics::counter!("shipgate_tracking_unknown_codes_total", "carrier" => self.adapter.id())
+                .increment(1);
+        }
+        Ok(events)
     }
 }
