@@ -19,6 +19,15 @@ fn fixture(carrier: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Answers `verb path` on `server` with a carrier's JSON sample.
+async fn answer(server: &MockServer, verb: &str, p: &str, carrier: &str, file: &str) {
+    Mock::given(method(verb))
+        .and(path(p))
+        .respond_with(json_fixture(carrier, file))
+        .mount(server)
+        .await;
+}
+
 fn json_fixture(carrier: &str, name: &str) -> ResponseTemplate {
     json_fixture_with(200, carrier, name)
 }
@@ -74,11 +83,14 @@ fn fedex() -> Case {
         base_path: "",
         mount: |server| {
             Box::pin(async move {
-                Mock::given(method("POST"))
-                    .and(path("/oauth/token"))
-                    .respond_with(json_fixture("fedex", "oauth_token_response.json"))
-                    .mount(server)
-                    .await;
+                answer(
+                    server,
+                    "POST",
+                    "/oauth/token",
+                    "fedex",
+                    "oauth_token_response.json",
+                )
+                .await;
                 Mock::given(method("PUT"))
                     .and(path("/ship/v1/shipments/cancel"))
                     .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -86,11 +98,14 @@ fn fedex() -> Case {
                     })))
                     .mount(server)
                     .await;
-                Mock::given(method("POST"))
-                    .and(path("/track/v1/referencenumbers"))
-                    .respond_with(json_fixture("fedex", "tracking_response.json"))
-                    .mount(server)
-                    .await;
+                answer(
+                    server,
+                    "POST",
+                    "/track/v1/referencenumbers",
+                    "fedex",
+                    "tracking_response.json",
+                )
+                .await;
             })
         },
         settings: |s| &mut s.carriers.fedex,
@@ -140,11 +155,14 @@ fn ups() -> Case {
         base_path: "",
         mount: |server| {
             Box::pin(async move {
-                Mock::given(method("POST"))
-                    .and(path("/security/v1/oauth/token"))
-                    .respond_with(json_fixture("ups", "oauth_token_response.json"))
-                    .mount(server)
-                    .await;
+                answer(
+                    server,
+                    "POST",
+                    "/security/v1/oauth/token",
+                    "ups",
+                    "oauth_token_response.json",
+                )
+                .await;
                 Mock::given(method("DELETE"))
                     .and(path_regex("^/api/shipments/v2409/void/cancel/.+$"))
                     .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -197,11 +215,14 @@ fn usps() -> Case {
         base_path: "",
         mount: |server| {
             Box::pin(async move {
-                Mock::given(method("POST"))
-                    .and(path("/oauth2/v3/token"))
-                    .respond_with(json_fixture("usps", "oauth_token_response.json"))
-                    .mount(server)
-                    .await;
+                answer(
+                    server,
+                    "POST",
+                    "/oauth2/v3/token",
+                    "usps",
+                    "oauth_token_response.json",
+                )
+                .await;
                 Mock::given(method("POST"))
                     .and(path("/payments/v3/payment-authorization"))
                     .respond_with(ResponseTemplate::new(200).set_body_json(json!({

@@ -450,39 +450,43 @@ impl<A: Adapter> HttpCarrier<A> {
     }
 
     async fn bearer(&self, refused: Option<&str>) -> Result<Token, CarrierError> {
+        let req = self.adapter.token_request(&self.config.credentials);
         self.token
-            .get(refused, || async {
-                let req = self
-                    .adapter
-                    .token_request(&self.config.credentials)
-                    .ok_or(CarrierError::NotSupported("oauth"))?;
-                let (res, _) = Box::pin(self.send_once(&req, None)).await?;
-                if !res.is_success() {
-                    return Err(CarrierError::Auth(format!(
-                        "{}: token request answered HTTP {}",
-                        self.adapter.id(),
-                        res.status
-                    )));
-                }
-                self.adapter.parse_token(&res)
+            .get(refused, || {
+                self.fetch_token(req, "token request", A::parse_token)
             })
             .await
     }
 
     async fn payment_token(&self) -> Result<Token, CarrierError> {
+        let req = self.adapter.payment_token_request(&self.config.credentials);
         self.payment
-            .get(None, || async {
-                let req = self
-                    .adapter
-                    .payment_token_request(&self.config.credentials)
-                    .ok_or(CarrierError::NotSupported("payment authorization"))?;
-                let (res, _) = Box::pin(self.send_once(&req, None)).await?;
-                if !res.is_success() {
-                    return Err(self.failure(&res));
-                }
-                self.adapter.parse_payment_token(&res)
+            .get(None, || {
+                self.fetch_token(req, "payment authorization", A::parse_payment_token)
             })
             .await
+    }
+
+    /// Fetches a token; a refusal of any kind is a credentials problem for an operator.
+    async fn fetch_token(
+        &self,
+        req: Option<OutboundRequest>,
+        kind: &'static str,
+        parse: fn(&A, &RawResponse) -> Result<Token, CarrierError>,
+    ) -> Result<Token, CarrierError> {
+        let req = req.ok_or(CarrierError::NotSupported(kind))?;
+        let (res, _) = Box::pin(self.send_once(&req, None)).await?;
+        if !res.is_success() {
+            let detail = self.adapter.parse_error(&res).map_or_else(
+                || format!("HTTP {}", res.status),
+                |(c, m)| format!("{c}: {m}"),
+            );
+            return Err(CarrierError::Auth(format!(
+                "{}: {kind} refused: {detail}",
+                self.adapter.id()
+            )));
+        }
+        parse(&self.adapter, &res)
     }
 
     /// The error a non-success answer means.
