@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 
-services_install docker-compose
+services_install docker-compose poppler-utils zbar-tools
 services_start
 
 # docker-compose.yml cannot be started here (no Docker engine): validate it offline.

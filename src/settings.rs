@@ -27,6 +27,24 @@ pub struct Settings {
     pub carriers: CarrierSettings,
     /// Public channel code -> carrier and the carrier's service code.
     pub channels: BTreeMap<String, ChannelSettings>,
+    pub labels: LabelSettings,
+    pub returns: ReturnsSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSettings {
+    /// The layout shipgate renders its own labels with (`4x6`, `100x150`, or one of `templates_dir`).
+    pub layout: String,
+    /// More layouts: `*.toml` files here are read at start.
+    pub templates_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnsSettings {
+    /// The platform's return warehouses and what each serves (requirement 4.1).
+    pub warehouses: Vec<crate::labels::returns::Warehouse>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,6 +271,13 @@ impl Default for Settings {
                 usps: HttpCarrierSettings::with_url(carriers::usps::SANDBOX_URL),
                 sf_express: HttpCarrierSettings::with_url(carriers::sf_express::SANDBOX_URL),
             },
+            labels: LabelSettings {
+                layout: "4x6".into(),
+                templates_dir: "label_templates".into(),
+            },
+            returns: ReturnsSettings {
+                warehouses: crate::labels::returns::examples(),
+            },
             channels: DEFAULT_CHANNELS
                 .iter()
                 .map(|(code, carrier, service)| ((*code).to_owned(), channel(carrier, service)))
@@ -369,6 +394,7 @@ impl Settings {
                 );
             }
         }
+        crate::labels::returns::validate(&self.returns.warehouses).map_err(ConfigError)?;
         for (code, channel) in &self.channels {
             let known = channel.carrier == "sandbox"
                 || self

@@ -60,6 +60,20 @@ impl Application {
                 )
             })
             .collect();
+        let layouts =
+            crate::labels::layout::load(Some(std::path::Path::new(&settings.labels.templates_dir)))
+                .map_err(|e| anyhow::anyhow!("labels.templates_dir: {e}"))?;
+        let layout = layouts
+            .get(&settings.labels.layout)
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "labels.layout: no layout `{}` (have: {})",
+                    settings.labels.layout,
+                    layouts.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?;
+        let labeler = crate::labels::Labeler::new(layout, settings.returns.warehouses.clone());
         let waybills = WaybillService::new(
             db.clone(),
             registry,
@@ -67,6 +81,7 @@ impl Application {
             Duration::from_millis(settings.idempotency.wait_ms),
             Duration::from_millis(settings.idempotency.lease_ms),
             settings.carrier_budget(),
+            labeler,
         );
         let auth = Auth::new(
             db.clone(),

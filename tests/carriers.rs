@@ -55,8 +55,8 @@ struct Case {
     token_path: Option<&'static str>,
     /// Whether the carrier can find a shipment by our reference.
     lookup: bool,
-    /// Whether the carrier returns a label document (SF returns routing data instead).
-    label: bool,
+    /// Carriers that return routing data instead of a label image (SF) get shipgate's own label.
+    own_label: bool,
     /// The path of the carrier's service below the mock's root.
     base_path: &'static str,
     mount: fn(&MockServer) -> futures_util::future::BoxFuture<'_, ()>,
@@ -79,7 +79,7 @@ fn fedex() -> Case {
         request: waybill_request,
         token_path: Some("/oauth/token"),
         lookup: true,
-        label: true,
+        own_label: false,
         base_path: "",
         mount: |server| {
             Box::pin(async move {
@@ -128,7 +128,7 @@ fn dhl() -> Case {
         request: waybill_request,
         token_path: None,
         lookup: false,
-        label: true,
+        own_label: false,
         base_path: "",
         mount: |_| Box::pin(async {}),
         settings: |s| &mut s.carriers.dhl_express,
@@ -151,7 +151,7 @@ fn ups() -> Case {
         request: waybill_request,
         token_path: Some("/security/v1/oauth/token"),
         lookup: true,
-        label: true,
+        own_label: false,
         base_path: "",
         mount: |server| {
             Box::pin(async move {
@@ -211,7 +211,7 @@ fn usps() -> Case {
         request: domestic_request,
         token_path: Some("/oauth2/v3/token"),
         lookup: false,
-        label: true,
+        own_label: false,
         base_path: "",
         mount: |server| {
             Box::pin(async move {
@@ -262,7 +262,7 @@ fn sf() -> Case {
         request: waybill_request,
         token_path: None,
         lookup: true,
-        label: false,
+        own_label: true,
         base_path: "/bsp-oisp/sfexpressService",
         mount: |server| {
             Box::pin(async move {
@@ -412,42 +412,41 @@ async fn create_label_and_cancel() {
         );
         assert_eq!(created.body["carrier"], case.carrier);
         let number = created.waybill_number().to_owned();
-        if case.label {
-            assert_eq!(created.body["label"]["format"], "pdf", "{}", case.carrier);
-            let (content_type, pdf) = label_bytes(&app, &number).await;
-            assert_eq!(content_type, "application/pdf");
-            assert!(
-                pdf.starts_with(b"%PDF-"),
-                "{}: label is not a PDF",
-                case.carrier
-            );
-            let b64 = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/waybills/{number}/label?encoding=base64"),
-                    "/v1/waybills/{number}/label",
-                    Some(&app.key),
-                    None,
-                )
-                .await;
-            use base64::Engine;
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(b64.body["labelBase64"].as_str().unwrap())
+        assert_eq!(created.body["label"]["format"], "pdf", "{}", case.carrier);
+        let (content_type, pdf) = label_bytes(&app, &number).await;
+        assert_eq!(content_type, "application/pdf");
+        assert!(
+            pdf.starts_with(b"%PDF-"),
+            "{}: label is not a PDF",
+            case.carrier
+        );
+        let b64 = app
+            .call(
+                Method::GET,
+                &format!("/v1/waybills/{number}/label?encoding=base64"),
+                "/v1/waybills/{number}/label",
+                Some(&app.key),
+                None,
+            )
+            .await;
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.body["labelBase64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(decoded, pdf, "base64 and PDF forms are the same label");
+        if case.own_label {
+            // Printed from SF's routing data: the destination route code and product name.
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("label.pdf");
+            std::fs::write(&file, &pdf).unwrap();
+            let out = std::process::Command::new("pdftotext")
+                .arg(&file)
+                .arg("-")
+                .output()
                 .unwrap();
-            assert_eq!(decoded, pdf, "base64 and PDF forms are the same label");
-        } else {
-            // No label image: the routing-label data is kept for printing our own label.
-            assert_eq!(created.body["label"], Value::Null);
-            let missing = app
-                .call(
-                    Method::GET,
-                    &format!("/v1/waybills/{number}/label"),
-                    "/v1/waybills/{number}/label",
-                    Some(&app.key),
-                    None,
-                )
-                .await;
-            assert_eq!(missing.error_code(), "LABEL_NOT_AVAILABLE");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("755W-755BF"), "{text}");
+            assert!(text.contains(case.tracking_number), "{text}");
             assert_eq!(
                 app.count(
                     "SELECT COUNT(*) FROM waybills WHERE routing_json LIKE '%destRouteLabel%'"

@@ -1,10 +1,143 @@
-//! Label documents: shipgate always serves labels as PDF.
+//! Label documents: shipgate always serves labels as PDF. Carriers' PDFs are kept, their images
+//! are placed on a page, and where a carrier prints nothing (the sandbox, SF Express routing
+//! data) shipgate renders its own label from a layout in `label_templates/`.
 
-use carriers::{Label, LabelFormat};
+pub mod layout;
+pub mod render;
+pub mod returns;
+
+use carriers::{Created, Label, LabelFormat, Shipment};
+use layout::Layout;
 use printpdf::{
     Mm, Op, PdfDocument, PdfPage, PdfSaveOptions, Pt, Px, RawImage, XObjectRotation,
     XObjectTransform,
 };
+use render::LabelData;
+use returns::Warehouse;
+use std::sync::Arc;
+
+/// Renders shipgate's own labels: one layout, compiled at start, and the return warehouses.
+#[derive(Clone)]
+pub struct Labeler {
+    layout: Arc<Layout>,
+    warehouses: Arc<Vec<Warehouse>>,
+}
+
+impl Labeler {
+    pub fn new(layout: Layout, warehouses: Vec<Warehouse>) -> Self {
+        Self {
+            layout: Arc::new(layout),
+            warehouses: Arc::new(warehouses),
+        }
+    }
+
+    /// The sender / return block: the nearest return warehouse for the destination, or the
+    /// shipper where the platform has none in that country.
+    pub fn sender(&self, s: &Shipment) -> Vec<String> {
+        let c = &s.consignee;
+        let serving = returns::choose(
+            &self.warehouses,
+            &c.country,
+            c.state.as_deref(),
+            c.postal_code.as_deref(),
+        )
+        .filter(|w| w.country == c.country);
+        match serving {
+            Some(w) => w.lines(),
+            None => address_lines(&s.shipper),
+        }
+    }
+
+    pub fn data(&self, s: &Shipment, created: &Created, channel: &str, date: &str) -> LabelData {
+        let n = s.parcels.len();
+        let routing = |key: &str| {
+            created
+                .routing
+                .as_ref()
+                .and_then(|r| r.get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let customs = s
+            .customs
+            .as_ref()
+            .map(|c| {
+                let total: f64 = c
+                    .items
+                    .iter()
+                    .map(|i| i.unit_value.parse::<f64>().unwrap_or(0.0) * f64::from(i.quantity))
+                    .sum();
+                let contents: Vec<String> = c
+                    .items
+                    .iter()
+                    .map(|i| match &i.hs_code {
+                        Some(hs) => format!("{} x{} HS {hs}", i.description, i.quantity),
+                        None => format!("{} x{}", i.description, i.quantity),
+                    })
+                    .collect();
+                vec![
+                    format!(
+                        "CUSTOMS  VALUE {total:.2} {}  {}",
+                        c.currency,
+                        c.incoterm.as_deref().unwrap_or("")
+                    ),
+                    format!("CONTENTS {}", contents.join("; ")),
+                ]
+            })
+            .unwrap_or_default();
+        LabelData {
+            waybill_number: created.waybill_number.clone(),
+            reference: s.reference_number.clone(),
+            service: channel.to_owned(),
+            date: date.to_owned(),
+            sender: self.sender(s),
+            consignee: address_lines(&s.consignee),
+            pieces: s
+                .parcels
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    format!(
+                        "{:.2} KG   {}/{n}",
+                        f64::from(p.weight_grams) / 1000.0,
+                        i + 1
+                    )
+                })
+                .collect(),
+            customs,
+            route_code: routing("destRouteLabel"),
+            product: routing("proName"),
+            qr: routing("twoDimensionCode"),
+        }
+    }
+
+    pub fn render(&self, data: &LabelData) -> Result<Label, String> {
+        Ok(Label {
+            format: LabelFormat::Pdf,
+            content: render::render(&self.layout, data)?,
+        })
+    }
+}
+
+fn address_lines(a: &carriers::Address) -> Vec<String> {
+    let mut lines = vec![a.name.clone()];
+    lines.extend(a.company.clone());
+    lines.push(a.street1.clone());
+    lines.extend(a.street2.clone());
+    lines.push(
+        [
+            Some(a.city.as_str()),
+            a.state.as_deref(),
+            a.postal_code.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" "),
+    );
+    lines.push(a.country.clone());
+    lines
+}
 
 /// A 4x6 in label page, in points.
 const PAGE_W: f32 = 288.0;

@@ -38,6 +38,7 @@ pub struct WaybillService {
     wait: Duration,
     lease: Duration,
     carrier_timeout: Duration,
+    labeler: crate::labels::Labeler,
 }
 
 /// A created waybill as the API shows it.
@@ -77,6 +78,7 @@ impl WaybillService {
         wait: Duration,
         lease: Duration,
         carrier_timeout: Duration,
+        labeler: crate::labels::Labeler,
     ) -> Self {
         Self {
             db,
@@ -89,6 +91,7 @@ impl WaybillService {
             wait,
             lease,
             carrier_timeout,
+            labeler,
         }
     }
 
@@ -300,19 +303,9 @@ impl WaybillService {
         channel: String,
         shipment: &Shipment,
     ) -> Result<Outcome, ApiError> {
-        let mut created = created;
-        if let Some(label) = created.label.take() {
-            // Decoding and placing an image is CPU work: keep it off the request threads.
-            let original = label.clone();
-            let converted = tokio::task::spawn_blocking(move || crate::labels::as_pdf(label))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r);
-            created.label = Some(converted.unwrap_or_else(|e| {
-                tracing::warn!(carrier, error = %e, "label image could not be placed on a PDF page");
-                original
-            }));
-        }
+        let created = self
+            .with_pdf_label(created, carrier, &channel, shipment)
+            .await;
         let finished = match self.db.finish_created(claim, &created).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 self.db.mark_unknown(claim).await?;
@@ -346,6 +339,37 @@ impl WaybillService {
         self.created
             .insert(key, Arc::new((fingerprint, view.clone())))
             .await;
+    }
+
+    /// The label to store: the carrier's (an image placed on a PDF page), or shipgate's own when
+    /// the carrier printed none. Drawing is CPU work, kept off the request threads. A label
+    /// that cannot be made is logged, never a reason to lose the created shipment.
+    async fn with_pdf_label(
+        &self,
+        mut created: Created,
+        carrier: &str,
+        channel: &str,
+        shipment: &Shipment,
+    ) -> Created {
+        let labeler = self.labeler.clone();
+        let carrier_label = created.label.take();
+        let own = carrier_label.is_none().then(|| {
+            let today = time::OffsetDateTime::now_utc().date().to_string();
+            labeler.data(shipment, &created, channel, &today)
+        });
+        let made = tokio::task::spawn_blocking(move || match (carrier_label, own) {
+            (Some(label), _) => crate::labels::as_pdf(label.clone()).or(Ok(label)),
+            (None, Some(data)) => labeler.render(&data),
+            (None, None) => Err("nothing to render".to_owned()),
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match made {
+            Ok(label) => created.label = Some(label),
+            Err(e) => tracing::error!(carrier, error = %e, "no label could be made"),
+        }
+        created
     }
 
     /// The stored label of a waybill (by waybill or reference number): format and content.

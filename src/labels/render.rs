@@ -1,0 +1,266 @@
+//! Drawing a label: text in the PDF base fonts (WinAnsi: Latin with accents), the waybill number
+//! as Code128 vector bars sized in whole printer dots, rules, and an optional QR code.
+
+use super::layout::{Block, Field, Layout};
+use printpdf::{
+    BuiltinFont, Color, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage,
+    PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem, WindingOrder,
+};
+
+/// Bars are whole dots of a 203 dpi thermal printer, so scanners see clean edges.
+const DOT_PT: f32 = 72.0 / 203.0;
+const MM_PT: f32 = 72.0 / 25.4;
+
+/// Everything a label shows, already formatted.
+#[derive(Debug, Clone, Default)]
+pub struct LabelData {
+    pub waybill_number: String,
+    pub reference: String,
+    pub service: String,
+    pub date: String,
+    pub sender: Vec<String>,
+    pub consignee: Vec<String>,
+    /// One entry a parcel: each parcel gets its own page (`1.20 KG  1/2`).
+    pub pieces: Vec<String>,
+    pub customs: Vec<String>,
+    pub route_code: Option<String>,
+    pub product: Option<String>,
+    pub qr: Option<String>,
+}
+
+impl LabelData {
+    fn field(&self, f: Field, page: usize) -> Vec<String> {
+        let one = |s: &str| {
+            if s.is_empty() {
+                vec![]
+            } else {
+                vec![s.to_owned()]
+            }
+        };
+        match f {
+            Field::Sender => self.sender.clone(),
+            Field::Consignee => self.consignee.clone(),
+            Field::Service => one(&self.service),
+            Field::Date => one(&self.date),
+            Field::Reference => one(&format!("REF {}", self.reference)),
+            Field::WeightPieces => self.pieces.get(page).cloned().into_iter().collect(),
+            Field::Customs => self.customs.clone(),
+            Field::RouteCode => self.route_code.iter().cloned().collect(),
+            Field::Product => self.product.iter().cloned().collect(),
+            Field::WaybillNumber => one(&self.waybill_number),
+        }
+    }
+}
+
+fn black() -> Color {
+    Color::Rgb(Rgb {
+        r: 0.0,
+        g: 0.0,
+        b: 0.0,
+        icc_profile: None,
+    })
+}
+
+fn font(bold: bool) -> PdfFontHandle {
+    PdfFontHandle::Builtin(if bold {
+        BuiltinFont::HelveticaBold
+    } else {
+        BuiltinFont::Helvetica
+    })
+}
+
+fn text(ops: &mut Vec<Op>, s: &str, x_pt: f32, y_pt: f32, size: f32, bold: bool) {
+    ops.extend([
+        Op::StartTextSection,
+        Op::SetFont {
+            font: font(bold),
+            size: Pt(size),
+        },
+        Op::SetTextCursor {
+            pos: Point {
+                x: Pt(x_pt),
+                y: Pt(y_pt),
+            },
+        },
+        Op::ShowText {
+            items: vec![TextItem::Text(s.to_owned())],
+        },
+        Op::EndTextSection,
+    ]);
+}
+
+fn filled(x: f32, y: f32, w: f32, h: f32) -> Op {
+    Op::DrawRectangle {
+        rectangle: Rect {
+            x: Pt(x),
+            y: Pt(y),
+            width: Pt(w),
+            height: Pt(h),
+            mode: Some(PaintMode::Fill),
+            winding_order: Some(WindingOrder::NonZero),
+        },
+    }
+}
+
+/// Helvetica's average advance is about half the size: enough to centre a number.
+fn approx_width(s: &str, size: f32) -> f32 {
+    s.chars().count() as f32 * size * 0.55
+}
+
+fn barcode(
+    ops: &mut Vec<Op>,
+    number: &str,
+    x: f32,
+    top: f32,
+    height: f32,
+    max_width: f32,
+    text_size: f32,
+) -> Result<(), String> {
+    // Code Set B covers letters and digits; `Ɓ` selects it.
+    let modules = barcoders::sym::code128::Code128::new(format!("Ɓ{number}"))
+        .map_err(|e| format!("barcode for {number}: {e}"))?
+        .encode();
+    let dots = ((max_width / DOT_PT) / modules.len() as f32)
+        .floor()
+        .clamp(1.0, 4.0);
+    let module = dots * DOT_PT;
+    let width = module * modules.len() as f32;
+    let left = x + (max_width - width).max(0.0) / 2.0;
+    let bottom = top - height;
+    // Runs of dark modules become one bar each.
+    let mut i = 0;
+    while i < modules.len() {
+        if modules[i] == 1 {
+            let start = i;
+            while i < modules.len() && modules[i] == 1 {
+                i += 1;
+            }
+            ops.push(filled(
+                left + start as f32 * module,
+                bottom,
+                (i - start) as f32 * module,
+                height,
+            ));
+        } else {
+            i += 1;
+        }
+    }
+    let text_x = x + (max_width - approx_width(number, text_size)).max(0.0) / 2.0;
+    text(
+        ops,
+        number,
+        text_x,
+        bottom - text_size - 1.0,
+        text_size,
+        true,
+    );
+    Ok(())
+}
+
+fn qr(ops: &mut Vec<Op>, data: &str, x: f32, top: f32, size: f32) -> Result<(), String> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(|e| format!("QR code: {e}"))?;
+    let n = code.width();
+    let cell = size / n as f32;
+    for (i, color) in code.to_colors().into_iter().enumerate() {
+        if color == qrcode::Color::Dark {
+            let (col, row) = (i % n, i / n);
+            ops.push(filled(
+                x + col as f32 * cell,
+                top - (row + 1) as f32 * cell,
+                cell,
+                cell,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The label as a PDF: one page a parcel.
+pub fn render(layout: &Layout, data: &LabelData) -> Result<Vec<u8>, String> {
+    let pages = (0..data.pieces.len().max(1))
+        .map(|page| {
+            Ok(PdfPage::new(
+                Mm(layout.width_mm),
+                Mm(layout.height_mm),
+                page_ops(layout, data, page)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut warnings = Vec::new();
+    Ok(PdfDocument::new(&format!("Label {}", data.waybill_number))
+        .with_pages(pages)
+        .save(&PdfSaveOptions::default(), &mut warnings))
+}
+
+fn page_ops(layout: &Layout, data: &LabelData, page: usize) -> Result<Vec<Op>, String> {
+    let (w, h) = (layout.width_mm * MM_PT, layout.height_mm * MM_PT);
+    let mut ops = vec![
+        Op::SetFillColor { col: black() },
+        Op::SetOutlineColor { col: black() },
+    ];
+    for block in &layout.blocks {
+        match block {
+            Block::Text {
+                text: t,
+                x_mm,
+                y_mm,
+                size_pt,
+                bold,
+            } => {
+                text(&mut ops, t, x_mm * MM_PT, h - y_mm * MM_PT, *size_pt, *bold);
+            }
+            Block::Field {
+                field,
+                x_mm,
+                y_mm,
+                size_pt,
+                bold,
+                max_lines,
+            } => {
+                for (n, line) in data.field(*field, page).iter().take(*max_lines).enumerate() {
+                    let y = h - y_mm * MM_PT - n as f32 * size_pt * 1.2;
+                    text(&mut ops, line, x_mm * MM_PT, y, *size_pt, *bold);
+                }
+            }
+            Block::Rule { y_mm } => {
+                let y = h - y_mm * MM_PT;
+                let point = |x: f32| LinePoint {
+                    p: Point { x: Pt(x), y: Pt(y) },
+                    bezier: false,
+                };
+                ops.push(Op::SetOutlineThickness { pt: Pt(1.0) });
+                ops.push(Op::DrawLine {
+                    line: Line {
+                        points: vec![point(3.0 * MM_PT), point(w - 3.0 * MM_PT)],
+                        is_closed: false,
+                    },
+                });
+            }
+            Block::Barcode {
+                x_mm,
+                y_mm,
+                height_mm,
+                max_width_mm,
+                text_size_pt,
+            } => barcode(
+                &mut ops,
+                &data.waybill_number,
+                x_mm * MM_PT,
+                h - y_mm * MM_PT,
+                height_mm * MM_PT,
+                max_width_mm * MM_PT,
+                *text_size_pt,
+            )?,
+            Block::Qr {
+                x_mm,
+                y_mm,
+                size_mm,
+            } => {
+                if let Some(q) = &data.qr {
+                    qr(&mut ops, q, x_mm * MM_PT, h - y_mm * MM_PT, size_mm * MM_PT)?;
+                }
+            }
+        }
+    }
+    Ok(ops)
+}

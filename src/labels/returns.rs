@@ -1,0 +1,201 @@
+//! Requirement 4.1: the sender / return block of a last-mile label is the platform's nearest
+//! return warehouse, chosen by postcode range or state from configuration.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warehouse {
+    pub code: String,
+    pub name: String,
+    pub company: String,
+    pub phone: String,
+    pub street1: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country: String,
+    /// States it serves (`NY`, `CA`).
+    #[serde(default)]
+    pub states: Vec<String>,
+    /// Postcode ranges it serves, inclusive, as prefixes of equal length (`"900-961"`) or
+    /// single prefixes (`"100"`).
+    #[serde(default)]
+    pub postcode_ranges: Vec<String>,
+    /// Used when no warehouse serves the destination.
+    #[serde(default)]
+    pub default: bool,
+}
+
+impl Warehouse {
+    pub fn lines(&self) -> Vec<String> {
+        vec![
+            self.company.clone(),
+            format!("{} ({})", self.name, self.code),
+            self.street1.clone(),
+            format!("{}, {} {}", self.city, self.state, self.postal_code),
+            format!("{}  {}", self.country, self.phone),
+        ]
+    }
+}
+
+/// A parsed postcode range: prefix bounds of one length.
+fn range(spec: &str) -> Option<(u64, u64, usize)> {
+    let (lo, hi) = spec.split_once('-').unwrap_or((spec, spec));
+    let (lo, hi) = (lo.trim(), hi.trim());
+    if lo.len() != hi.len()
+        || lo.is_empty()
+        || !lo.bytes().chain(hi.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some((lo.parse().ok()?, hi.parse().ok()?, lo.len()))
+}
+
+pub fn validate(warehouses: &[Warehouse]) -> Result<(), String> {
+    for (i, w) in warehouses.iter().enumerate() {
+        if let Some(bad) = w.postcode_ranges.iter().find(|r| range(r).is_none()) {
+            return Err(format!(
+                "returns.warehouses[{i}].postcode_ranges: `{bad}` is not a range like 900-961"
+            ));
+        }
+    }
+    if !warehouses.is_empty() && warehouses.iter().filter(|w| w.default).count() != 1 {
+        return Err("returns.warehouses: exactly one warehouse must be the default".into());
+    }
+    Ok(())
+}
+
+/// The warehouse for a destination: the narrowest postcode range that contains the postcode,
+/// else one serving the state, else the default.
+pub fn choose<'a>(
+    warehouses: &'a [Warehouse],
+    country: &str,
+    state: Option<&str>,
+    postal_code: Option<&str>,
+) -> Option<&'a Warehouse> {
+    let digits: String = postal_code
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let by_range = warehouses
+        .iter()
+        .filter(|w| w.country == country)
+        .flat_map(|w| {
+            w.postcode_ranges
+                .iter()
+                .filter_map(move |r| Some((w, range(r)?)))
+        })
+        .filter(|(_, (lo, hi, len))| {
+            digits.len() >= *len
+                && digits[..*len]
+                    .parse::<u64>()
+                    .is_ok_and(|p| (*lo..=*hi).contains(&p))
+        })
+        .min_by_key(|(_, (lo, hi, len))| (std::cmp::Reverse(*len), hi - lo))
+        .map(|(w, _)| w);
+    by_range
+        .or_else(|| {
+            let state = state?;
+            warehouses.iter().find(|w| {
+                w.country == country && w.states.iter().any(|s| s.eq_ignore_ascii_case(state))
+            })
+        })
+        .or_else(|| warehouses.iter().find(|w| w.default))
+}
+
+/// The example warehouses built into the default configuration.
+pub fn examples() -> Vec<Warehouse> {
+    let states = |list: &str| list.split_whitespace().map(str::to_owned).collect();
+    vec![
+        Warehouse {
+            code: "US-EAST".into(),
+            name: "Returns US-East".into(),
+            company: "Shipgate Returns".into(),
+            phone: "+1 201 555 0100".into(),
+            street1: "400 Harbor Blvd".into(),
+            city: "Secaucus".into(),
+            state: "NJ".into(),
+            postal_code: "07094".into(),
+            country: "US".into(),
+            states: states(
+                "ME NH VT MA RI CT NY NJ PA DE MD DC VA WV NC SC GA FL OH MI IN KY TN AL MS",
+            ),
+            postcode_ranges: vec!["010-299".into(), "300-399".into()],
+            default: true,
+        },
+        Warehouse {
+            code: "US-WEST".into(),
+            name: "Returns US-West".into(),
+            company: "Shipgate Returns".into(),
+            phone: "+1 909 555 0100".into(),
+            street1: "1200 Airport Dr".into(),
+            city: "Ontario".into(),
+            state: "CA".into(),
+            postal_code: "91761".into(),
+            country: "US".into(),
+            states: states("CA OR WA NV AZ UT ID MT WY CO NM AK HI"),
+            postcode_ranges: vec!["900-961".into(), "970-994".into(), "850-865".into()],
+            default: false,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(w: Option<&Warehouse>) -> &str {
+        w.map_or("", |w| w.code.as_str())
+    }
+
+    #[test]
+    fn states_postcode_ranges_overlaps_and_the_default() {
+        let mut ws = examples();
+        assert_eq!(
+            code(choose(&ws, "US", Some("CA"), Some("90001"))),
+            "US-WEST"
+        );
+        assert_eq!(
+            code(choose(&ws, "US", Some("NY"), Some("10001"))),
+            "US-EAST"
+        );
+        // By state when the postcode is in no range.
+        assert_eq!(
+            code(choose(&ws, "US", Some("CO"), Some("80202"))),
+            "US-WEST"
+        );
+        // Nothing serves Texas: the default.
+        assert_eq!(
+            code(choose(&ws, "US", Some("TX"), Some("75001"))),
+            "US-EAST"
+        );
+        // Overlap: a narrower range (a Chicago hub for 606-608) beats the wide one.
+        ws.push(Warehouse {
+            code: "US-CHI".into(),
+            postcode_ranges: vec!["606-608".into()],
+            states: vec![],
+            default: false,
+            ..ws[0].clone()
+        });
+        ws[0].postcode_ranges.push("400-699".into());
+        assert_eq!(code(choose(&ws, "US", Some("IL"), Some("60601"))), "US-CHI");
+        assert_eq!(
+            code(choose(&ws, "US", Some("IL"), Some("61000"))),
+            "US-EAST"
+        );
+        // A postcode range beats a state match.
+        assert_eq!(code(choose(&ws, "US", Some("NV"), Some("60601"))), "US-CHI");
+    }
+
+    #[test]
+    fn bad_configuration_is_named() {
+        let mut ws = examples();
+        ws[1].postcode_ranges.push("90-961".into());
+        assert!(validate(&ws).unwrap_err().contains("90-961"));
+        ws[1].postcode_ranges.pop();
+        ws[1].default = true;
+        assert!(validate(&ws).unwrap_err().contains("default"));
+    }
+}

@@ -1,0 +1,172 @@
+//! shipgate's own labels through HTTP: rendered at create, stored once, scannable. Every label
+//! is turned into an image (pdftoppm) and its barcode read by a real barcode reader (zbarimg).
+
+mod common;
+
+use base64::Engine;
+use common::{Backend, TestApp, spawn_app, waybill_request};
+use reqwest::Method;
+use serde_json::json;
+use std::process::Command;
+
+async fn pdf(app: &TestApp, number: &str) -> Vec<u8> {
+    let res = app
+        .client
+        .get(format!("{}/v1/waybills/{number}/label", app.address))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    res.bytes().await.unwrap().to_vec()
+}
+
+/// Text of the PDF (pdftotext) and the barcodes on its pages (pdftoppm + zbarimg).
+fn read(pdf: &[u8]) -> (String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("label.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let text = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by scripts/test.sh");
+    let png = dir.path().join("page");
+    let render = Command::new("pdftoppm")
+        .args(["-r", "200", "-png"])
+        .arg(&file)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(render.success());
+    let mut codes = Vec::new();
+    let mut pages: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    pages.sort();
+    for page in pages {
+        let out = Command::new("zbarimg")
+            .args(["--quiet", "--raw", "-Sdisable", "-Scode128.enable"])
+            .arg(&page)
+            .output()
+            .expect("zbarimg (zbar-tools) is installed by scripts/test.sh");
+        codes.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    (String::from_utf8_lossy(&text.stdout).into_owned(), codes)
+}
+
+#[tokio::test]
+async fn a_sandbox_label_is_ready_at_create_and_scans_as_the_waybill_number() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut body = waybill_request("PO-LABEL-1");
+    body["labelEncoding"] = json!("base64");
+    let created = app.create(&body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let number = created.waybill_number().to_owned();
+    assert_eq!(created.body["label"]["format"], "pdf");
+    assert_eq!(
+        created.body["label"]["url"],
+        format!("/v1/waybills/{number}/label")
+    );
+
+    let document = pdf(&app, &number).await;
+    let inline = base64::engine::general_purpose::STANDARD
+        .decode(created.body["label"]["base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        inline, document,
+        "the create answer carries the stored label"
+    );
+    let b64 = app
+        .call(
+            Method::GET,
+            "/v1/waybills/PO-LABEL-1/label?encoding=base64",
+            "/v1/waybills/{number}/label",
+            Some(&app.key),
+            None,
+        )
+        .await;
+    assert_eq!(b64.body["labelBase64"], created.body["label"]["base64"]);
+
+    let (text, codes) = read(&document);
+    assert_eq!(
+        codes,
+        vec![number.clone()],
+        "the barcode decodes to the waybill number"
+    );
+    for want in [
+        "Jane Doe",
+        "742 Evergreen Terrace",
+        "Los Angeles",
+        "PO-LABEL-1",
+        "SANDBOX_EXPRESS",
+        "Returns US-West",
+        "Cotton T-shirt",
+        "610910",
+        "1/1",
+    ] {
+        assert!(
+            text.contains(want),
+            "`{want}` missing from the label:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("Shenzhen Export"),
+        "the seller is not the return address on a US label"
+    );
+    assert!(document.len() < 60_000, "label is {} bytes", document.len());
+}
+
+#[tokio::test]
+async fn accented_names_multi_parcel_pages_and_the_shipper_where_no_warehouse_serves() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut body = waybill_request("PO-LABEL-BR");
+    body["consignee"] = json!({"name": "Jürgen Müller", "street1": "Avenida Paulista 1000", "city": "São Paulo",
+                               "state": "SP", "postalCode": "01310-100", "country": "BR"});
+    body["parcels"] = json!([{"weightGrams": 1200}, {"weightGrams": 800}]);
+    let created = app.create(&body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let number = created.waybill_number().to_owned();
+    let (text, codes) = read(&pdf(&app, &number).await);
+    assert_eq!(
+        codes,
+        vec![number.clone(), number],
+        "one page a parcel, each scannable"
+    );
+    for want in [
+        "Jürgen Müller",
+        "São Paulo",
+        "1.20 KG",
+        "1/2",
+        "0.80 KG",
+        "2/2",
+        "Shenzhen Export Co",
+    ] {
+        assert!(
+            text.contains(want),
+            "`{want}` missing from the label:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_east_coast_goes_to_the_east_warehouse() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut body = waybill_request("PO-LABEL-NY");
+    body["consignee"]["state"] = json!("NY");
+    body["consignee"]["postalCode"] = json!("10001");
+    body["consignee"]["city"] = json!("New York");
+    let created = app.create(&body).await;
+    let (text, _) = read(&pdf(&app, created.waybill_number()).await);
+    assert!(text.contains("Returns US-East"), "{text}");
+    assert!(!text.contains("Returns US-West"), "{text}");
+}
