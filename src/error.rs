@@ -34,6 +34,8 @@ pub enum ApiError {
     UnknownChannel(String),
     Unauthorized(&'static str),
     NotFound(String),
+    /// Some of several asked-for items do not exist; `details` names each.
+    NotFoundItems(Vec<FieldError>),
     LabelNotAvailable(String),
     MethodNotAllowed,
     ReferenceConflict,
@@ -58,7 +60,7 @@ impl ApiError {
             Self::UnknownChannel(_) => ("UNKNOWN_CHANNEL", StatusCode::BAD_REQUEST),
             Self::PayloadTooLarge(_) => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
             Self::Unauthorized(_) => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
-            Self::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
+            Self::NotFound(_) | Self::NotFoundItems(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
             Self::LabelNotAvailable(_) => ("LABEL_NOT_AVAILABLE", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
             Self::ReferenceConflict => ("REFERENCE_CONFLICT", StatusCode::CONFLICT),
@@ -90,6 +92,7 @@ impl ApiError {
             Self::UnknownChannel(c) => format!("unknown channel `{c}`"),
             Self::Unauthorized(m) => (*m).to_owned(),
             Self::NotFound(m) | Self::LabelNotAvailable(m) => m.clone(),
+            Self::NotFoundItems(d) => format!("{} of the numbers could not be printed", d.len()),
             Self::MethodNotAllowed => "method not allowed on this path".into(),
             Self::ReferenceConflict => {
                 "this referenceNumber was already used with a different payload".into()
@@ -167,7 +170,7 @@ impl ResponseError for ApiError {
             error_code: code,
             error_msg: self.message(),
             details: match self {
-                Self::Validation(d) => Some(d),
+                Self::Validation(d) | Self::NotFoundItems(d) => Some(d),
                 _ => None,
             },
             carrier_error_code,

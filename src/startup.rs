@@ -130,6 +130,11 @@ impl Application {
                                 .default_service(web::to(method_not_allowed)),
                         )
                         .service(
+                            web::resource("/labels/batch")
+                                .route(web::post().to(api::labels::batch))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
                             web::resource("/waybills/{number}/cancel")
                                 .route(web::post().to(api::waybills::cancel))
                                 .default_service(web::to(method_not_allowed)),

@@ -170,3 +170,87 @@ async fn the_east_coast_goes_to_the_east_warehouse() {
     assert!(text.contains("Returns US-East"), "{text}");
     assert!(!text.contains("Returns US-West"), "{text}");
 }
+
+#[tokio::test]
+async fn batch_printing_keeps_the_order_and_names_every_missing_number() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut numbers = Vec::new();
+    for i in 0..3 {
+        let r = app.create(&waybill_request(&format!("PO-BATCH-{i}"))).await;
+        numbers.push(r.waybill_number().to_owned());
+    }
+    let other = app.new_key("globex").await;
+    let theirs = app
+        .create_as(&other, &waybill_request("PO-BATCH-THEIRS"))
+        .await;
+
+    // Order as asked, by waybill or reference number.
+    let asked = json!({"numbers": [numbers[2], "PO-BATCH-0", numbers[1]]});
+    let res = app
+        .client
+        .post(format!("{}/v1/labels/batch", app.address))
+        .bearer_auth(&app.key)
+        .json(&asked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    let merged = res.bytes().await.unwrap().to_vec();
+    let (_, codes) = read(&merged);
+    assert_eq!(
+        codes,
+        vec![numbers[2].clone(), numbers[0].clone(), numbers[1].clone()]
+    );
+
+    let b64 = app
+        .call(
+            Method::POST,
+            "/v1/labels/batch?encoding=base64",
+            "/v1/labels/batch",
+            Some(&app.key),
+            Some(&asked),
+        )
+        .await;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.body["labelBase64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        read(&decoded).1,
+        codes,
+        "base64 and PDF forms print the same labels"
+    );
+
+    // Unknown and another tenant's numbers are reported, each by position; nothing is printed.
+    let bad = json!({"numbers": [numbers[0], "NO-SUCH-NUMBER", theirs.waybill_number()]});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/labels/batch",
+            "/v1/labels/batch",
+            Some(&app.key),
+            Some(&bad),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let fields: Vec<&str> = r.body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["numbers[1]", "numbers[2]"]);
+
+    let too_many = json!({"numbers": vec!["X"; 201]});
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/labels/batch",
+            "/v1/labels/batch",
+            Some(&app.key),
+            Some(&too_many),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error_code(), "VALIDATION_FAILED");
+}

@@ -1,3 +1,4 @@
 pub mod health;
+pub mod labels;
 pub mod openapi;
 pub mod waybills;
