@@ -5,7 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 
-services_install docker-compose poppler-utils zbar-tools
+# poppler-utils and zbar-tools read labels back (pdftotext, pdftoppm, zbarimg); chromium and
+# playwright-core (npm) drive the label station page.
+services_install docker-compose poppler-utils zbar-tools chromium
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
 services_start
 
 # docker-compose.yml cannot be started here (no Docker engine): validate it offline.

@@ -111,6 +111,8 @@ impl Application {
                 .route("/readyz", web::get().to(api::health::readyz))
                 .route("/openapi.json", web::get().to(api::openapi::document))
                 .route("/metrics", web::get().to(api::health::metrics))
+                .route("/station", web::get().to(api::station::page))
+                .route("/station/station.js", web::get().to(api::station::script))
                 .service(
                     web::scope("/v1")
                         .service(

@@ -1,4 +1,5 @@
 pub mod health;
 pub mod labels;
 pub mod openapi;
+pub mod station;
 pub mod waybills;
