@@ -48,7 +48,7 @@ fn shipment() -> Shipment {
 
 fn labels(c: &mut Criterion) {
     let layouts = layout::load(None).expect("built-in layouts");
-    let labeler = Labeler::new(layouts["4x6"].clone(), returns::examples());
+    let labeler = Labeler::new(layouts["4x6"].clone(), returns::examples()).expect("labeler");
     let s = shipment();
     let created = Created::new("SBX17954086907661483", "SBX17954086907661483");
     let data = labeler.data(&s, &created, "SANDBOX_EXPRESS", "2026-11-23");

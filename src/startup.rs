@@ -73,7 +73,8 @@ impl Application {
                     layouts.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
             })?;
-        let labeler = crate::labels::Labeler::new(layout, settings.returns.warehouses.clone());
+        let labeler = crate::labels::Labeler::new(layout, settings.returns.warehouses.clone())
+            .map_err(|e| anyhow::anyhow!("labels: {e}"))?;
         let waybills = WaybillService::new(
             db.clone(),
             registry,

@@ -254,3 +254,35 @@ async fn batch_printing_keeps_the_order_and_names_every_missing_number() {
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "VALIDATION_FAILED");
 }
+
+#[tokio::test]
+async fn chinese_names_print_with_the_embedded_font_and_stay_small() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut body = waybill_request("PO-LABEL-CN");
+    body["consignee"] = json!({"name": "张伟", "phone": "13800138000", "street1": "福田区新洲十一街万基商务大厦26楼",
+                               "city": "深圳市", "state": "广东省", "postalCode": "518048", "country": "CN"});
+    body.as_object_mut().unwrap().remove("customs");
+    let created = app.create(&body).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let number = created.waybill_number().to_owned();
+    let document = pdf(&app, &number).await;
+    let (text, codes) = read(&document);
+    assert_eq!(codes, vec![number]);
+    for want in [
+        "张伟",
+        "深圳市",
+        "福田区新洲十一街万基商务大厦26楼",
+        "广东省",
+        "PO-LABEL-CN",
+    ] {
+        assert!(
+            text.contains(want),
+            "`{want}` missing from the label:\n{text}"
+        );
+    }
+    assert!(
+        document.len() < 60_000,
+        "the subsetted font keeps the label small: {} bytes",
+        document.len()
+    );
+}

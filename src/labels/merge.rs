@@ -105,6 +105,7 @@ mod tests {
                 pieces: vec!["1/2".into(), "2/2".into()],
                 ..Default::default()
             },
+            None,
         )
         .unwrap();
         let merged = merge(&[ours.clone(), carrier_pdf.clone(), ours]).unwrap();

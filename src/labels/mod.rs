@@ -22,14 +22,16 @@ use std::sync::Arc;
 pub struct Labeler {
     layout: Arc<Layout>,
     warehouses: Arc<Vec<Warehouse>>,
+    unicode: Arc<printpdf::ParsedFont>,
 }
 
 impl Labeler {
-    pub fn new(layout: Layout, warehouses: Vec<Warehouse>) -> Self {
-        Self {
+    pub fn new(layout: Layout, warehouses: Vec<Warehouse>) -> Result<Self, String> {
+        Ok(Self {
             layout: Arc::new(layout),
             warehouses: Arc::new(warehouses),
-        }
+            unicode: Arc::new(render::unicode_font()?),
+        })
     }
 
     /// The sender / return block: the nearest return warehouse for the destination, or the
@@ -115,7 +117,7 @@ impl Labeler {
     pub fn render(&self, data: &LabelData) -> Result<Label, String> {
         Ok(Label {
             format: LabelFormat::Pdf,
-            content: render::render(&self.layout, data)?,
+            content: render::render(&self.layout, data, Some(&self.unicode))?,
         })
     }
 }

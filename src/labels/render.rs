@@ -3,8 +3,8 @@
 
 use super::layout::{Block, Field, Layout};
 use printpdf::{
-    BuiltinFont, Color, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem, WindingOrder,
+    BuiltinFont, Color, FontId, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument,
+    PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem, WindingOrder,
 };
 
 /// Bars are whole dots of a 203 dpi thermal printer, so scanners see clean edges.
@@ -61,27 +61,63 @@ fn black() -> Color {
     })
 }
 
-fn font(bold: bool) -> PdfFontHandle {
-    PdfFontHandle::Builtin(if bold {
-        BuiltinFont::HelveticaBold
-    } else {
-        BuiltinFont::Helvetica
+/// The WenQuanYi Micro Hei face shipped in `label_templates/fonts/` (Latin and CJK).
+const UNICODE_FONT: &[u8] = include_bytes!("../../label_templates/fonts/wqy-microhei.ttf");
+
+/// Parses the shipped Unicode font; done once at start.
+pub fn unicode_font() -> Result<ParsedFont, String> {
+    ParsedFont::from_bytes(UNICODE_FONT, 0, &mut Vec::new())
+        .ok_or_else(|| "label_templates/fonts/wqy-microhei.ttf is not a readable font".to_owned())
+}
+
+/// True when the PDF base fonts (WinAnsi encoding) can show every character.
+pub fn win_ansi(s: &str) -> bool {
+    s.chars().all(|c| {
+        matches!(c, ' '..='~' | '\u{a0}'..='\u{ff}') || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c)
     })
 }
 
+/// The font of a line: the base font when it can show it, else the embedded Unicode font.
+fn font(s: &str, bold: bool, unicode: Option<&FontId>) -> PdfFontHandle {
+    match unicode {
+        Some(id) if !win_ansi(s) => PdfFontHandle::External(id.clone()),
+        _ => PdfFontHandle::Builtin(if bold {
+            BuiltinFont::HelveticaBold
+        } else {
+            BuiltinFont::Helvetica
+        }),
+    }
+}
+
 fn text(ops: &mut Vec<Op>, s: &str, x_pt: f32, y_pt: f32, size: f32, bold: bool) {
+    text_in(
+        ops,
+        s,
+        Point {
+            x: Pt(x_pt),
+            y: Pt(y_pt),
+        },
+        size,
+        bold,
+        None,
+    );
+}
+
+fn text_in(
+    ops: &mut Vec<Op>,
+    s: &str,
+    pos: Point,
+    size: f32,
+    bold: bool,
+    unicode: Option<&FontId>,
+) {
     ops.extend([
         Op::StartTextSection,
         Op::SetFont {
-            font: font(bold),
+            font: font(s, bold, unicode),
             size: Pt(size),
         },
-        Op::SetTextCursor {
-            pos: Point {
-                x: Pt(x_pt),
-                y: Pt(y_pt),
-            },
-        },
+        Op::SetTextCursor { pos },
         Op::ShowText {
             items: vec![TextItem::Text(s.to_owned())],
         },
@@ -175,24 +211,56 @@ fn qr(ops: &mut Vec<Op>, data: &str, x: f32, top: f32, size: f32) -> Result<(), 
     Ok(())
 }
 
-/// The label as a PDF: one page a parcel.
-pub fn render(layout: &Layout, data: &LabelData) -> Result<Vec<u8>, String> {
+/// The label as a PDF: one page a parcel. The Unicode font is embedded (subsetted) only when
+/// some text needs it.
+pub fn render(
+    layout: &Layout,
+    data: &LabelData,
+    unicode: Option<&ParsedFont>,
+) -> Result<Vec<u8>, String> {
+    let mut doc = PdfDocument::new(&format!("Label {}", data.waybill_number));
+    let needs_unicode = (0..data.pieces.len().max(1))
+        .flat_map(|page| all_fields().map(move |f| data.field(f, page)))
+        .flatten()
+        .any(|line| !win_ansi(&line));
+    let font_id = match unicode {
+        Some(font) if needs_unicode => Some(doc.add_font(font)),
+        _ => None,
+    };
     let pages = (0..data.pieces.len().max(1))
         .map(|page| {
-            Ok(PdfPage::new(
-                Mm(layout.width_mm),
-                Mm(layout.height_mm),
-                page_ops(layout, data, page)?,
-            ))
+            let ops = page_ops(layout, data, page, font_id.as_ref())?;
+            Ok(PdfPage::new(Mm(layout.width_mm), Mm(layout.height_mm), ops))
         })
         .collect::<Result<Vec<_>, String>>()?;
     let mut warnings = Vec::new();
-    Ok(PdfDocument::new(&format!("Label {}", data.waybill_number))
+    Ok(doc
         .with_pages(pages)
         .save(&PdfSaveOptions::default(), &mut warnings))
 }
 
-fn page_ops(layout: &Layout, data: &LabelData, page: usize) -> Result<Vec<Op>, String> {
+fn all_fields() -> impl Iterator<Item = Field> + Clone {
+    [
+        Field::Sender,
+        Field::Consignee,
+        Field::Service,
+        Field::Date,
+        Field::Reference,
+        Field::WeightPieces,
+        Field::Customs,
+        Field::RouteCode,
+        Field::Product,
+        Field::WaybillNumber,
+    ]
+    .into_iter()
+}
+
+fn page_ops(
+    layout: &Layout,
+    data: &LabelData,
+    page: usize,
+    unicode: Option<&FontId>,
+) -> Result<Vec<Op>, String> {
     let (w, h) = (layout.width_mm * MM_PT, layout.height_mm * MM_PT);
     let mut ops = vec![
         Op::SetFillColor { col: black() },
@@ -219,7 +287,11 @@ fn page_ops(layout: &Layout, data: &LabelData, page: usize) -> Result<Vec<Op>, S
             } => {
                 for (n, line) in data.field(*field, page).iter().take(*max_lines).enumerate() {
                     let y = h - y_mm * MM_PT - n as f32 * size_pt * 1.2;
-                    text(&mut ops, line, x_mm * MM_PT, y, *size_pt, *bold);
+                    let pos = Point {
+                        x: Pt(x_mm * MM_PT),
+                        y: Pt(y),
+                    };
+                    text_in(&mut ops, line, pos, *size_pt, *bold, unicode);
                 }
             }
             Block::Rule { y_mm } => {
