@@ -56,6 +56,15 @@ fn labels(c: &mut Criterion) {
     println!("label size: {size} bytes");
     assert!(size < 60_000, "label is {size} bytes");
 
+    let mut chinese = s.clone();
+    chinese.consignee.name = "张伟".into();
+    chinese.consignee.street1 = "福田区新洲十一街万基商务大厦26楼".into();
+    chinese.consignee.city = "深圳市".into();
+    let chinese_data = labeler.data(&chinese, &created, "SF_EXPRESS_STANDARD", "2026-11-23");
+    let chinese_size = labeler.render(&chinese_data).expect("render").content.len();
+    println!("label size with Chinese text (embedded subset font): {chinese_size} bytes");
+    assert!(chinese_size < 60_000, "label is {chinese_size} bytes");
+
     let mut group = c.benchmark_group("labels");
     group.throughput(Throughput::Elements(1));
     group.bench_function("render_4x6", |b| {
@@ -66,6 +75,9 @@ fn labels(c: &mut Criterion) {
             let data = labeler.data(black_box(&s), &created, "SANDBOX_EXPRESS", "2026-11-23");
             labeler.render(&data).expect("render")
         })
+    });
+    group.bench_function("render_4x6_chinese", |b| {
+        b.iter(|| labeler.render(black_box(&chinese_data)).expect("render"))
     });
     group.finish();
 }
