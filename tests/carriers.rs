@@ -57,6 +57,9 @@ struct Case {
     lookup: bool,
     /// Carriers that return routing data instead of a label image (SF) get shipgate's own label.
     own_label: bool,
+    /// Whether the sample label's barcode carries the sample's tracking number (FedEx's sample
+    /// label belongs to another shipment than its sample answer).
+    label_scans_as_number: bool,
     /// The path of the carrier's service below the mock's root.
     base_path: &'static str,
     mount: fn(&MockServer) -> futures_util::future::BoxFuture<'_, ()>,
@@ -80,6 +83,7 @@ fn fedex() -> Case {
         token_path: Some("/oauth/token"),
         lookup: true,
         own_label: false,
+        label_scans_as_number: false,
         base_path: "",
         mount: |server| {
             Box::pin(async move {
@@ -129,6 +133,7 @@ fn dhl() -> Case {
         token_path: None,
         lookup: false,
         own_label: false,
+        label_scans_as_number: true,
         base_path: "",
         mount: |_| Box::pin(async {}),
         settings: |s| &mut s.carriers.dhl_express,
@@ -152,6 +157,7 @@ fn ups() -> Case {
         token_path: Some("/security/v1/oauth/token"),
         lookup: true,
         own_label: false,
+        label_scans_as_number: true,
         base_path: "",
         mount: |server| {
             Box::pin(async move {
@@ -212,6 +218,7 @@ fn usps() -> Case {
         token_path: Some("/oauth2/v3/token"),
         lookup: false,
         own_label: false,
+        label_scans_as_number: true,
         base_path: "",
         mount: |server| {
             Box::pin(async move {
@@ -263,6 +270,7 @@ fn sf() -> Case {
         token_path: None,
         lookup: true,
         own_label: true,
+        label_scans_as_number: true,
         base_path: "/bsp-oisp/sfexpressService",
         mount: |server| {
             Box::pin(async move {
@@ -382,6 +390,36 @@ async fn create_calls(server: &MockServer, case: &Case) -> usize {
         .count()
 }
 
+/// Every barcode on the label's first page (pdftoppm at 300 dpi, then zbarimg).
+fn barcodes(pdf: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("label.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let png = dir.path().join("page");
+    let ok = std::process::Command::new("pdftoppm")
+        .args(["-r", "300", "-f", "1", "-l", "1", "-png"])
+        .arg(&file)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let page = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "png"))
+        .unwrap();
+    let out = std::process::Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(page)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 async fn label_bytes(app: &TestApp, number: &str) -> (String, Vec<u8>) {
     let res = app
         .client
@@ -434,6 +472,15 @@ async fn create_label_and_cancel() {
             .decode(b64.body["labelBase64"].as_str().unwrap())
             .unwrap();
         assert_eq!(decoded, pdf, "base64 and PDF forms are the same label");
+        if case.label_scans_as_number {
+            let codes = barcodes(&pdf);
+            assert!(
+                codes.iter().any(|c| c.contains(case.tracking_number)),
+                "{}: no barcode carries {} in {codes:?}",
+                case.carrier,
+                case.tracking_number
+            );
+        }
         if case.own_label {
             // Printed from SF's routing data: the destination route code and product name.
             let dir = tempfile::tempdir().unwrap();
