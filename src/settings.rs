@@ -38,6 +38,17 @@ pub struct LabelSettings {
     pub layout: String,
     /// More layouts: `*.toml` files here are read at start.
     pub templates_dir: String,
+    /// Where label documents are kept: `database` (small deployments) or `directory`.
+    pub storage: LabelStorage,
+    /// The directory of `storage = "directory"` (shared by every instance).
+    pub directory: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelStorage {
+    Database,
+    Directory,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -274,6 +285,8 @@ impl Default for Settings {
             labels: LabelSettings {
                 layout: "4x6".into(),
                 templates_dir: "label_templates".into(),
+                storage: LabelStorage::Database,
+                directory: "data/labels".into(),
             },
             returns: ReturnsSettings {
                 warehouses: crate::labels::returns::examples(),

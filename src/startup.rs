@@ -30,7 +30,10 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         telemetry::prometheus();
-        let db = Db::connect(&settings.database_url, settings.database_pool_size).await?;
+        let mut db = Db::connect(&settings.database_url, settings.database_pool_size).await?;
+        if settings.labels.storage == crate::settings::LabelStorage::Directory {
+            db = db.with_label_directory(settings.labels.directory.clone().into())?;
+        }
         db.migrate().await?;
 
         let mut registry = Registry::default();

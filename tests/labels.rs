@@ -286,3 +286,35 @@ async fn chinese_names_print_with_the_embedded_font_and_stay_small() {
         document.len()
     );
 }
+
+#[tokio::test]
+async fn labels_can_live_in_a_directory_instead_of_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels_dir = dir.path().join("labels");
+    let app = common::spawn_app_with(Backend::Sqlite, |s| {
+        s.labels.storage = shipgate::settings::LabelStorage::Directory;
+        s.labels.directory = labels_dir.display().to_string();
+    })
+    .await;
+    let created = app.create(&waybill_request("PO-LABEL-DIR")).await;
+    let number = created.waybill_number().to_owned();
+    let document = pdf(&app, &number).await;
+    assert_eq!(read(&document).1, vec![number]);
+    let files: Vec<_> = std::fs::read_dir(&labels_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        std::fs::read(&files[0]).unwrap(),
+        document,
+        "served as stored"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM labels WHERE LENGTH(content) = 0")
+            .await,
+        1,
+        "the database keeps only the label's format"
+    );
+}

@@ -25,6 +25,8 @@ pub struct Db {
     pub pool: AnyPool,
     writes: Writes,
     pub dialect: Dialect,
+    /// Where label documents live when not in the database (`labels.storage = "directory"`).
+    label_dir: Option<std::sync::Arc<std::path::PathBuf>>,
 }
 
 #[derive(Clone)]
@@ -82,7 +84,16 @@ impl Db {
             pool,
             writes,
             dialect,
+            label_dir: None,
         })
+    }
+
+    /// Keeps label documents as files in `dir` (created if needed) instead of in the database.
+    pub fn with_label_directory(mut self, dir: std::path::PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("labels.directory: creating {}", dir.display()))?;
+        self.label_dir = Some(std::sync::Arc::new(dir));
+        Ok(self)
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

@@ -168,6 +168,15 @@ impl Db {
         let now = now_rfc3339();
         // The label goes in first: a waybill is never marked created without its label.
         if let Some(label) = &created.label {
+            // In directory storage the file is written and synced first; the row then only
+            // records its format.
+            let content = match self.label_file(&claim.id, label.format.as_str()) {
+                Some(path) => {
+                    write_durably(path, label.content.clone()).await?;
+                    Vec::new()
+                }
+                None => label.content.clone(),
+            };
             let query = sqlx::query(
                 "INSERT INTO labels (waybill_id, format, content, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \
@@ -175,7 +184,7 @@ impl Db {
             )
             .bind(&claim.id)
             .bind(label.format.as_str())
-            .bind(label.content.clone())
+            .bind(content)
             .bind(&now);
             self.write(query).await?;
         }
@@ -262,7 +271,21 @@ impl Db {
             .bind(waybill_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let (format, content): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+        match self.label_file(waybill_id, &format) {
+            Some(path) if content.is_empty() => {
+                let content = tokio::fs::read(&path).await.map_err(sqlx::Error::Io)?;
+                Ok(Some((format, content)))
+            }
+            _ => Ok(Some((format, content))),
+        }
+    }
+
+    fn label_file(&self, waybill_id: &str, format: &str) -> Option<std::path::PathBuf> {
+        // Row ids are hex (uuid simple form): safe as file names.
+        let dir = self.label_dir.as_ref()?;
+        Some(dir.join(format!("{waybill_id}.{format}")))
     }
 
     /// A created waybill of this tenant, by waybill number or reference number.
@@ -283,4 +306,23 @@ impl Db {
         .map(from_row)
         .transpose()
     }
+}
+
+/// Writes a file so that it survives a crash once this returns: temp file, fsync, rename.
+async fn write_durably(path: std::path::PathBuf, content: Vec<u8>) -> Result<(), sqlx::Error> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&content)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+    .map_err(sqlx::Error::Io)
 }
