@@ -6,7 +6,7 @@
 
 pub mod tenants;
 pub mod waybills;
-mod writer;
+pub(crate) mod writer;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyQueryResult, AnyRow, install_default_drivers};

@@ -1,7 +1,8 @@
 //! The waybill table is also the idempotency ledger: the unique (tenant_id, reference_number)
 //! row is claimed before any carrier call, so only one attempt per reference can be in flight.
 
-use super::{Db, now_rfc3339};
+use super::writer::WriteQuery;
+use super::{Db, Dialect, now_rfc3339};
 use carriers::Created;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -166,42 +167,72 @@ impl Db {
         created: &Created,
     ) -> Result<Option<String>, sqlx::Error> {
         let now = now_rfc3339();
-        // The label goes in first: a waybill is never marked created without its label.
-        if let Some(label) = &created.label {
-            // In directory storage the file is written and synced first; the row then only
-            // records its format.
-            let content = match self.label_file(&claim.id, label.format.as_str()) {
-                Some(path) => {
-                    write_durably(path, label.content.clone()).await?;
-                    Vec::new()
+        // The label goes in first (or in the same statement): a waybill is never marked created
+        // without its label. In directory storage the file is written and synced first and
+        // the row only records its format.
+        let label = match &created.label {
+            Some(label) => {
+                let content = match self.label_file(&claim.id, label.format.as_str()) {
+                    Some(path) => {
+                        write_durably(path, label.content.clone()).await?;
+                        Vec::new()
+                    }
+                    None => label.content.clone(),
+                };
+                Some((label.format.as_str(), content))
+            }
+            None => None,
+        };
+        let bind_waybill = |query: WriteQuery| {
+            query
+                .bind(created.waybill_number.clone())
+                .bind(created.tracking_number.clone())
+                .bind(created.charge.as_ref().map(|c| c.amount.clone()))
+                .bind(created.charge.as_ref().map(|c| c.currency.clone()))
+                .bind(now.clone())
+                .bind(claim.id.clone())
+                .bind(claim.attempt)
+                .bind(created.routing.as_ref().map(|r| r.to_string()))
+        };
+        let done = match (label, self.dialect) {
+            // PostgreSQL takes both in one statement: one round trip, one commit.
+            (Some((format, content)), Dialect::Postgres) => {
+                let query = sqlx::query(
+                    "WITH label AS (INSERT INTO labels (waybill_id, format, content, created_at) \
+                     VALUES ($6, $9, $10, $5) ON CONFLICT (waybill_id) DO UPDATE SET \
+                     format = excluded.format, content = excluded.content, \
+                     created_at = excluded.created_at) \
+                     UPDATE waybills SET state = 'created', waybill_number = $1, \
+                     tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
+                     created_at = $5, updated_at = $5, routing_json = $8 \
+                     WHERE id = $6 AND attempts = $7 AND state = 'pending'",
+                );
+                self.write(bind_waybill(query).bind(format).bind(content))
+                    .await?
+            }
+            (label, _) => {
+                if let Some((format, content)) = label {
+                    let query = sqlx::query(
+                        "INSERT INTO labels (waybill_id, format, content, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (waybill_id) DO UPDATE SET \
+                         format = excluded.format, content = excluded.content, \
+                         created_at = excluded.created_at",
+                    )
+                    .bind(claim.id.clone())
+                    .bind(format)
+                    .bind(content)
+                    .bind(now.clone());
+                    self.write(query).await?;
                 }
-                None => label.content.clone(),
-            };
-            let query = sqlx::query(
-                "INSERT INTO labels (waybill_id, format, content, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \
-                 content = excluded.content, created_at = excluded.created_at",
-            )
-            .bind(&claim.id)
-            .bind(label.format.as_str())
-            .bind(content)
-            .bind(&now);
-            self.write(query).await?;
-        }
-        let query = sqlx::query(
-            "UPDATE waybills SET state = 'created', waybill_number = $1, tracking_number = $2, \
-             quoted_amount = $3, quoted_currency = $4, created_at = $5, updated_at = $5, \
-             routing_json = $8 WHERE id = $6 AND attempts = $7 AND state = 'pending'",
-        )
-        .bind(&created.waybill_number)
-        .bind(&created.tracking_number)
-        .bind(created.charge.as_ref().map(|c| c.amount.clone()))
-        .bind(created.charge.as_ref().map(|c| c.currency.clone()))
-        .bind(&now)
-        .bind(&claim.id)
-        .bind(claim.attempt)
-        .bind(created.routing.as_ref().map(|r| r.to_string()));
-        let done = self.write(query).await?;
+                let query = sqlx::query(
+                    "UPDATE waybills SET state = 'created', waybill_number = $1, \
+                     tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
+                     created_at = $5, updated_at = $5, routing_json = $8 \
+                     WHERE id = $6 AND attempts = $7 AND state = 'pending'",
+                );
+                self.write(bind_waybill(query)).await?
+            }
+        };
         Ok((done.rows_affected() == 1).then_some(now))
     }
 
