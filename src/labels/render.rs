@@ -223,6 +223,7 @@ pub fn render(
         .flat_map(|page| all_fields().map(move |f| data.field(f, page)))
         .flatten()
         .any(|line| !win_ansi(&line));
+    let needs_unicode_subset = needs_unicode && unicode.is_some();
     let font_id = match unicode {
         Some(font) if needs_unicode => Some(doc.add_font(font)),
         _ => None,
@@ -234,9 +235,15 @@ pub fn render(
         })
         .collect::<Result<Vec<_>, String>>()?;
     let mut warnings = Vec::new();
-    Ok(doc
-        .with_pages(pages)
-        .save(&PdfSaveOptions::default(), &mut warnings))
+    Ok(doc.with_pages(pages).save(
+        &PdfSaveOptions {
+            // A label is a few kilobytes of drawing operators: compressing them costs more
+            // time than the bytes it saves are worth.
+            optimize: needs_unicode_subset,
+            ..PdfSaveOptions::default()
+        },
+        &mut warnings,
+    ))
 }
 
 fn all_fields() -> impl Iterator<Item = Field> + Clone {
