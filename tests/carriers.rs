@@ -390,36 +390,6 @@ async fn create_calls(server: &MockServer, case: &Case) -> usize {
         .count()
 }
 
-/// Every barcode on the label's first page (pdftoppm at 300 dpi, then zbarimg).
-fn barcodes(pdf: &[u8]) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("label.pdf");
-    std::fs::write(&file, pdf).unwrap();
-    let png = dir.path().join("page");
-    let ok = std::process::Command::new("pdftoppm")
-        .args(["-r", "300", "-f", "1", "-l", "1", "-png"])
-        .arg(&file)
-        .arg(&png)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let page = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "png"))
-        .unwrap();
-    let out = std::process::Command::new("zbarimg")
-        .args(["--quiet", "--raw"])
-        .arg(page)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 async fn label_bytes(app: &TestApp, number: &str) -> (String, Vec<u8>) {
     let res = app
         .client
@@ -473,7 +443,7 @@ async fn create_label_and_cancel() {
             .unwrap();
         assert_eq!(decoded, pdf, "base64 and PDF forms are the same label");
         if case.label_scans_as_number {
-            let codes = barcodes(&pdf);
+            let codes = common::pdf::barcodes(&pdf, 300, None);
             assert!(
                 codes.iter().any(|c| c.contains(case.tracking_number)),
                 "{}: no barcode carries {} in {codes:?}",
@@ -483,15 +453,7 @@ async fn create_label_and_cancel() {
         }
         if case.own_label {
             // Printed from SF's routing data: the destination route code and product name.
-            let dir = tempfile::tempdir().unwrap();
-            let file = dir.path().join("label.pdf");
-            std::fs::write(&file, &pdf).unwrap();
-            let out = std::process::Command::new("pdftotext")
-                .arg(&file)
-                .arg("-")
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = common::pdf::text(&pdf);
             assert!(text.contains("755W-755BF"), "{text}");
             assert!(text.contains(case.tracking_number), "{text}");
             assert_eq!(

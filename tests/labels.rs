@@ -7,7 +7,6 @@ use base64::Engine;
 use common::{Backend, TestApp, spawn_app, waybill_request};
 use reqwest::Method;
 use serde_json::json;
-use std::process::Command;
 
 async fn pdf(app: &TestApp, number: &str) -> Vec<u8> {
     let res = app
@@ -22,46 +21,12 @@ async fn pdf(app: &TestApp, number: &str) -> Vec<u8> {
     res.bytes().await.unwrap().to_vec()
 }
 
-/// Text of the PDF (pdftotext) and the barcodes on its pages (pdftoppm + zbarimg).
+/// Text of the PDF and the Code128 barcodes on its pages.
 fn read(pdf: &[u8]) -> (String, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("label.pdf");
-    std::fs::write(&file, pdf).unwrap();
-    let text = Command::new("pdftotext")
-        .args(["-layout"])
-        .arg(&file)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils) is installed by scripts/test.sh");
-    let png = dir.path().join("page");
-    let render = Command::new("pdftoppm")
-        .args(["-r", "200", "-png"])
-        .arg(&file)
-        .arg(&png)
-        .status()
-        .unwrap();
-    assert!(render.success());
-    let mut codes = Vec::new();
-    let mut pages: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    pages.sort();
-    for page in pages {
-        let out = Command::new("zbarimg")
-            .args(["--quiet", "--raw", "-Sdisable", "-Scode128.enable"])
-            .arg(&page)
-            .output()
-            .expect("zbarimg (zbar-tools) is installed by scripts/test.sh");
-        codes.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned),
-        );
-    }
-    (String::from_utf8_lossy(&text.stdout).into_owned(), codes)
+    (
+        common::pdf::text(pdf),
+        common::pdf::barcodes(pdf, 200, Some("code128")),
+    )
 }
 
 #[tokio::test]

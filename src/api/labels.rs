@@ -1,4 +1,6 @@
-//! `POST /v1/labels/batch`: up to 200 labels as one PDF, in the order asked.
+//! Label documents over HTTP: the `encoding` choice and the answer shared by
+//! `GET /v1/waybills/{number}/label` and `POST /v1/labels/batch` (up to 200 labels as one PDF,
+//! in the order asked).
 
 use crate::auth::AuthTenant;
 use crate::error::{ApiError, FieldError};
@@ -15,15 +17,51 @@ pub struct BatchRequest {
     numbers: Vec<String>,
 }
 
+/// `?encoding=base64` for JSON; absent (or `binary`) for the document itself.
 #[derive(Deserialize)]
-pub struct BatchQuery {
+pub struct EncodingQuery {
     encoding: Option<String>,
+}
+
+impl EncodingQuery {
+    pub fn base64(&self) -> Result<bool, ApiError> {
+        match self.encoding.as_deref() {
+            None | Some("binary") => Ok(false),
+            Some("base64") => Ok(true),
+            Some(_) => Err(ApiError::Validation(vec![FieldError::new(
+                "encoding",
+                "must be `base64` or absent",
+            )])),
+        }
+    }
+}
+
+/// A stored label document as the answer: the bytes with their content type, or JSON with
+/// `labelBase64`.
+pub fn document(format: &str, content: Vec<u8>, base64: bool) -> HttpResponse {
+    if base64 {
+        return HttpResponse::Ok().json(serde_json::json!({
+            "status": 1,
+            "format": format,
+            "labelBase64": base64::engine::general_purpose::STANDARD.encode(content),
+        }));
+    }
+    let content_type = match format {
+        "pdf" => "application/pdf",
+        "gif" => "image/gif",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    };
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "private, max-age=86400"))
+        .body(content)
 }
 
 pub async fn batch(
     tenant: AuthTenant,
     service: web::Data<WaybillService>,
-    query: web::Query<BatchQuery>,
+    query: web::Query<EncodingQuery>,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if req.numbers.is_empty() || req.numbers.len() > MAX_BATCH {
@@ -32,16 +70,7 @@ pub async fn batch(
             format!("must hold 1 to {MAX_BATCH} waybill or reference numbers"),
         )]));
     }
-    let base64 = match query.encoding.as_deref() {
-        None => false,
-        Some("base64") => true,
-        Some(_) => {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "encoding",
-                "must be `base64` or absent",
-            )]));
-        }
-    };
+    let base64 = query.base64()?;
     let mut documents = Vec::with_capacity(req.numbers.len());
     let mut missing = Vec::new();
     for (i, number) in req.numbers.iter().enumerate() {
@@ -71,15 +100,5 @@ pub async fn batch(
         .await
         .map_err(|e| ApiError::Internal(format!("merging labels: {e}")))?
         .map_err(|e| ApiError::Internal(format!("merging labels: {e}")))?;
-    Ok(if base64 {
-        HttpResponse::Ok().json(serde_json::json!({
-            "status": 1,
-            "format": "pdf",
-            "labelBase64": base64::engine::general_purpose::STANDARD.encode(merged),
-        }))
-    } else {
-        HttpResponse::Ok()
-            .content_type("application/pdf")
-            .body(merged)
-    })
+    Ok(document("pdf", merged, base64))
 }

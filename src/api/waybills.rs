@@ -1,6 +1,7 @@
 //! `/v1/waybills`: create (idempotent on tenant + referenceNumber), get, query by reference,
 //! cancel, and the stored label.
 
+use crate::api::labels::{EncodingQuery, document};
 use crate::auth::AuthTenant;
 use crate::error::{ApiError, FieldError};
 use crate::extract::ApiJson;
@@ -127,39 +128,13 @@ pub async fn cancel(
     Ok(HttpResponse::Ok().json(body(&w, None, None)))
 }
 
-#[derive(Deserialize)]
-pub struct LabelQuery {
-    encoding: Option<String>,
-}
-
 pub async fn label(
     tenant: AuthTenant,
     service: web::Data<WaybillService>,
     number: web::Path<String>,
-    query: web::Query<LabelQuery>,
+    query: web::Query<EncodingQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let base64 = query.base64()?;
     let (format, content) = service.label(&tenant.0.id, &number).await?;
-    match query.encoding.as_deref() {
-        None | Some("binary") => {
-            let content_type = match format.as_str() {
-                "pdf" => "application/pdf",
-                "gif" => "image/gif",
-                "png" => "image/png",
-                _ => "application/octet-stream",
-            };
-            Ok(HttpResponse::Ok()
-                .content_type(content_type)
-                .insert_header(("Cache-Control", "private, max-age=86400"))
-                .body(content))
-        }
-        Some("base64") => Ok(HttpResponse::Ok().json(serde_json::json!({
-            "status": 1,
-            "format": format,
-            "labelBase64": base64::engine::general_purpose::STANDARD.encode(content),
-        }))),
-        Some(_) => Err(ApiError::Validation(vec![FieldError::new(
-            "encoding",
-            "must be `base64` or absent",
-        )])),
-    }
+    Ok(document(&format, content, base64))
 }

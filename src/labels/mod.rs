@@ -148,12 +148,16 @@ const PAGE_H: f32 = 432.0;
 
 /// Carrier labels that come as images (UPS GIF/PNG) are placed on a 4x6 in PDF page; PDFs are
 /// kept as the carrier made them.
-pub fn as_pdf(label: Label) -> Result<Label, String> {
+/// A label that cannot be converted comes back unchanged with the reason.
+pub fn as_pdf(label: Label) -> Result<Label, (Label, String)> {
     match label.format {
-        LabelFormat::Gif | LabelFormat::Png => Ok(Label {
-            format: LabelFormat::Pdf,
-            content: image_on_4x6(&label.content)?,
-        }),
+        LabelFormat::Gif | LabelFormat::Png => match image_on_4x6(&label.content) {
+            Ok(content) => Ok(Label {
+                format: LabelFormat::Pdf,
+                content,
+            }),
+            Err(e) => Err((label, e)),
+        },
         LabelFormat::Pdf | LabelFormat::Zpl => Ok(label),
     }
 }

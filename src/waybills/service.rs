@@ -358,7 +358,10 @@ impl WaybillService {
             labeler.data(shipment, &created, channel, &today)
         });
         let made = tokio::task::spawn_blocking(move || match (carrier_label, own) {
-            (Some(label), _) => crate::labels::as_pdf(label.clone()).or(Ok(label)),
+            (Some(label), _) => Ok(crate::labels::as_pdf(label).unwrap_or_else(|(label, e)| {
+                tracing::warn!(error = %e, "carrier label image kept as sent: not placed on a PDF page");
+                label
+            })),
             (None, Some(data)) => labeler.render(&data),
             (None, None) => Err("nothing to render".to_owned()),
         })

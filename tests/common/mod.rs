@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod pdf;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
