@@ -20,7 +20,7 @@ pub use model::{
     Address, Charge, Created, Customs, CustomsItem, Label, LabelFormat, Parcel, Shipment,
 };
 pub use registry::Registry;
-pub use tracking::{TrackingEvent, TrackingStatus};
+pub use tracking::{LastMile, TrackingEvent, TrackingStatus, TrackingUpdate};
 
 use async_trait::async_trait;
 
@@ -51,5 +51,15 @@ pub trait CarrierClient: Send + Sync + 'static {
     /// The carrier's tracking events for a number.
     async fn track(&self, _number: &str) -> Result<Vec<TrackingEvent>, CarrierError> {
         Err(CarrierError::NotSupported("tracking"))
+    }
+
+    /// What the poller asks: the shipment's events and last-mile hand-over, if any. `created_at`
+    /// is when the gateway created it (the sandbox moves its parcels from there).
+    async fn track_shipment(
+        &self,
+        number: &str,
+        _created_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<TrackingUpdate, CarrierError> {
+        self.track(number).await.map(TrackingUpdate::from)
     }
 }

@@ -26,6 +26,60 @@ impl TrackingStatus {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Delivered | Self::Returned | Self::Cancelled)
     }
+
+    /// Order in a shipment's life, to break ties between events at the same instant.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Unknown => 0,
+            Self::InfoReceived => 1,
+            Self::PickedUp => 2,
+            Self::InTransit => 3,
+            Self::Exception => 4,
+            Self::OutForDelivery => 5,
+            Self::DeliveryFailed => 6,
+            Self::AvailableForPickup => 7,
+            Self::Delivered => 8,
+            Self::Returning => 9,
+            Self::Returned => 10,
+            Self::Cancelled => 11,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InfoReceived => "INFO_RECEIVED",
+            Self::PickedUp => "PICKED_UP",
+            Self::InTransit => "IN_TRANSIT",
+            Self::OutForDelivery => "OUT_FOR_DELIVERY",
+            Self::AvailableForPickup => "AVAILABLE_FOR_PICKUP",
+            Self::DeliveryFailed => "DELIVERY_FAILED",
+            Self::Delivered => "DELIVERED",
+            Self::Exception => "EXCEPTION",
+            Self::Returning => "RETURNING",
+            Self::Returned => "RETURNED",
+            Self::Cancelled => "CANCELLED",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        [
+            Self::InfoReceived,
+            Self::PickedUp,
+            Self::InTransit,
+            Self::OutForDelivery,
+            Self::AvailableForPickup,
+            Self::DeliveryFailed,
+            Self::Delivered,
+            Self::Exception,
+            Self::Returning,
+            Self::Returned,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .unwrap_or(Self::Unknown)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +98,57 @@ pub struct TrackingEvent {
     pub state: Option<String>,
     pub postal_code: Option<String>,
     pub country: Option<String>,
+}
+
+/// A carrier's answer about one shipment: its own events and, when it has handed the parcel to a
+/// last-mile carrier, who that is (the name as the carrier wrote it) and that carrier's events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackingUpdate {
+    pub events: Vec<TrackingEvent>,
+    pub last_mile: Option<LastMile>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastMile {
+    /// The carrier's name as reported (`美国邮政`, `usps`...); the gateway normalizes it.
+    pub carrier: String,
+    pub tracking_number: String,
+    pub events: Vec<TrackingEvent>,
+}
+
+impl From<Vec<TrackingEvent>> for TrackingUpdate {
+    fn from(events: Vec<TrackingEvent>) -> Self {
+        Self {
+            events,
+            last_mile: None,
+        }
+    }
+}
+
+/// The normalized status of a shipment from its timeline, in any order: the latest terminal event
+/// (delivered, returned, cancelled) once there is one, so that a late-arriving older scan never
+/// replaces it; otherwise the latest event whose code the carrier's map knows. `None` for an
+/// empty timeline or one of unknown codes only.
+pub fn derive_status<'a>(
+    events: impl IntoIterator<Item = (&'a DateTime<FixedOffset>, TrackingStatus)>,
+) -> Option<TrackingStatus> {
+    let mut latest: Option<(&DateTime<FixedOffset>, TrackingStatus)> = None;
+    let mut terminal: Option<(&DateTime<FixedOffset>, TrackingStatus)> = None;
+    for (at, status) in events {
+        if status == TrackingStatus::Unknown {
+            continue;
+        }
+        let slot = if status.is_terminal() {
+            &mut terminal
+        } else {
+            &mut latest
+        };
+        // Equal instants: the later status in the lifecycle wins (picked up before in transit).
+        if slot.is_none_or(|(t, s)| at > t || (at == t && status.rank() >= s.rank())) {
+            *slot = Some((at, status));
+        }
+    }
+    terminal.or(latest).map(|(_, status)| status)
 }
 
 /// The zone of a place: by US/CA/AU/BR/MX/RU state where a country spans several zones,
@@ -178,6 +283,53 @@ mod tests {
         let (at, tz) = localize(local, None);
         assert_eq!(at.to_rfc3339(), "2024-08-15T10:30:00+00:00");
         assert_eq!(tz, None);
+    }
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn status_is_the_latest_event_but_a_terminal_one_is_never_replaced() {
+        use TrackingStatus::*;
+        let (t1, t2, t3) = (
+            at("2026-11-20T08:00:00+08:00"),
+            at("2026-11-21T08:00:00-05:00"),
+            at("2026-11-22T08:00:00-05:00"),
+        );
+        assert_eq!(derive_status([]), None);
+        assert_eq!(
+            derive_status([(&t1, PickedUp), (&t2, InTransit)]),
+            Some(InTransit)
+        );
+        // Arrival order does not matter.
+        assert_eq!(
+            derive_status([(&t2, InTransit), (&t1, PickedUp)]),
+            Some(InTransit)
+        );
+        // A scan dated after delivery does not undo it.
+        assert_eq!(
+            derive_status([(&t2, Delivered), (&t3, InTransit)]),
+            Some(Delivered)
+        );
+        // Unknown codes do not move the status.
+        assert_eq!(
+            derive_status([(&t1, PickedUp), (&t3, Unknown)]),
+            Some(PickedUp)
+        );
+        assert_eq!(derive_status([(&t1, Unknown)]), None);
+        // Same instant: the later stage wins.
+        assert_eq!(
+            derive_status([(&t1, OutForDelivery), (&t1, InTransit)]),
+            Some(OutForDelivery)
+        );
+        assert_eq!(
+            derive_status([(&t2, Delivered), (&t3, Returned)]),
+            Some(Returned)
+        );
+        for s in [InfoReceived, Delivered, AvailableForPickup, Cancelled] {
+            assert_eq!(TrackingStatus::parse(s.as_str()), s);
+        }
     }
 
     #[test]

@@ -111,6 +111,28 @@ async fn every_adapter_tracks_through_the_executor() {
         TrackingStatus::Delivered
     );
     assert_eq!(track(&sf, "SF1010575444025").await.len(), 7);
+
+    // One function derives a shipment's status from any carrier's timeline.
+    let derived = |events: &[carriers::TrackingEvent]| {
+        carriers::tracking::derive_status(events.iter().map(|e| (&e.occurred_at, e.status)))
+    };
+    for (client, number, expected) in [
+        (
+            &fedex as &dyn CarrierClient,
+            "794953535000",
+            TrackingStatus::Delivered,
+        ),
+        (&ups, "1Z1442YY7229014688", TrackingStatus::Delivered),
+        (&dhl, "1234567890", TrackingStatus::Delivered),
+        (&usps, "9400109104250532908587", TrackingStatus::Delivered),
+        (&sf, "SF1010575444025", TrackingStatus::InTransit),
+    ] {
+        let mut events = track(client, number).await;
+        assert_eq!(derived(&events), Some(expected), "{}", client.id());
+        // Order of arrival does not change it.
+        events.reverse();
+        assert_eq!(derived(&events), Some(expected), "{}", client.id());
+    }
 }
 
 #[tokio::test]

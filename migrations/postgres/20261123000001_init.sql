@@ -38,11 +38,50 @@ CREATE TABLE waybills (
     created_at        TEXT,
     cancelled_at      TEXT,
     updated_at        TEXT NOT NULL,
+    -- Tracking: the status derived from the timeline, bumped version of the cached answer,
+    -- the last-mile carrier (normalized, or raw when unknown) and when the poller is due.
+    tracking_version  BIGINT NOT NULL DEFAULT 0,
+    tracking_status   TEXT,
+    last_mile_carrier TEXT,
+    last_mile_tracking_number TEXT,
+    last_mile_unknown BIGINT NOT NULL DEFAULT 0,
+    next_poll_at      BIGINT,
     UNIQUE (tenant_id, reference_number),
     UNIQUE (carrier, waybill_number)
 );
 
 CREATE INDEX waybills_tenant_number ON waybills (tenant_id, waybill_number);
+CREATE INDEX waybills_tenant_last_mile ON waybills (tenant_id, last_mile_tracking_number);
+CREATE INDEX waybills_next_poll ON waybills (next_poll_at);
+
+-- The timeline. One row per (waybill, reporting carrier, code, instant): a repeated push or poll
+-- of the same event is the same row. `source` is the carrier id, or the normalized last-mile
+-- carrier for last-mile events.
+CREATE TABLE tracking_events (
+    waybill_id      TEXT NOT NULL REFERENCES waybills (id),
+    source          TEXT NOT NULL,
+    status_code     TEXT NOT NULL,
+    occurred_at_ms  BIGINT NOT NULL,
+    occurred_at     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    timezone        TEXT,
+    address         TEXT,
+    city            TEXT,
+    state           TEXT,
+    postal_code     TEXT,
+    country         TEXT,
+    received_at     TEXT NOT NULL,
+    PRIMARY KEY (waybill_id, source, status_code, occurred_at_ms)
+);
+
+-- Carrier pushes already taken, by the carrier's delivery id: a replay is refused.
+CREATE TABLE callback_receipts (
+    carrier      TEXT NOT NULL,
+    delivery_id  TEXT NOT NULL,
+    received_at  BIGINT NOT NULL,
+    PRIMARY KEY (carrier, delivery_id)
+);
 
 -- The label as the carrier returned it (or as shipgate rendered it), stored once at create.
 CREATE TABLE labels (

@@ -14,6 +14,7 @@
 //! | `SANDBOX_PANIC`  | the adapter panics, as a bug would                                         |
 
 mod numbers;
+pub mod timeline;
 
 use crate::{CarrierClient, CarrierError, Charge, Created, Shipment};
 use async_trait::async_trait;
@@ -32,12 +33,15 @@ pub const SERVICE_LINEHAUL_US: &str = "LINEHAUL_US";
 pub struct SandboxConfig {
     /// How long `SANDBOX_SLOW` takes to answer.
     pub slow: Duration,
+    /// How fast parcels move: 1.0 is real time, 3600 makes a journey hour last one second.
+    pub clock_speed: f64,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             slow: Duration::from_millis(1500),
+            clock_speed: 1.0,
         }
     }
 }
@@ -48,6 +52,7 @@ pub struct SandboxCarrier {
     shipments: Mutex<HashMap<String, Created>>,
     create_calls: AtomicU64,
     lookup_calls: AtomicU64,
+    track_calls: AtomicU64,
 }
 
 impl SandboxCarrier {
@@ -58,6 +63,7 @@ impl SandboxCarrier {
             shipments: Mutex::new(HashMap::new()),
             create_calls: AtomicU64::new(0),
             lookup_calls: AtomicU64::new(0),
+            track_calls: AtomicU64::new(0),
         }
     }
 
@@ -68,6 +74,11 @@ impl SandboxCarrier {
 
     pub fn lookup_calls(&self) -> u64 {
         self.lookup_calls.load(Ordering::SeqCst)
+    }
+
+    /// How many tracking requests reached this carrier.
+    pub fn track_calls(&self) -> u64 {
+        self.track_calls.load(Ordering::SeqCst)
     }
 
     /// How many shipments exist at the carrier.
@@ -163,6 +174,26 @@ impl CarrierClient for SandboxCarrier {
     ) -> Result<Option<Created>, CarrierError> {
         self.lookup_calls.fetch_add(1, Ordering::SeqCst);
         Ok(self.lock().get(idempotency_key).cloned())
+    }
+
+    async fn track_shipment(
+        &self,
+        number: &str,
+        created_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::TrackingUpdate, CarrierError> {
+        self.track_calls.fetch_add(1, Ordering::SeqCst);
+        if !is_valid_number(number) {
+            return Err(CarrierError::Rejected {
+                code: "SBX-4040".into(),
+                message: format!("no shipment {number}"),
+            });
+        }
+        Ok(timeline::progress(
+            number,
+            created_at,
+            chrono::Utc::now(),
+            self.config.clock_speed,
+        ))
     }
 }
 

@@ -93,3 +93,52 @@ async fn reject_trigger_creates_nothing() {
         None
     );
 }
+
+#[test]
+fn parcels_move_on_the_configured_clock() {
+    use super::timeline::{JOURNEY_HOURS, progress, usps_number};
+    use crate::TrackingStatus;
+    let created = chrono::DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let hours = |h: f64| created + chrono::Duration::milliseconds((h * 3_600_000.0) as i64);
+
+    let early = progress("SBX1", created, hours(1.0), 1.0);
+    assert!(early.events.is_empty() && early.last_mile.is_none());
+
+    let half = progress("SBX1", created, hours(20.0), 1.0);
+    let codes: Vec<_> = half.events.iter().map(|e| e.status_code.as_str()).collect();
+    assert_eq!(codes, ["PU", "DP", "LD"]);
+    assert!(half.last_mile.is_none());
+    assert_eq!(half.events[0].timezone.as_deref(), Some("Asia/Shanghai"));
+    assert_eq!(
+        half.events[0].occurred_at.offset().local_minus_utc(),
+        8 * 3600
+    );
+
+    // 3600x: each journey hour is a second; the whole journey is over after JOURNEY_HOURS s.
+    let done = progress(
+        "SBX1",
+        created,
+        created + chrono::Duration::seconds(JOURNEY_HOURS as i64),
+        3600.0,
+    );
+    let last_mile = done.last_mile.expect("handed over to USPS");
+    assert_eq!(last_mile.tracking_number, usps_number("SBX1"));
+    assert_eq!(last_mile.tracking_number.len(), 22);
+    assert_ne!(usps_number("SBX1"), usps_number("SBX2"));
+    let usps: Vec<_> = last_mile
+        .events
+        .iter()
+        .map(|e| e.status_code.as_str())
+        .collect();
+    assert_eq!(usps, ["GX", "MA", "03", "10", "07", "OF", "01"]);
+    assert_eq!(
+        last_mile.events.last().unwrap().status,
+        TrackingStatus::Delivered
+    );
+    assert_eq!(
+        last_mile.events.last().unwrap().timezone.as_deref(),
+        Some("America/Los_Angeles")
+    );
+}

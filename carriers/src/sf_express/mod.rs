@@ -5,6 +5,7 @@
 //! as HTTP 200 with `<Head>ERR</Head>`. SF refuses a second order with the same order id
 //! (`8016`), so creating again after an ambiguous failure cannot ship twice.
 
+pub mod push;
 mod requests;
 mod responses;
 
