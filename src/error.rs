@@ -46,6 +46,10 @@ pub enum ApiError {
     /// The carrier may have created the shipment; its state could not be settled yet.
     ShipmentStateUnknown(String),
     Unavailable(String),
+    /// A carrier push whose signature, token or timestamp does not hold.
+    CallbackUnauthorized(String),
+    /// A carrier push delivered before (same delivery id).
+    CallbackReplayed(String),
     Internal(String),
 }
 
@@ -78,6 +82,8 @@ impl ApiError {
                 }
             },
             Self::Unavailable(_) => ("SERVICE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            Self::CallbackUnauthorized(_) => ("CALLBACK_UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+            Self::CallbackReplayed(_) => ("CALLBACK_REPLAYED", StatusCode::CONFLICT),
             Self::Internal(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -100,7 +106,10 @@ impl ApiError {
             Self::ReferenceInProgress { .. } => {
                 "a request with this referenceNumber is still being processed; retry shortly".into()
             }
-            Self::ShipmentStateUnknown(m) | Self::Unavailable(m) => m.clone(),
+            Self::ShipmentStateUnknown(m)
+            | Self::Unavailable(m)
+            | Self::CallbackUnauthorized(m)
+            | Self::CallbackReplayed(m) => m.clone(),
             Self::Carrier(CarrierError::Rejected { .. }) => {
                 "the carrier rejected the shipment".into()
             }

@@ -9,4 +9,5 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tracking;
 pub mod waybills;

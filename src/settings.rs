@@ -29,6 +29,63 @@ pub struct Settings {
     pub channels: BTreeMap<String, ChannelSettings>,
     pub labels: LabelSettings,
     pub returns: ReturnsSettings,
+    pub tracking: TrackingSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingSettings {
+    /// How long a ready tracking answer stays in the cache without a new event.
+    pub cache_ttl_secs: u64,
+    /// Entries of the in-process cache used when no Redis is configured.
+    pub local_cache_capacity: u64,
+    /// One Redis command's budget; a slower answer counts as a failure.
+    pub redis_timeout_ms: u64,
+    /// Consecutive Redis failures that open the breaker (queries then go to the database).
+    pub redis_breaker_failures: u32,
+    /// How long the breaker stays open before one query tries Redis again.
+    pub redis_breaker_open_ms: u64,
+    /// Largest distance of a push's timestamp from now (replay protection).
+    pub callback_max_skew_secs: u64,
+    /// Carriers allowed to push, with their shared secret (HMAC key, SF checkword).
+    pub callbacks: BTreeMap<String, CallbackSettings>,
+    /// Normalized last-mile carrier name -> the names carriers use for it (any case).
+    pub last_mile_carriers: BTreeMap<String, Vec<String>>,
+    pub polling: PollingSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSettings {
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CallbackSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallbackSettings { secret: *** }")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollingSettings {
+    pub enabled: bool,
+    /// How often the scheduler looks for parcels that are due.
+    pub tick_ms: u64,
+    /// Parcels claimed per tick and instance.
+    pub batch: u32,
+    /// How long a claimed parcel belongs to the instance polling it.
+    pub lease_ms: u64,
+    /// First poll after creation.
+    pub first_ms: u64,
+    /// Between polls while the parcel moves.
+    pub moving_ms: u64,
+    /// Between polls once it is out for delivery (or waiting for pickup, or a failed attempt).
+    pub out_for_delivery_ms: u64,
+    /// After delivery or return, one last poll this much later; then polling stops.
+    pub delivered_grace_ms: u64,
+    /// Tracking calls per second and carrier, spread evenly.
+    pub rate_per_second: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +176,9 @@ pub struct SandboxSettings {
     pub enabled: bool,
     /// Delay of the `SANDBOX_SLOW` trigger.
     pub slow_ms: u64,
+    /// How fast sandbox parcels move: 1 is real time (about three days to delivery), 3600 makes
+    /// each journey hour one second.
+    pub clock_speed: f64,
 }
 
 /// One HTTP carrier: where it is, who we are there, and how hard we may call it.
@@ -275,6 +335,7 @@ impl Default for Settings {
                 sandbox: SandboxSettings {
                     enabled: true,
                     slow_ms: 1500,
+                    clock_speed: 1.0,
                 },
                 fedex: HttpCarrierSettings::with_url(carriers::fedex::SANDBOX_URL),
                 dhl_express: HttpCarrierSettings::with_url(carriers::dhl_express::SANDBOX_URL),
@@ -290,6 +351,27 @@ impl Default for Settings {
             },
             returns: ReturnsSettings {
                 warehouses: crate::labels::returns::examples(),
+            },
+            tracking: TrackingSettings {
+                cache_ttl_secs: 24 * 3600,
+                local_cache_capacity: 200_000,
+                redis_timeout_ms: 100,
+                redis_breaker_failures: 3,
+                redis_breaker_open_ms: 1000,
+                callback_max_skew_secs: 300,
+                callbacks: BTreeMap::new(),
+                last_mile_carriers: crate::tracking::aliases::defaults(),
+                polling: PollingSettings {
+                    enabled: true,
+                    tick_ms: 1000,
+                    batch: 200,
+                    lease_ms: 60_000,
+                    first_ms: 30 * 60_000,
+                    moving_ms: 4 * 3_600_000,
+                    out_for_delivery_ms: 30 * 60_000,
+                    delivered_grace_ms: 24 * 3_600_000,
+                    rate_per_second: 5,
+                },
             },
             channels: DEFAULT_CHANNELS
                 .iter()
@@ -408,6 +490,47 @@ impl Settings {
             }
         }
         crate::labels::returns::validate(&self.returns.warehouses).map_err(ConfigError)?;
+        if self.carriers.sandbox.clock_speed.is_nan() || self.carriers.sandbox.clock_speed <= 0.0 {
+            return fail("carriers.sandbox.clock_speed", "must be above 0".into());
+        }
+        let p = &self.tracking.polling;
+        for (key, v) in [
+            ("tick_ms", p.tick_ms),
+            ("lease_ms", p.lease_ms),
+            ("moving_ms", p.moving_ms),
+            ("out_for_delivery_ms", p.out_for_delivery_ms),
+            ("batch", u64::from(p.batch)),
+            ("rate_per_second", u64::from(p.rate_per_second)),
+        ] {
+            if v == 0 {
+                return fail(
+                    &format!("tracking.polling.{key}"),
+                    "must be at least 1".into(),
+                );
+            }
+        }
+        if self.tracking.redis_timeout_ms == 0 {
+            return fail("tracking.redis_timeout_ms", "must be at least 1".into());
+        }
+        for (carrier, cb) in &self.tracking.callbacks {
+            if !crate::tracking::callbacks::SUPPORTED.contains(&carrier.as_str()) {
+                return fail(
+                    &format!("tracking.callbacks.{carrier}"),
+                    format!(
+                        "no push format for this carrier (have: {})",
+                        crate::tracking::callbacks::SUPPORTED.join(", ")
+                    ),
+                );
+            }
+            if cb.secret.len() < 8 {
+                return fail(
+                    &format!("tracking.callbacks.{carrier}.secret"),
+                    "must be at least 8 characters".into(),
+                );
+            }
+        }
+        crate::tracking::aliases::Aliases::new(&self.tracking.last_mile_carriers)
+            .map_err(|e| ConfigError(format!("tracking.last_mile_carriers: {e}")))?;
         for (code, channel) in &self.channels {
             let known = channel.carrier == "sandbox"
                 || self

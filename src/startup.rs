@@ -7,6 +7,7 @@ use crate::extract::MaxBody;
 use crate::settings::Settings;
 use crate::store::Db;
 use crate::telemetry;
+use crate::tracking::TrackingService;
 use crate::waybills::{Channel, WaybillService};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -25,6 +26,17 @@ pub struct Application {
     pub db: Db,
     /// The in-process sandbox carrier, when enabled (tests read its call counters).
     pub sandbox: Option<Arc<SandboxCarrier>>,
+    pub tracking: TrackingService,
+    _poller: Option<AbortOnDrop>,
+}
+
+/// Stops a background task when the application is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -40,6 +52,7 @@ impl Application {
         let sandbox = settings.carriers.sandbox.enabled.then(|| {
             Arc::new(SandboxCarrier::new(SandboxConfig {
                 slow: Duration::from_millis(settings.carriers.sandbox.slow_ms),
+                clock_speed: settings.carriers.sandbox.clock_speed,
             }))
         });
         if let Some(s) = &sandbox {
@@ -50,6 +63,7 @@ impl Application {
                 registry.insert(http_carrier(id, carrier.http_config())?);
             }
         }
+        let registry_for_polling = registry.clone();
         let channels = settings
             .channels
             .iter()
@@ -86,7 +100,46 @@ impl Application {
             Duration::from_millis(settings.idempotency.lease_ms),
             settings.carrier_budget(),
             labeler,
+        )
+        .with_polling(settings.tracking.polling.clone());
+        let t = &settings.tracking;
+        let cache = crate::tracking::cache::Cache::new(&crate::tracking::cache::CacheConfig {
+            redis_url: settings.redis_url.clone().filter(|u| !u.trim().is_empty()),
+            ttl: Duration::from_secs(t.cache_ttl_secs),
+            local_capacity: t.local_cache_capacity,
+            timeout: Duration::from_millis(t.redis_timeout_ms),
+            breaker_failures: t.redis_breaker_failures,
+            breaker_open: Duration::from_millis(t.redis_breaker_open_ms),
+        })?;
+        let aliases = crate::tracking::aliases::Aliases::new(&t.last_mile_carriers)
+            .map_err(|e| anyhow::anyhow!("tracking.last_mile_carriers: {e}"))?;
+        let tracking = TrackingService::new(db.clone(), cache, aliases);
+        let poller = crate::tracking::poller::Poller::new(
+            tracking.clone(),
+            registry_for_polling,
+            t.polling.clone(),
         );
+        let poller = if t.polling.enabled {
+            Some(poller.spawn())
+        } else {
+            // Without polling the cache still needs its repairs after a Redis outage.
+            let tracking = tracking.clone();
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    tracking.repair_cache().await;
+                }
+            }))
+        };
+        let callback_config = crate::api::tracking::CallbackConfig {
+            secrets: t
+                .callbacks
+                .iter()
+                .map(|(carrier, c)| (carrier.clone(), c.secret.clone()))
+                .collect(),
+            max_skew_secs: t.callback_max_skew_secs,
+        };
         let auth = Auth::new(
             db.clone(),
             Duration::from_secs(settings.auth.cache_ttl_secs),
@@ -100,12 +153,18 @@ impl Application {
             web::Data::new(waybills),
             web::Data::new(auth),
         );
+        let (tracking_data, callback_config) = (
+            web::Data::new(tracking.clone()),
+            web::Data::new(callback_config),
+        );
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(telemetry::request_context))
                 .app_data(db_data.clone())
                 .app_data(waybills.clone())
                 .app_data(auth.clone())
+                .app_data(tracking_data.clone())
+                .app_data(callback_config.clone())
                 .app_data(PayloadConfig::new(max_body))
                 .app_data(MaxBody(max_body))
                 .app_data(QueryConfig::default().error_handler(|err, _| {
@@ -141,6 +200,26 @@ impl Application {
                                 .default_service(web::to(method_not_allowed)),
                         )
                         .service(
+                            web::resource("/waybills/{number}/last-mile")
+                                .route(web::get().to(api::tracking::last_mile))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/tracking/query")
+                                .route(web::post().to(api::tracking::query))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/tracking/{number}")
+                                .route(web::get().to(api::tracking::get))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/callbacks/{carrier}")
+                                .route(web::post().to(api::tracking::callback))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
                             web::resource("/waybills/{number}/cancel")
                                 .route(web::post().to(api::waybills::cancel))
                                 .default_service(web::to(method_not_allowed)),
@@ -157,6 +236,8 @@ impl Application {
             server: server.run(),
             db,
             sandbox,
+            tracking,
+            _poller: poller.map(AbortOnDrop),
         })
     }
 

@@ -53,6 +53,7 @@ CREATE TABLE waybills (
 CREATE INDEX waybills_tenant_number ON waybills (tenant_id, waybill_number);
 CREATE INDEX waybills_tenant_last_mile ON waybills (tenant_id, last_mile_tracking_number);
 CREATE INDEX waybills_next_poll ON waybills (next_poll_at);
+CREATE INDEX waybills_carrier_tracking ON waybills (carrier, tracking_number);
 
 -- The timeline. One row per (waybill, reporting carrier, code, instant): a repeated push or poll
 -- of the same event is the same row. `source` is the carrier id, or the normalized last-mile

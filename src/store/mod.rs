@@ -5,6 +5,7 @@
 //! epoch milliseconds.
 
 pub mod tenants;
+pub mod tracking;
 pub mod waybills;
 pub(crate) mod writer;
 
@@ -124,6 +125,17 @@ impl Db {
         match &self.writes {
             Writes::Pool(pool) => pool.fetch_optional(query).await,
             Writes::Batched(w) => w.fetch_optional(query).await,
+        }
+    }
+
+    /// Runs one write statement that returns rows (`RETURNING`).
+    pub async fn write_fetch_all(
+        &self,
+        query: writer::WriteQuery,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+        match &self.writes {
+            Writes::Pool(pool) => pool.fetch_all(query).await,
+            Writes::Batched(w) => w.fetch_all(query).await,
         }
     }
 

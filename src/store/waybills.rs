@@ -165,6 +165,7 @@ impl Db {
         &self,
         claim: &Claim,
         created: &Created,
+        next_poll_at: Option<i64>,
     ) -> Result<Option<String>, sqlx::Error> {
         let now = now_rfc3339();
         // The label goes in first (or in the same statement): a waybill is never marked created
@@ -204,11 +205,16 @@ impl Db {
                      created_at = excluded.created_at) \
                      UPDATE waybills SET state = 'created', waybill_number = $1, \
                      tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
-                     created_at = $5, updated_at = $5, routing_json = $8 \
+                     created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $11 \
                      WHERE id = $6 AND attempts = $7 AND state = 'pending'",
                 );
-                self.write(bind_waybill(query).bind(format).bind(content))
-                    .await?
+                self.write(
+                    bind_waybill(query)
+                        .bind(format)
+                        .bind(content)
+                        .bind(next_poll_at),
+                )
+                .await?
             }
             (label, _) => {
                 if let Some((format, content)) = label {
@@ -227,10 +233,10 @@ impl Db {
                 let query = sqlx::query(
                     "UPDATE waybills SET state = 'created', waybill_number = $1, \
                      tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
-                     created_at = $5, updated_at = $5, routing_json = $8 \
+                     created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $9 \
                      WHERE id = $6 AND attempts = $7 AND state = 'pending'",
                 );
-                self.write(bind_waybill(query)).await?
+                self.write(bind_waybill(query).bind(next_poll_at)).await?
             }
         };
         Ok((done.rows_affected() == 1).then_some(now))

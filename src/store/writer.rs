@@ -20,11 +20,13 @@ pub type WriteQuery = Query<'static, Any, AnyArguments>;
 pub enum Outcome {
     Done(AnyQueryResult),
     Row(Option<AnyRow>),
+    Rows(Vec<AnyRow>),
 }
 
 enum Want {
     Execute,
     FetchOptional,
+    FetchAll,
 }
 
 struct Job {
@@ -52,14 +54,21 @@ impl Writer {
     pub async fn execute(&self, query: WriteQuery) -> Result<AnyQueryResult, sqlx::Error> {
         match self.submit(query, Want::Execute).await? {
             Outcome::Done(done) => Ok(done),
-            Outcome::Row(_) => Err(sqlx::Error::Protocol("writer: expected a result".into())),
+            _ => Err(sqlx::Error::Protocol("writer: expected a result".into())),
         }
     }
 
     pub async fn fetch_optional(&self, query: WriteQuery) -> Result<Option<AnyRow>, sqlx::Error> {
         match self.submit(query, Want::FetchOptional).await? {
             Outcome::Row(row) => Ok(row),
-            Outcome::Done(_) => Err(sqlx::Error::Protocol("writer: expected a row".into())),
+            _ => Err(sqlx::Error::Protocol("writer: expected a row".into())),
+        }
+    }
+
+    pub async fn fetch_all(&self, query: WriteQuery) -> Result<Vec<AnyRow>, sqlx::Error> {
+        match self.submit(query, Want::FetchAll).await? {
+            Outcome::Rows(rows) => Ok(rows),
+            _ => Err(sqlx::Error::Protocol("writer: expected rows".into())),
         }
     }
 
@@ -112,6 +121,7 @@ async fn run_batch(
         let result = match job.want {
             Want::Execute => tx.execute(job.query).await.map(Outcome::Done),
             Want::FetchOptional => tx.fetch_optional(job.query).await.map(Outcome::Row),
+            Want::FetchAll => tx.fetch_all(job.query).await.map(Outcome::Rows),
         };
         answers.push((job.reply, result));
     }

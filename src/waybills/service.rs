@@ -39,6 +39,8 @@ pub struct WaybillService {
     lease: Duration,
     carrier_timeout: Duration,
     labeler: crate::labels::Labeler,
+    /// When set, new waybills get their first tracking poll scheduled.
+    polling: Option<crate::settings::PollingSettings>,
 }
 
 /// A created waybill as the API shows it.
@@ -92,7 +94,14 @@ impl WaybillService {
             lease,
             carrier_timeout,
             labeler,
+            polling: None,
         }
+    }
+
+    /// Schedules the first tracking poll of each new waybill.
+    pub fn with_polling(mut self, polling: crate::settings::PollingSettings) -> Self {
+        self.polling = polling.enabled.then_some(polling);
+        self
     }
 
     pub async fn create(&self, tenant_id: &str, req: ValidRequest) -> Result<Outcome, ApiError> {
@@ -306,7 +315,17 @@ impl WaybillService {
         let created = self
             .with_pdf_label(created, carrier, &channel, shipment)
             .await;
-        let finished = match self.db.finish_created(claim, &created).await {
+        let finished = match self
+            .db
+            .finish_created(
+                claim,
+                &created,
+                self.polling.as_ref().and_then(|p| {
+                    crate::tracking::poller::Poller::first_poll_at(p, crate::store::now_millis())
+                }),
+            )
+            .await
+        {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 self.db.mark_unknown(claim).await?;
                 return Err(ApiError::Carrier(CarrierError::BadResponse(format!(

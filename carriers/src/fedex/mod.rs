@@ -4,6 +4,8 @@
 mod requests;
 mod responses;
 
+pub use responses::pushed as parse_push;
+
 use crate::http::{Adapter, Context, Credentials, Method, Operation, OutboundRequest, RawResponse};
 use crate::{CarrierError, Created, Shipment, TrackingEvent};
 

@@ -293,3 +293,27 @@ pub fn lookup(res: &RawResponse) -> Result<Option<Created>, CarrierError> {
         .and_then(|r| r.tracking_number)
         .map(|n| Created::new(n.clone(), n)))
 }
+
+/// A tracking push in the Track API's result shape (what FedEx's tracking webhook carries):
+/// every tracking number in it with its scan events.
+pub fn pushed(body: &[u8]) -> Result<Vec<(String, Vec<TrackingEvent>)>, CarrierError> {
+    let body: FedexTrackResponse =
+        serde_json::from_slice(body).map_err(|e| bad(format!("unreadable push: {e}")))?;
+    body.output
+        .complete_track_results
+        .into_iter()
+        .map(|r| {
+            let number = r
+                .tracking_number
+                .filter(|n| !n.trim().is_empty())
+                .ok_or_else(|| bad("a pushed result has no trackingNumber"))?;
+            let events = r
+                .track_results
+                .into_iter()
+                .flat_map(|t| t.scan_events)
+                .map(event)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((number, events))
+        })
+        .collect()
+}

@@ -164,13 +164,14 @@ pub fn progress(
     now: DateTime<Utc>,
     clock_speed: f64,
 ) -> TrackingUpdate {
+    let clock_speed = if clock_speed > 0.0 { clock_speed } else { 1.0 };
     let elapsed_hours =
-        (now - created_at).num_milliseconds().max(0) as f64 * clock_speed.max(0.0) / 3_600_000.0;
+        (now - created_at).num_milliseconds().max(0) as f64 * clock_speed / 3_600_000.0;
     let events = |steps: &[Step]| -> Vec<TrackingEvent> {
         steps
             .iter()
             .filter(|s| s.hours <= elapsed_hours)
-            .map(|s| event(s, created_at))
+            .map(|s| event(s, created_at, clock_speed))
             .collect()
     };
     TrackingUpdate {
@@ -183,11 +184,10 @@ pub fn progress(
     }
 }
 
-/// The journey's times are journey hours after creation, placed in the scan's own zone; the
-/// instant a step is stamped with is creation + its hours (not sped up), so timelines read as
-/// a real parcel's would.
-fn event(s: &Step, created_at: DateTime<Utc>) -> TrackingEvent {
-    let at = created_at + Duration::milliseconds((s.hours * 3_600_000.0) as i64);
+/// A step happens when the sped-up clock reaches it: creation + its hours / `clock_speed`, in
+/// the scan's own zone (so a demo never shows an event from the future).
+fn event(s: &Step, created_at: DateTime<Utc>, clock_speed: f64) -> TrackingEvent {
+    let at = created_at + Duration::milliseconds((s.hours * 3_600_000.0 / clock_speed) as i64);
     let zone = zone_for(Some(s.place.country), s.place.state);
     let occurred_at: DateTime<FixedOffset> = match zone {
         Some(tz) => at.with_timezone(&tz).fixed_offset(),
@@ -217,4 +217,14 @@ pub fn usps_number(number: &str) -> String {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("9400{:018}", hash % 1_000_000_000_000_000_000)
+}
+
+/// The normalized status of a sandbox or sandbox-USPS event code.
+pub fn status_of(code: &str) -> TrackingStatus {
+    LINE_HAUL
+        .iter()
+        .chain(USPS)
+        .find(|s| s.code == code)
+        .map(|s| s.status)
+        .unwrap_or(TrackingStatus::Unknown)
 }

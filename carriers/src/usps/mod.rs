@@ -6,7 +6,7 @@
 mod requests;
 mod responses;
 
-pub use responses::is_pre_advice;
+pub use responses::{is_pre_advice, status as event_status};
 
 use crate::http::{
     Adapter, Context, Credentials, Method, Operation, OutboundRequest, RawResponse, Token,

@@ -1,0 +1,360 @@
+//! The timeline store: events (deduplicated by their key), the waybill's tracking columns, the
+//! poll schedule and the receipts of carrier pushes.
+
+use super::{Db, Dialect, now_rfc3339};
+use carriers::{TrackingEvent, TrackingStatus};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A waybill as tracking sees it.
+#[derive(Debug, Clone)]
+pub struct TrackRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub reference_number: String,
+    pub waybill_number: String,
+    pub carrier: String,
+    pub cancelled: bool,
+    pub created_at: String,
+    pub version: i64,
+    pub last_mile_carrier: Option<String>,
+    pub last_mile_tracking_number: Option<String>,
+    pub last_mile_known: bool,
+    pub request_json: String,
+}
+
+macro_rules! select_track_row {
+    ($where:literal) => {
+        concat!(
+            "SELECT id, tenant_id, reference_number, waybill_number, carrier, state, created_at, \
+             tracking_version, last_mile_carrier, last_mile_tracking_number, last_mile_unknown, \
+             request_json FROM waybills WHERE state IN ('created', 'cancelled') AND ",
+            $where
+        )
+    };
+}
+
+fn track_row(row: &AnyRow) -> Result<TrackRow, sqlx::Error> {
+    Ok(TrackRow {
+        id: row.try_get(0)?,
+        tenant_id: row.try_get(1)?,
+        reference_number: row.try_get(2)?,
+        waybill_number: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+        carrier: row.try_get(4)?,
+        cancelled: row.try_get::<String, _>(5)? == "cancelled",
+        created_at: row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+        version: row.try_get(7)?,
+        last_mile_carrier: row.try_get(8)?,
+        last_mile_tracking_number: row.try_get(9)?,
+        last_mile_known: row.try_get::<i64, _>(10)? == 0,
+        request_json: row.try_get(11)?,
+    })
+}
+
+/// One stored event with the carrier that reported it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub source: String,
+    pub occurred_at_ms: i64,
+    pub event: TrackingEvent,
+}
+
+/// What a poll claim hands the poller.
+#[derive(Debug, Clone)]
+pub struct DuePoll {
+    pub id: String,
+    pub carrier: String,
+    pub waybill_number: String,
+    pub created_at: String,
+}
+
+/// `INSERT INTO tracking_events ... VALUES (...), (...)` for 1 to 64 rows, built once.
+fn insert_events_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=64)
+            .map(|n| {
+                let values: Vec<String> = (0..n)
+                    .map(|i| {
+                        let params: Vec<String> =
+                            (1..=14).map(|j| format!("${}", i * 14 + j)).collect();
+                        format!("({})", params.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO tracking_events (waybill_id, source, status_code, \
+                     occurred_at_ms, occurred_at, status, description, timezone, address, city, \
+                     state, postal_code, country, received_at) VALUES {} ON CONFLICT \
+                     (waybill_id, source, status_code, occurred_at_ms) DO NOTHING",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[rows.clamp(1, 64) - 1]
+}
+
+impl Db {
+    /// A tenant's waybill by waybill, reference or last-mile tracking number.
+    pub async fn track_row(
+        &self,
+        tenant_id: &str,
+        number: &str,
+    ) -> Result<Option<TrackRow>, sqlx::Error> {
+        sqlx::query(select_track_row!(
+            "tenant_id = $1 AND (waybill_number = $2 OR reference_number = $2 \
+             OR last_mile_tracking_number = $2) LIMIT 1"
+        ))
+        .bind(tenant_id)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(track_row)
+        .transpose()
+    }
+
+    pub async fn track_row_by_id(&self, id: &str) -> Result<Option<TrackRow>, sqlx::Error> {
+        sqlx::query(select_track_row!("id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(track_row)
+            .transpose()
+    }
+
+    /// The waybill a carrier's push is about: by our waybill number, the carrier's tracking
+    /// number, or the last-mile number it was handed on under.
+    pub async fn track_row_for_carrier(
+        &self,
+        carrier: &str,
+        number: &str,
+    ) -> Result<Option<TrackRow>, sqlx::Error> {
+        sqlx::query(select_track_row!(
+            "((carrier = $1 AND (waybill_number = $2 OR tracking_number = $2)) \
+             OR last_mile_tracking_number = $2) LIMIT 1"
+        ))
+        .bind(carrier)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(track_row)
+        .transpose()
+    }
+
+    /// The waybill's events, newest first.
+    pub async fn events(&self, waybill_id: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT source, status_code, occurred_at_ms, occurred_at, status, description, \
+             timezone, address, city, state, postal_code, country FROM tracking_events \
+             WHERE waybill_id = $1 ORDER BY occurred_at_ms DESC, received_at DESC",
+        )
+        .bind(waybill_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let occurred_at: String = r.try_get(3)?;
+                let occurred_at = chrono::DateTime::parse_from_rfc3339(&occurred_at)
+                    .map_err(|e| sqlx::Error::Decode(e.into()))?;
+                Ok(StoredEvent {
+                    source: r.try_get(0)?,
+                    occurred_at_ms: r.try_get(2)?,
+                    event: TrackingEvent {
+                        status_code: r.try_get(1)?,
+                        status: TrackingStatus::parse(&r.try_get::<String, _>(4)?),
+                        description: r.try_get(5)?,
+                        occurred_at,
+                        timezone: r.try_get(6)?,
+                        address: r.try_get(7)?,
+                        city: r.try_get(8)?,
+                        state: r.try_get(9)?,
+                        postal_code: r.try_get(10)?,
+                        country: r.try_get(11)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Stores events not seen before (same source, code and instant = the same event); returns
+    /// how many were new. One statement, so a batch is stored whole or not at all.
+    pub async fn insert_events(
+        &self,
+        waybill_id: &str,
+        source: &str,
+        events: &[TrackingEvent],
+    ) -> Result<u64, sqlx::Error> {
+        let mut inserted = 0;
+        // 14 parameters per row; stay well under SQLite's and PostgreSQL's parameter limits.
+        for chunk in events.chunks(64) {
+            let sql = insert_events_sql(chunk.len());
+            let now = now_rfc3339();
+            let mut query = sqlx::query(sql);
+            for e in chunk {
+                query = query
+                    .bind(waybill_id.to_owned())
+                    .bind(source.to_owned())
+                    .bind(e.status_code.clone())
+                    .bind(e.occurred_at.timestamp_millis())
+                    .bind(e.occurred_at.to_rfc3339())
+                    .bind(e.status.as_str())
+                    .bind(e.description.clone())
+                    .bind(e.timezone.clone())
+                    .bind(e.address.clone())
+                    .bind(e.city.clone())
+                    .bind(e.state.clone())
+                    .bind(e.postal_code.clone())
+                    .bind(e.country.clone())
+                    .bind(now.clone());
+            }
+            inserted += self.write(query).await?.rows_affected();
+        }
+        Ok(inserted)
+    }
+
+    /// Marks the waybill's tracking changed (and records its last mile, when given); returns the
+    /// new version, which orders the cached answers built from it.
+    pub async fn bump_tracking(
+        &self,
+        waybill_id: &str,
+        last_mile: Option<(&str, &str, bool)>,
+    ) -> Result<i64, sqlx::Error> {
+        let (carrier, number, known) = match last_mile {
+            Some((c, n, k)) => (Some(c.to_owned()), Some(n.to_owned()), Some(i64::from(!k))),
+            None => (None, None, None),
+        };
+        let row = self
+            .write_returning(
+                sqlx::query(
+                    "UPDATE waybills SET tracking_version = tracking_version + 1, \
+                     last_mile_carrier = COALESCE($2, last_mile_carrier), \
+                     last_mile_tracking_number = COALESCE($3, last_mile_tracking_number), \
+                     last_mile_unknown = COALESCE($4, last_mile_unknown), updated_at = $5 \
+                     WHERE id = $1 RETURNING tracking_version",
+                )
+                .bind(waybill_id.to_owned())
+                .bind(carrier)
+                .bind(number)
+                .bind(known)
+                .bind(now_rfc3339()),
+            )
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        row.try_get(0)
+    }
+
+    /// Records the derived status, unless a newer version was stored meanwhile.
+    pub async fn set_tracking_status(
+        &self,
+        waybill_id: &str,
+        version: i64,
+        status: Option<TrackingStatus>,
+    ) -> Result<(), sqlx::Error> {
+        self.write(
+            sqlx::query(
+                "UPDATE waybills SET tracking_status = $1 WHERE id = $2 AND tracking_version = $3",
+            )
+            .bind(status.map(|s| s.as_str()))
+            .bind(waybill_id.to_owned())
+            .bind(version),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Claims up to `limit` parcels whose poll is due, moving each out of the due set until
+    /// `lease_until` in the same statement: two instances never claim the same parcel in one
+    /// round, and a claim whose poller died comes due again when its lease ends.
+    pub async fn claim_due_polls(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        lease_until: i64,
+    ) -> Result<Vec<DuePoll>, sqlx::Error> {
+        let sql = match self.dialect {
+            Dialect::Postgres => {
+                "UPDATE waybills SET next_poll_at = $1 WHERE id IN (SELECT id FROM waybills \
+                 WHERE next_poll_at <= $2 ORDER BY next_poll_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, carrier, waybill_number, created_at"
+            }
+            Dialect::Sqlite => {
+                "UPDATE waybills SET next_poll_at = $1 WHERE id IN (SELECT id FROM waybills \
+                 WHERE next_poll_at <= $2 ORDER BY next_poll_at LIMIT $3) \
+                 RETURNING id, carrier, waybill_number, created_at"
+            }
+        };
+        let rows = self
+            .write_fetch_all(
+                sqlx::query(sql)
+                    .bind(lease_until)
+                    .bind(now_ms)
+                    .bind(i64::from(limit)),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DuePoll {
+                    id: r.try_get(0)?,
+                    carrier: r.try_get(1)?,
+                    waybill_number: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                    created_at: r.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// When to poll next (`None`: never again).
+    pub async fn schedule_poll(
+        &self,
+        waybill_id: &str,
+        at: Option<i64>,
+    ) -> Result<(), sqlx::Error> {
+        self.write(
+            sqlx::query("UPDATE waybills SET next_poll_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(waybill_id.to_owned()),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Records a push delivery id; false when it was taken before (a replay).
+    pub async fn record_receipt(
+        &self,
+        carrier: &str,
+        delivery_id: &str,
+        now_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = self
+            .write(
+                sqlx::query(
+                    "INSERT INTO callback_receipts (carrier, delivery_id, received_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (carrier, delivery_id) DO NOTHING",
+                )
+                .bind(carrier.to_owned())
+                .bind(delivery_id.to_owned())
+                .bind(now_ms),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether a push delivery id was taken before.
+    pub async fn receipt_seen(
+        &self,
+        carrier: &str,
+        delivery_id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        Ok(
+            sqlx::query("SELECT 1 FROM callback_receipts WHERE carrier = $1 AND delivery_id = $2")
+                .bind(carrier)
+                .bind(delivery_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+}

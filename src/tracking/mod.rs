@@ -1,0 +1,343 @@
+//! Tracking: the timeline of each waybill, its derived status and last mile, and the
+//! ready-to-send answers the query path serves without ever calling a carrier.
+//!
+//! Events arrive through carrier pushes ([`callbacks`]) and the poller ([`poller`]); both end in
+//! [`TrackingService::ingest`], which stores what is new, bumps the waybill's tracking version and
+//! writes the rebuilt answer through to the cache ([`cache`]).
+
+pub mod aliases;
+pub mod cache;
+pub mod callbacks;
+pub mod poller;
+
+use crate::store::Db;
+use crate::store::tracking::{StoredEvent, TrackRow};
+use bytes::Bytes;
+use cache::{Cache, Lookup};
+use carriers::tracking::{derive_status, zone_for, zone_name};
+use carriers::{TrackingEvent, TrackingStatus, TrackingUpdate};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The source name of the gateway's own events (the creation of the waybill).
+const GATEWAY: &str = "shipgate";
+
+#[derive(Clone)]
+pub struct TrackingService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    cache: Cache,
+    aliases: aliases::Aliases,
+}
+
+/// What one ingest changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    pub new_events: u64,
+    pub status: Option<TrackingStatus>,
+}
+
+impl TrackingService {
+    pub fn new(db: Db, cache: Cache, aliases: aliases::Aliases) -> Self {
+        Self {
+            inner: Arc::new(Inner { db, cache, aliases }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.inner.cache
+    }
+
+    /// The ready answer for a tenant's number: from the cache, else built from the database (and
+    /// cached). `None` when the tenant has no such waybill.
+    pub async fn answer(
+        &self,
+        tenant_id: &str,
+        number: &str,
+    ) -> Result<Option<Bytes>, sqlx::Error> {
+        let key = cache::key(tenant_id, number);
+        let fill = match self.inner.cache.get(&key).await {
+            Lookup::Hit(body) => return Ok(Some(body)),
+            Lookup::Miss => true,
+            Lookup::Unavailable => false,
+        };
+        let Some(row) = self.inner.db.track_row(tenant_id, number).await? else {
+            return Ok(None);
+        };
+        let (body, _) = self.build(&row).await?;
+        if fill {
+            self.inner
+                .cache
+                .put(&row.id, &keys(&row), row.version, &body)
+                .await;
+        }
+        Ok(Some(body))
+    }
+
+    /// Answers for many numbers of one tenant, in order (`None`: not found).
+    pub async fn answers(
+        &self,
+        tenant_id: &str,
+        numbers: &[String],
+    ) -> Result<Vec<Option<Bytes>>, sqlx::Error> {
+        let keys: Vec<String> = numbers.iter().map(|n| cache::key(tenant_id, n)).collect();
+        let cached = self.inner.cache.get_many(&keys).await;
+        let mut out = Vec::with_capacity(numbers.len());
+        for (i, number) in numbers.iter().enumerate() {
+            match cached.as_ref().and_then(|c| c[i].clone()) {
+                Some(body) => out.push(Some(body)),
+                None => out.push(
+                    self.answer_uncached(tenant_id, number, cached.is_some())
+                        .await?,
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn answer_uncached(
+        &self,
+        tenant_id: &str,
+        number: &str,
+        fill: bool,
+    ) -> Result<Option<Bytes>, sqlx::Error> {
+        let Some(row) = self.inner.db.track_row(tenant_id, number).await? else {
+            return Ok(None);
+        };
+        let (body, _) = self.build(&row).await?;
+        if fill {
+            self.inner
+                .cache
+                .put(&row.id, &keys(&row), row.version, &body)
+                .await;
+        }
+        Ok(Some(body))
+    }
+
+    /// Stores a carrier's news about a waybill: new events (repeats are dropped by their key),
+    /// the last-mile hand-over (its name normalized), then the rebuilt answer goes to the cache.
+    pub async fn ingest(
+        &self,
+        row: &TrackRow,
+        source: &str,
+        update: TrackingUpdate,
+    ) -> Result<Ingested, sqlx::Error> {
+        let db = &self.inner.db;
+        let mut new_events = db.insert_events(&row.id, source, &update.events).await?;
+        let mut last_mile = None;
+        if let Some(lm) = &update.last_mile {
+            let name = self.inner.aliases.normalize(&lm.carrier);
+            if !name.known {
+                tracing::warn!(
+                    reported = %lm.carrier,
+                    waybill = %row.waybill_number,
+                    "last-mile carrier name not in tracking.last_mile_carriers: kept as reported"
+                );
+                metrics::counter!("shipgate_last_mile_unknown_carrier_total").increment(1);
+            }
+            new_events += db.insert_events(&row.id, &name.name, &lm.events).await?;
+            let changed = row.last_mile_carrier.as_deref() != Some(name.name.as_str())
+                || row.last_mile_tracking_number.as_deref() != Some(lm.tracking_number.as_str());
+            if changed {
+                last_mile = Some((name, lm.tracking_number.clone()));
+            }
+        }
+        metrics::counter!("shipgate_tracking_events_stored_total").increment(new_events);
+        if new_events == 0 && last_mile.is_none() {
+            return Ok(Ingested::default());
+        }
+        db.bump_tracking(
+            &row.id,
+            last_mile
+                .as_ref()
+                .map(|(n, number)| (n.name.as_str(), number.as_str(), n.known)),
+        )
+        .await?;
+        let status = self.refresh(&row.id).await?;
+        Ok(Ingested { new_events, status })
+    }
+
+    /// Rebuilds a waybill's answer from the database and writes it through to the cache.
+    pub async fn refresh(&self, waybill_id: &str) -> Result<Option<TrackingStatus>, sqlx::Error> {
+        let Some(row) = self.inner.db.track_row_by_id(waybill_id).await? else {
+            return Ok(None);
+        };
+        let (body, status) = self.build(&row).await?;
+        self.inner
+            .cache
+            .put_tracked(&row.id, &keys(&row), row.version, &body)
+            .await;
+        self.inner
+            .db
+            .set_tracking_status(&row.id, row.version, status)
+            .await?;
+        Ok(status)
+    }
+
+    /// Rewrites answers the cache missed while Redis was away.
+    pub async fn repair_cache(&self) {
+        if let Cache::Redis(r) = &self.inner.cache {
+            r.flush_if_overflowed().await;
+        }
+        if let Some(ids) = self.inner.cache.take_missed() {
+            tracing::info!(
+                answers = ids.len(),
+                "rewriting tracking answers missed by the cache"
+            );
+            for id in ids {
+                if let Err(e) = self.refresh(&id).await {
+                    tracing::warn!(error = %e, "rewriting a missed tracking answer");
+                }
+            }
+        }
+    }
+
+    /// The answer and derived status of a waybill as the database has it.
+    async fn build(&self, row: &TrackRow) -> Result<(Bytes, Option<TrackingStatus>), sqlx::Error> {
+        let stored = self.inner.db.events(&row.id).await?;
+        let (body, status) =
+            render(row, &stored).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        Ok((Bytes::from(body), status))
+    }
+}
+
+/// Every number a waybill's answer is found by.
+fn keys(row: &TrackRow) -> Vec<String> {
+    let mut keys = vec![
+        cache::key(&row.tenant_id, &row.waybill_number),
+        cache::key(&row.tenant_id, &row.reference_number),
+    ];
+    if let Some(n) = &row.last_mile_tracking_number {
+        keys.push(cache::key(&row.tenant_id, n));
+    }
+    keys.dedup();
+    keys
+}
+
+/// True for events platform rules never show or push: USPS pre-advice (label created,
+/// pre-shipment information) when USPS carries the last mile. They stay hidden after the
+/// acceptance scan too.
+pub fn hidden(source: &str, event: &TrackingEvent) -> bool {
+    source.eq_ignore_ascii_case(carriers::usps::ID)
+        && carriers::usps::is_pre_advice(&event.status_code)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer<'a> {
+    status: u8,
+    waybill_number: &'a str,
+    reference_number: &'a str,
+    carrier: &'a str,
+    tracking_status: Option<&'static str>,
+    last_mile_carrier: Option<&'a str>,
+    last_mile_tracking_number: Option<&'a str>,
+    events: Vec<EventAnswer<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventAnswer<'a> {
+    status_code: &'a str,
+    tracking_status: &'static str,
+    description: &'a str,
+    occurred_at: String,
+    occurred_at_utc: String,
+    timezone: Option<&'a str>,
+    address: Option<&'a str>,
+    city: Option<&'a str>,
+    state: Option<&'a str>,
+    postal_code: Option<&'a str>,
+    country: Option<&'a str>,
+    /// Who reported it: the carrier, the last-mile carrier, or `shipgate` for the creation.
+    carrier: &'a str,
+}
+
+/// The creation of the waybill: the first event of every timeline, at the shipper's place.
+fn created_event(row: &TrackRow) -> Option<TrackingEvent> {
+    let created = chrono::DateTime::parse_from_rfc3339(&row.created_at).ok()?;
+    let shipper: serde_json::Value = serde_json::from_str(&row.request_json)
+        .ok()
+        .and_then(|v: serde_json::Value| v.get("shipper").cloned())
+        .unwrap_or_default();
+    let field = |k: &str| shipper.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let (country, state) = (field("country"), field("state"));
+    let zone = zone_for(country.as_deref(), state.as_deref());
+    let occurred_at = match zone {
+        Some(tz) => created.with_timezone(&tz).fixed_offset(),
+        None => created,
+    };
+    Some(TrackingEvent {
+        status_code: "CREATED".into(),
+        status: TrackingStatus::InfoReceived,
+        description: "Shipment information received".into(),
+        timezone: zone_name(occurred_at, zone),
+        occurred_at,
+        address: None,
+        city: field("city"),
+        state,
+        postal_code: field("postalCode"),
+        country,
+    })
+}
+
+/// The answer's JSON and the derived status.
+fn render(
+    row: &TrackRow,
+    stored: &[StoredEvent],
+) -> serde_json::Result<(Vec<u8>, Option<TrackingStatus>)> {
+    let created = created_event(row);
+    let mut visible: Vec<(&str, &TrackingEvent)> = stored
+        .iter()
+        .filter(|e| !hidden(&e.source, &e.event))
+        .map(|e| (e.source.as_str(), &e.event))
+        .collect();
+    if let Some(c) = &created {
+        visible.push((GATEWAY, c));
+    }
+    // Newest first; the database already sorts, the creation event goes where it belongs.
+    visible.sort_by_key(|(_, e)| std::cmp::Reverse(e.occurred_at));
+    let status = if row.cancelled {
+        Some(TrackingStatus::Cancelled)
+    } else {
+        derive_status(visible.iter().map(|(_, e)| (&e.occurred_at, e.status)))
+    };
+    let events = visible
+        .into_iter()
+        .map(|(source, e)| EventAnswer {
+            status_code: &e.status_code,
+            tracking_status: e.status.as_str(),
+            description: &e.description,
+            occurred_at: e.occurred_at.to_rfc3339(),
+            occurred_at_utc: e
+                .occurred_at
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            timezone: e.timezone.as_deref(),
+            address: e.address.as_deref(),
+            city: e.city.as_deref(),
+            state: e.state.as_deref(),
+            postal_code: e.postal_code.as_deref(),
+            country: e.country.as_deref(),
+            carrier: source,
+        })
+        .collect::<Vec<_>>();
+    let body = serde_json::to_vec(&Answer {
+        status: 1,
+        waybill_number: &row.waybill_number,
+        reference_number: &row.reference_number,
+        carrier: &row.carrier,
+        tracking_status: status.map(TrackingStatus::as_str),
+        last_mile_carrier: row.last_mile_carrier.as_deref(),
+        last_mile_tracking_number: row.last_mile_tracking_number.as_deref(),
+        events,
+    })?;
+    Ok((body, status))
+}
