@@ -160,6 +160,7 @@ mod tests {
     fn an_alias_naming_two_carriers_is_refused() {
         let mut t = defaults();
         t.insert("Other".into(), vec!["usps".into()]);
-        assert!(Aliases::new(&t).unwrap_err().contains("usps"));
+        let err = Aliases::new(&t).unwrap_err();
+        assert!(err.contains("Other") && err.contains("USPS"), "{err}");
     }
 }

@@ -304,10 +304,18 @@ fn render(
     }
     // Newest first; the database already sorts, the creation event goes where it belongs.
     visible.sort_by_key(|(_, e)| std::cmp::Reverse(e.occurred_at));
+    // The creation counts only while no carrier has said anything: a carrier's pickup dated
+    // before the gateway's record (clocks, back-dated scans) still moves the status on.
     let status = if row.cancelled {
         Some(TrackingStatus::Cancelled)
     } else {
-        derive_status(visible.iter().map(|(_, e)| (&e.occurred_at, e.status)))
+        derive_status(
+            visible
+                .iter()
+                .filter(|(source, _)| *source != GATEWAY)
+                .map(|(_, e)| (&e.occurred_at, e.status)),
+        )
+        .or(created.as_ref().map(|_| TrackingStatus::InfoReceived))
     };
     let events = visible
         .into_iter()

@@ -26,6 +26,9 @@ pub struct TestApp {
     pub db: Db,
     pub sandbox: Arc<carriers::sandbox::SandboxCarrier>,
     pub key: String,
+    pub tenant_id: String,
+    pub database_url: String,
+    pub tracking: shipgate::tracking::TrackingService,
     _dir: tempfile::TempDir,
 }
 
@@ -33,6 +36,12 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+}
+
+/// The Redis server the test command started (`TEST_REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL")
+        .expect("TEST_REDIS_URL is not set: run the suite with scripts/test.sh, which starts Redis")
 }
 
 /// The PostgreSQL server the test command started (`TEST_POSTGRES_URL`, a maintenance database).
@@ -82,18 +91,23 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     };
     let mut settings = test_settings(url);
     tweak(&mut settings);
+    let database_url = settings.database_url.clone();
     let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db.clone();
     let sandbox = app.sandbox.clone().expect("sandbox enabled");
+    let tracking = app.tracking.clone();
     tokio::spawn(app.run_until_stopped());
-    let (_, key) = shipgate::auth::create_key(&db, "acme").await.expect("key");
+    let (tenant, key) = shipgate::auth::create_key(&db, "acme").await.expect("key");
     TestApp {
         address,
         client: reqwest::Client::new(),
         db,
         sandbox,
         key,
+        tenant_id: tenant.id,
+        database_url,
+        tracking,
         _dir: dir,
     }
 }
