@@ -354,6 +354,20 @@ async fn pushes_are_authenticated_deduplicated_and_ordered(backend: Backend) {
     assert_eq!(lm.body["lastMileCarrier"], "Pigeon Post");
     assert_eq!(lm.body["lastMileCarrierRecognized"], false);
 
+    // Cancelled: the cached answer says so at once.
+    assert_eq!(app.tracking(&app.key, &other).await.body["trackingStatus"], "INFO_RECEIVED");
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/v1/waybills/{other}/cancel"),
+            "/v1/waybills/{number}/cancel",
+            Some(&app.key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(app.tracking(&app.key, &other).await.body["trackingStatus"], "CANCELLED");
+
     // Unreadable and unknown.
     let r = app
         .push_sandbox("evt-6", now(), &json!({"waybill": 1}), SECRET)

@@ -51,7 +51,7 @@ CREATE TABLE waybills (
 );
 
 CREATE INDEX waybills_tenant_number ON waybills (tenant_id, waybill_number);
-CREATE INDEX waybills_tenant_last_mile ON waybills (tenant_id, last_mile_tracking_number);
+CREATE INDEX waybills_last_mile ON waybills (last_mile_tracking_number, tenant_id);
 CREATE INDEX waybills_next_poll ON waybills (next_poll_at);
 CREATE INDEX waybills_carrier_tracking ON waybills (carrier, tracking_number);
 

@@ -8,12 +8,22 @@ pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": 1 }))
 }
 
-/// Readiness: the database answers.
-pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+/// Readiness: the database answers. The cache is reported but does not decide: without Redis
+/// tracking queries are served from the database, so an instance stays ready.
+pub async fn readyz(
+    db: web::Data<Db>,
+    tracking: web::Data<crate::tracking::TrackingService>,
+) -> Result<HttpResponse, ApiError> {
     db.ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("database not ready: {e}")))?;
-    Ok(HttpResponse::Ok().json(json!({ "status": 1, "database": "ok" })))
+    let cache = tracking.cache();
+    let state = match (cache.kind(), cache.ping().await) {
+        ("local", _) => "local",
+        (_, true) => "redis",
+        (_, false) => "redis-unavailable",
+    };
+    Ok(HttpResponse::Ok().json(json!({ "status": 1, "database": "ok", "cache": state })))
 }
 
 /// Unknown paths get the same envelope as every other error.

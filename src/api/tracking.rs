@@ -233,8 +233,8 @@ async fn take_push(
         )));
     }
     for d in deliveries {
-        // Stored first, receipt second: a crash in between leaves a retry that is taken again
-        // (and deduplicated by the events' key), never an acknowledged push that was lost.
+        // Events, the last mile and the receipt go in as one unit before the answer: a retry
+        // after a lost answer is refused as a replay only when the events are stored.
         match db.track_row_for_carrier(carrier, &d.number).await? {
             Some(row) => {
                 let total = d.update.events.len() as u64
@@ -242,16 +242,23 @@ async fn take_push(
                         .last_mile
                         .as_ref()
                         .map_or(0, |l| l.events.len() as u64);
-                let got = tracking.ingest(&row, carrier, d.update).await?;
+                let got = tracking
+                    .ingest(&row, carrier, d.update, Some((carrier, &d.id)))
+                    .await?;
                 answer.accepted += got.new_events;
                 answer.duplicates += total - got.new_events;
             }
             None => {
                 answer.unknown += 1;
                 tracing::info!(carrier, number = %d.number, "push for a number shipgate does not know");
+                db.write(crate::store::Db::record_receipt(
+                    carrier,
+                    &d.id,
+                    now_millis(),
+                ))
+                .await?;
             }
         }
-        db.record_receipt(carrier, &d.id, now_millis()).await?;
     }
     metrics::counter!("shipgate_callback_events_total", "carrier" => carrier.to_owned())
         .increment(answer.accepted);

@@ -122,9 +122,12 @@ pub async fn by_reference(
 pub async fn cancel(
     tenant: AuthTenant,
     service: web::Data<WaybillService>,
+    tracking: web::Data<crate::tracking::TrackingService>,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let w = service.cancel(&tenant.0.id, &number).await?;
+    // The tracking answer says CANCELLED from now on.
+    tracking.refresh(&w.id).await?;
     Ok(HttpResponse::Ok().json(body(&w, None, None)))
 }
 

@@ -139,6 +139,26 @@ impl Db {
         }
     }
 
+    /// Runs several write statements as one unit (one transaction; on SQLite one savepoint in
+    /// the writer's next batch, so the group shares its commit).
+    pub async fn write_group(
+        &self,
+        queries: Vec<writer::WriteQuery>,
+    ) -> Result<Vec<AnyQueryResult>, sqlx::Error> {
+        match &self.writes {
+            Writes::Pool(pool) => {
+                let mut tx = pool.begin().await?;
+                let mut done = Vec::with_capacity(queries.len());
+                for q in queries {
+                    done.push(tx.execute(q).await?);
+                }
+                tx.commit().await?;
+                Ok(done)
+            }
+            Writes::Batched(w) => w.execute_group(queries).await,
+        }
+    }
+
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)

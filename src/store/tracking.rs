@@ -1,6 +1,7 @@
 //! The timeline store: events (deduplicated by their key), the waybill's tracking columns, the
 //! poll schedule and the receipts of carrier pushes.
 
+use super::writer::WriteQuery;
 use super::{Db, Dialect, now_rfc3339};
 use carriers::{TrackingEvent, TrackingStatus};
 use sqlx::Row;
@@ -21,6 +22,7 @@ pub struct TrackRow {
     pub last_mile_tracking_number: Option<String>,
     pub last_mile_known: bool,
     pub request_json: String,
+    pub tracking_status: Option<String>,
 }
 
 macro_rules! select_track_row {
@@ -28,7 +30,7 @@ macro_rules! select_track_row {
         concat!(
             "SELECT id, tenant_id, reference_number, waybill_number, carrier, state, created_at, \
              tracking_version, last_mile_carrier, last_mile_tracking_number, last_mile_unknown, \
-             request_json FROM waybills WHERE state IN ('created', 'cancelled') AND ",
+             request_json, tracking_status FROM waybills WHERE state IN ('created', 'cancelled') AND ",
             $where
         )
     };
@@ -48,6 +50,7 @@ fn track_row(row: &AnyRow) -> Result<TrackRow, sqlx::Error> {
         last_mile_tracking_number: row.try_get(9)?,
         last_mile_known: row.try_get::<i64, _>(10)? == 0,
         request_json: row.try_get(11)?,
+        tracking_status: row.try_get(12)?,
     })
 }
 
@@ -101,9 +104,15 @@ impl Db {
         tenant_id: &str,
         number: &str,
     ) -> Result<Option<TrackRow>, sqlx::Error> {
-        sqlx::query(select_track_row!(
-            "tenant_id = $1 AND (waybill_number = $2 OR reference_number = $2 \
-             OR last_mile_tracking_number = $2) LIMIT 1"
+        // One indexed look-up per kind of number (an OR across the three columns would make
+        // SQLite scan the tenant's rows).
+        sqlx::query(concat!(
+            select_track_row!("tenant_id = $1 AND waybill_number = $2"),
+            " UNION ALL ",
+            select_track_row!("tenant_id = $1 AND reference_number = $2"),
+            " UNION ALL ",
+            select_track_row!("tenant_id = $1 AND last_mile_tracking_number = $2"),
+            " LIMIT 1"
         ))
         .bind(tenant_id)
         .bind(number)
@@ -131,9 +140,13 @@ impl Db {
         carrier: &str,
         number: &str,
     ) -> Result<Option<TrackRow>, sqlx::Error> {
-        sqlx::query(select_track_row!(
-            "((carrier = $1 AND (waybill_number = $2 OR tracking_number = $2)) \
-             OR last_mile_tracking_number = $2) LIMIT 1"
+        sqlx::query(concat!(
+            select_track_row!("carrier = $1 AND waybill_number = $2"),
+            " UNION ALL ",
+            select_track_row!("carrier = $1 AND tracking_number = $2"),
+            " UNION ALL ",
+            select_track_row!("last_mile_tracking_number = $2"),
+            " LIMIT 1"
         ))
         .bind(carrier)
         .bind(number)
@@ -179,71 +192,74 @@ impl Db {
             .collect()
     }
 
-    /// Stores events not seen before (same source, code and instant = the same event); returns
-    /// how many were new. One statement, so a batch is stored whole or not at all.
-    pub async fn insert_events(
-        &self,
+    /// Statements storing events not seen before (same source, code and instant = the same
+    /// event); each statement's row count is how many were new.
+    pub fn insert_events(
         waybill_id: &str,
         source: &str,
         events: &[TrackingEvent],
-    ) -> Result<u64, sqlx::Error> {
-        let mut inserted = 0;
+    ) -> Vec<WriteQuery> {
+        let now = now_rfc3339();
         // 14 parameters per row; stay well under SQLite's and PostgreSQL's parameter limits.
-        for chunk in events.chunks(64) {
-            let sql = insert_events_sql(chunk.len());
-            let now = now_rfc3339();
-            let mut query = sqlx::query(sql);
-            for e in chunk {
-                query = query
-                    .bind(waybill_id.to_owned())
-                    .bind(source.to_owned())
-                    .bind(e.status_code.clone())
-                    .bind(e.occurred_at.timestamp_millis())
-                    .bind(e.occurred_at.to_rfc3339())
-                    .bind(e.status.as_str())
-                    .bind(e.description.clone())
-                    .bind(e.timezone.clone())
-                    .bind(e.address.clone())
-                    .bind(e.city.clone())
-                    .bind(e.state.clone())
-                    .bind(e.postal_code.clone())
-                    .bind(e.country.clone())
-                    .bind(now.clone());
-            }
-            inserted += self.write(query).await?.rows_affected();
-        }
-        Ok(inserted)
+        events
+            .chunks(64)
+            .map(|chunk| {
+                let mut query = sqlx::query(insert_events_sql(chunk.len()));
+                for e in chunk {
+                    query = query
+                        .bind(waybill_id.to_owned())
+                        .bind(source.to_owned())
+                        .bind(e.status_code.clone())
+                        .bind(e.occurred_at.timestamp_millis())
+                        .bind(e.occurred_at.to_rfc3339())
+                        .bind(e.status.as_str())
+                        .bind(e.description.clone())
+                        .bind(e.timezone.clone())
+                        .bind(e.address.clone())
+                        .bind(e.city.clone())
+                        .bind(e.state.clone())
+                        .bind(e.postal_code.clone())
+                        .bind(e.country.clone())
+                        .bind(now.clone());
+                }
+                query
+            })
+            .collect()
     }
 
-    /// Marks the waybill's tracking changed (and records its last mile, when given); returns the
-    /// new version, which orders the cached answers built from it.
-    pub async fn bump_tracking(
-        &self,
-        waybill_id: &str,
-        last_mile: Option<(&str, &str, bool)>,
-    ) -> Result<i64, sqlx::Error> {
-        let (carrier, number, known) = match last_mile {
-            Some((c, n, k)) => (Some(c.to_owned()), Some(n.to_owned()), Some(i64::from(!k))),
+    /// Marks the waybill's tracking changed (and records its last mile, when given): the
+    /// version orders the cached answers built from it.
+    pub fn bump_tracking(waybill_id: &str, last_mile: Option<(&str, &str, bool)>) -> WriteQuery {
+        let (carrier, number, unknown) = match last_mile {
+            Some((c, n, known)) => (
+                Some(c.to_owned()),
+                Some(n.to_owned()),
+                Some(i64::from(!known)),
+            ),
             None => (None, None, None),
         };
-        let row = self
-            .write_returning(
-                sqlx::query(
-                    "UPDATE waybills SET tracking_version = tracking_version + 1, \
-                     last_mile_carrier = COALESCE($2, last_mile_carrier), \
-                     last_mile_tracking_number = COALESCE($3, last_mile_tracking_number), \
-                     last_mile_unknown = COALESCE($4, last_mile_unknown), updated_at = $5 \
-                     WHERE id = $1 RETURNING tracking_version",
-                )
-                .bind(waybill_id.to_owned())
-                .bind(carrier)
-                .bind(number)
-                .bind(known)
-                .bind(now_rfc3339()),
-            )
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        row.try_get(0)
+        sqlx::query(
+            "UPDATE waybills SET tracking_version = tracking_version + 1, \
+             last_mile_carrier = COALESCE($2, last_mile_carrier), \
+             last_mile_tracking_number = COALESCE($3, last_mile_tracking_number), \
+             last_mile_unknown = COALESCE($4, last_mile_unknown), updated_at = $5 WHERE id = $1",
+        )
+        .bind(waybill_id.to_owned())
+        .bind(carrier)
+        .bind(number)
+        .bind(unknown)
+        .bind(now_rfc3339())
+    }
+
+    /// Records a push delivery id (nothing when it was taken before).
+    pub fn record_receipt(carrier: &str, delivery_id: &str, now_ms: i64) -> WriteQuery {
+        sqlx::query(
+            "INSERT INTO callback_receipts (carrier, delivery_id, received_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (carrier, delivery_id) DO NOTHING",
+        )
+        .bind(carrier.to_owned())
+        .bind(delivery_id.to_owned())
+        .bind(now_ms)
     }
 
     /// Records the derived status, unless a newer version was stored meanwhile.
@@ -319,27 +335,6 @@ impl Db {
         )
         .await
         .map(drop)
-    }
-
-    /// Records a push delivery id; false when it was taken before (a replay).
-    pub async fn record_receipt(
-        &self,
-        carrier: &str,
-        delivery_id: &str,
-        now_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let done = self
-            .write(
-                sqlx::query(
-                    "INSERT INTO callback_receipts (carrier, delivery_id, received_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (carrier, delivery_id) DO NOTHING",
-                )
-                .bind(carrier.to_owned())
-                .bind(delivery_id.to_owned())
-                .bind(now_ms),
-            )
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Whether a push delivery id was taken before.

@@ -294,7 +294,8 @@ impl Db {
     pub async fn mark_cancelled(&self, id: &str) -> Result<bool, sqlx::Error> {
         let now = now_rfc3339();
         let query = sqlx::query(
-            "UPDATE waybills SET state = 'cancelled', cancelled_at = $1, updated_at = $1 \
+            "UPDATE waybills SET state = 'cancelled', cancelled_at = $1, updated_at = $1, \
+             tracking_version = tracking_version + 1, next_poll_at = NULL \
              WHERE id = $2 AND state = 'created'",
         )
         .bind(&now)

@@ -21,16 +21,19 @@ pub enum Outcome {
     Done(AnyQueryResult),
     Row(Option<AnyRow>),
     Rows(Vec<AnyRow>),
+    Group(Vec<AnyQueryResult>),
 }
 
 enum Want {
     Execute,
     FetchOptional,
     FetchAll,
+    /// Several statements as one unit (a savepoint inside the batch): all or none.
+    Group(Vec<WriteQuery>),
 }
 
 struct Job {
-    query: WriteQuery,
+    query: Option<WriteQuery>,
     want: Want,
     reply: oneshot::Sender<Result<Outcome, sqlx::Error>>,
 }
@@ -72,7 +75,22 @@ impl Writer {
         }
     }
 
+    /// Runs the statements as one unit in the next batch; their results in order.
+    pub async fn execute_group(
+        &self,
+        queries: Vec<WriteQuery>,
+    ) -> Result<Vec<AnyQueryResult>, sqlx::Error> {
+        match self.send(None, Want::Group(queries)).await? {
+            Outcome::Group(done) => Ok(done),
+            _ => Err(sqlx::Error::Protocol("writer: expected results".into())),
+        }
+    }
+
     async fn submit(&self, query: WriteQuery, want: Want) -> Result<Outcome, sqlx::Error> {
+        self.send(Some(query), want).await
+    }
+
+    async fn send(&self, query: Option<WriteQuery>, want: Want) -> Result<Outcome, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { query, want, reply })
@@ -118,10 +136,14 @@ async fn run_batch(
     };
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let result = match job.want {
-            Want::Execute => tx.execute(job.query).await.map(Outcome::Done),
-            Want::FetchOptional => tx.fetch_optional(job.query).await.map(Outcome::Row),
-            Want::FetchAll => tx.fetch_all(job.query).await.map(Outcome::Rows),
+        let result = match (job.want, job.query) {
+            (Want::Execute, Some(q)) => tx.execute(q).await.map(Outcome::Done),
+            (Want::FetchOptional, Some(q)) => tx.fetch_optional(q).await.map(Outcome::Row),
+            (Want::FetchAll, Some(q)) => tx.fetch_all(q).await.map(Outcome::Rows),
+            (Want::Group(queries), _) => run_group(&mut tx, queries).await,
+            (_, None) => Err(sqlx::Error::Protocol(
+                "writer: a job without a query".into(),
+            )),
         };
         answers.push((job.reply, result));
     }
@@ -129,4 +151,20 @@ async fn run_batch(
         Ok(()) => Ok(answers),
         Err(e) => Err((answers.into_iter().map(|(reply, _)| reply).collect(), e)),
     }
+}
+
+/// The statements of one group under a savepoint: a failing one undoes the group only.
+async fn run_group(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    queries: Vec<WriteQuery>,
+) -> Result<Outcome, sqlx::Error> {
+    use sqlx::{Acquire, Executor};
+    let mut savepoint = tx.begin().await?;
+    let mut done = Vec::with_capacity(queries.len());
+    for q in queries {
+        // On error the savepoint is rolled back when dropped.
+        done.push(savepoint.execute(q).await?);
+    }
+    savepoint.commit().await?;
+    Ok(Outcome::Group(done))
 }

@@ -31,7 +31,12 @@ struct Inner {
     db: Db,
     cache: Cache,
     aliases: aliases::Aliases,
+    /// Built answers by waybill id, with the tracking version they were built at.
+    built: moka::future::Cache<String, (i64, Bytes, Option<TrackingStatus>)>,
 }
+
+/// Memory for built answers kept beside the cache (by body size).
+const BUILT_ANSWERS_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What one ingest changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +48,17 @@ pub struct Ingested {
 impl TrackingService {
     pub fn new(db: Db, cache: Cache, aliases: aliases::Aliases) -> Self {
         Self {
-            inner: Arc::new(Inner { db, cache, aliases }),
+            inner: Arc::new(Inner {
+                db,
+                cache,
+                aliases,
+                built: moka::future::Cache::builder()
+                    .weigher(|_, (_, body, _): &(i64, Bytes, Option<TrackingStatus>)| {
+                        u32::try_from(body.len() + 64).unwrap_or(u32::MAX)
+                    })
+                    .max_capacity(BUILT_ANSWERS_BYTES)
+                    .build(),
+            }),
         }
     }
 
@@ -122,15 +137,16 @@ impl TrackingService {
     }
 
     /// Stores a carrier's news about a waybill: new events (repeats are dropped by their key),
-    /// the last-mile hand-over (its name normalized), then the rebuilt answer goes to the cache.
+    /// the last-mile hand-over (its name normalized) and, for a push, its delivery id, all in one
+    /// unit; then the rebuilt answer goes to the cache.
     pub async fn ingest(
         &self,
         row: &TrackRow,
         source: &str,
         update: TrackingUpdate,
+        receipt: Option<(&str, &str)>,
     ) -> Result<Ingested, sqlx::Error> {
-        let db = &self.inner.db;
-        let mut new_events = db.insert_events(&row.id, source, &update.events).await?;
+        let mut group = Db::insert_events(&row.id, source, &update.events);
         let mut last_mile = None;
         if let Some(lm) = &update.last_mile {
             let name = self.inner.aliases.normalize(&lm.carrier);
@@ -142,29 +158,42 @@ impl TrackingService {
                 );
                 metrics::counter!("shipgate_last_mile_unknown_carrier_total").increment(1);
             }
-            new_events += db.insert_events(&row.id, &name.name, &lm.events).await?;
+            group.extend(Db::insert_events(&row.id, &name.name, &lm.events));
             let changed = row.last_mile_carrier.as_deref() != Some(name.name.as_str())
                 || row.last_mile_tracking_number.as_deref() != Some(lm.tracking_number.as_str());
             if changed {
                 last_mile = Some((name, lm.tracking_number.clone()));
             }
         }
-        metrics::counter!("shipgate_tracking_events_stored_total").increment(new_events);
-        if new_events == 0 && last_mile.is_none() {
+        let inserts = group.len();
+        if inserts > 0 || last_mile.is_some() {
+            group.push(Db::bump_tracking(
+                &row.id,
+                last_mile
+                    .as_ref()
+                    .map(|(n, number)| (n.name.as_str(), number.as_str(), n.known)),
+            ));
+        }
+        if let Some((carrier, id)) = receipt {
+            group.push(Db::record_receipt(carrier, id, crate::store::now_millis()));
+        }
+        if group.is_empty() {
             return Ok(Ingested::default());
         }
-        db.bump_tracking(
-            &row.id,
-            last_mile
-                .as_ref()
-                .map(|(n, number)| (n.name.as_str(), number.as_str(), n.known)),
-        )
-        .await?;
+        let done = self.inner.db.write_group(group).await?;
+        let new_events: u64 = done[..inserts].iter().map(|d| d.rows_affected()).sum();
+        metrics::counter!("shipgate_tracking_events_stored_total").increment(new_events);
+        if new_events == 0 && last_mile.is_none() {
+            // Nothing new: the cached answer is still right (its version is merely older).
+            return Ok(Ingested::default());
+        }
         let status = self.refresh(&row.id).await?;
         Ok(Ingested { new_events, status })
     }
 
-    /// Rebuilds a waybill's answer from the database and writes it through to the cache.
+    /// Rebuilds a waybill's answer from the database and writes it through to the cache. The
+    /// row (with its version) is read before the events, so the answer holds at least every
+    /// event of that version.
     pub async fn refresh(&self, waybill_id: &str) -> Result<Option<TrackingStatus>, sqlx::Error> {
         let Some(row) = self.inner.db.track_row_by_id(waybill_id).await? else {
             return Ok(None);
@@ -174,10 +203,12 @@ impl TrackingService {
             .cache
             .put_tracked(&row.id, &keys(&row), row.version, &body)
             .await;
-        self.inner
-            .db
-            .set_tracking_status(&row.id, row.version, status)
-            .await?;
+        if status.map(TrackingStatus::as_str) != row.tracking_status.as_deref() {
+            self.inner
+                .db
+                .set_tracking_status(&row.id, row.version, status)
+                .await?;
+        }
         Ok(status)
     }
 
@@ -199,12 +230,26 @@ impl TrackingService {
         }
     }
 
-    /// The answer and derived status of a waybill as the database has it.
+    /// The answer and derived status of a waybill as the database has it. Answers built before
+    /// are kept in memory under the waybill's tracking version: when the row read from the
+    /// database still has that version, the events are not read again (this is what serves
+    /// queries at speed while Redis is away, and it can never be stale: the version comes from
+    /// the database on every query).
     async fn build(&self, row: &TrackRow) -> Result<(Bytes, Option<TrackingStatus>), sqlx::Error> {
+        if let Some((version, body, status)) = self.inner.built.get(&row.id).await
+            && version == row.version
+        {
+            return Ok((body, status));
+        }
         let stored = self.inner.db.events(&row.id).await?;
         let (body, status) =
             render(row, &stored).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        Ok((Bytes::from(body), status))
+        let body = Bytes::from(body);
+        self.inner
+            .built
+            .insert(row.id.clone(), (row.version, body.clone(), status))
+            .await;
+        Ok((body, status))
     }
 }
 

@@ -129,7 +129,8 @@ impl Poller {
                 let next = next_poll(&update, now_millis(), &self.settings);
                 match db.track_row_by_id(&due.id).await {
                     Ok(Some(row)) => {
-                        if let Err(e) = self.tracking.ingest(&row, carrier.id(), update).await {
+                        if let Err(e) = self.tracking.ingest(&row, carrier.id(), update, None).await
+                        {
                             tracing::warn!(error = %e, waybill = %due.waybill_number, "storing polled events");
                         }
                     }

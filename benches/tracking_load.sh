@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Load test of the tracking read path, GET /v1/tracking/{number}, on the release binary:
+# seeds WAYBILLS waybills with EVENTS events each through the sandbox carrier's signed callbacks
+# (one event per push: the callback ingestion rate is printed too), then drives random numbers
+# with wrk at CONNECTIONS connections, with Redis and then with Redis stopped, each time beside
+# the same server's /livez throughput as the ceiling.
+#   benches/tracking_load.sh      (env: WAYBILLS=10000 EVENTS=20 DURATION=15s CONNECTIONS=64 THREADS=2 DB=sqlite|postgres)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/services.sh
+
+waybills=${WAYBILLS:-10000}
+events=${EVENTS:-20}
+duration=${DURATION:-15s}
+connections=${CONNECTIONS:-64}
+threads=${THREADS:-2}
+db=${DB:-sqlite}
+secret=bench-callback-secret
+
+services_install wrk curl postgresql-client
+cargo build --release --quiet --bin shipgate --example tracking_seed
+bin=$PWD/target/release/shipgate
+seed=$PWD/target/release/examples/tracking_seed
+services_start
+
+dir=$(mktemp -d /tmp/shipgate-bench.XXXXXX)
+if [ "$db" = postgres ]; then
+  name="bench_$(date +%s)"
+  psql -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $name"
+  export SHIPGATE_DATABASE_URL="${TEST_POSTGRES_URL%/*}/$name"
+else
+  export SHIPGATE_DATABASE_URL="sqlite://$dir/shipgate.db"
+fi
+export SHIPGATE_REDIS_URL=$TEST_REDIS_URL
+export SHIPGATE_TRACKING__CALLBACKS__SANDBOX__SECRET=$secret
+export SHIPGATE_TRACKING__POLLING__ENABLED=false
+export SHIPGATE_LOG__LEVEL=warn
+port=$(free_port)
+url="http://127.0.0.1:$port"
+key=$("$bin" keys create --tenant bench | tail -n 1)
+SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"; services_stop' EXIT
+for _ in $(seq 100); do curl -fs "$url/readyz" >/dev/null && break; sleep 0.1; done
+
+echo "shipgate tracking load: $waybills waybills x $events events, $db, $threads wrk threads, $connections connections, $duration per case, $(nproc) cores"
+"$seed" "$url" "$key" "$secret" "$waybills" "$events" "$dir/numbers.txt" 64 1 | tee "$dir/seed.txt"
+
+# Warm-up: fills the cache with every answer.
+wrk -t"$threads" -c"$connections" -d5s -s benches/tracking.lua "$url" -- "$key" "$dir/numbers.txt" >/dev/null
+
+livez() { wrk -t"$threads" -c"$connections" -d"$duration" -s benches/livez.lua "$url/livez" | grep '^RESULT'; }
+tracking() { wrk -t"$threads" -c"$connections" -d"$duration" -s benches/tracking.lua "$url" -- "$key" "$dir/numbers.txt" | grep '^RESULT'; }
+
+printf '%-28s %s\n' "livez (ceiling)" "$(livez | cut -c8-)"
+printf '%-28s %s\n' "tracking, redis" "$(tracking | cut -c8-)"
+redis-cli -p "$SERVICES_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+sleep 1
+printf '%-28s %s\n' "livez, redis stopped" "$(livez | cut -c8-)"
+printf '%-28s %s\n' "tracking, redis stopped" "$(tracking | cut -c8-)"
+grep -c '"level":"ERROR"' "$dir/server.log" | sed 's/^/server error log lines: /' || true
