@@ -71,8 +71,10 @@ async fn main() -> anyhow::Result<()> {
     // Events a minute apart, a day ago onwards, so the timeline is sorted newest first.
     let base = chrono::Utc::now() - chrono::Duration::days(1);
     let codes = ["PU", "DP", "LD", "LA", "CC", "LM"];
-    let pushes: Vec<(usize, usize)> = (0..numbers.len())
-        .flat_map(|w| (0..events.div_ceil(per_push)).map(move |p| (w, p)))
+    // Interleaved as carriers push: the first event of every parcel, then the second...
+    let waybill_count = numbers.len();
+    let pushes: Vec<(usize, usize)> = (0..events.div_ceil(per_push))
+        .flat_map(|p| (0..waybill_count).map(move |w| (w, p)))
         .collect();
     let started = Instant::now();
     let results = futures_util::stream::iter(pushes)

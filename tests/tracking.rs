@@ -355,7 +355,10 @@ async fn pushes_are_authenticated_deduplicated_and_ordered(backend: Backend) {
     assert_eq!(lm.body["lastMileCarrierRecognized"], false);
 
     // Cancelled: the cached answer says so at once.
-    assert_eq!(app.tracking(&app.key, &other).await.body["trackingStatus"], "INFO_RECEIVED");
+    assert_eq!(
+        app.tracking(&app.key, &other).await.body["trackingStatus"],
+        "INFO_RECEIVED"
+    );
     let r = app
         .call(
             Method::POST,
@@ -366,7 +369,10 @@ async fn pushes_are_authenticated_deduplicated_and_ordered(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(app.tracking(&app.key, &other).await.body["trackingStatus"], "CANCELLED");
+    assert_eq!(
+        app.tracking(&app.key, &other).await.body["trackingStatus"],
+        "CANCELLED"
+    );
 
     // Unreadable and unknown.
     let r = app

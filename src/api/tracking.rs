@@ -221,23 +221,15 @@ async fn take_push(
         duplicates: 0,
         unknown: 0,
     };
+    // A delivery id recorded before is a replay: its events are the stored ones (deduplicated
+    // by their key), so taking it again changes nothing, and when every delivery of the push was
+    // seen before, the push is refused as a replay.
+    let total = deliveries.len();
     let mut replayed = 0;
-    for d in &deliveries {
-        if db.receipt_seen(carrier, &d.id).await? {
-            replayed += 1;
-        }
-    }
-    if replayed == deliveries.len() {
-        return Err(ApiError::CallbackReplayed(format!(
-            "delivery already received from {carrier}"
-        )));
-    }
     for d in deliveries {
-        // Events, the last mile and the receipt go in as one unit before the answer: a retry
-        // after a lost answer is refused as a replay only when the events are stored.
         match db.track_row_for_carrier(carrier, &d.number).await? {
             Some(row) => {
-                let total = d.update.events.len() as u64
+                let events = d.update.events.len() as u64
                     + d.update
                         .last_mile
                         .as_ref()
@@ -245,20 +237,28 @@ async fn take_push(
                 let got = tracking
                     .ingest(&row, carrier, d.update, Some((carrier, &d.id)))
                     .await?;
+                replayed += usize::from(got.replayed);
                 answer.accepted += got.new_events;
-                answer.duplicates += total - got.new_events;
+                answer.duplicates += events - got.new_events;
             }
             None => {
                 answer.unknown += 1;
                 tracing::info!(carrier, number = %d.number, "push for a number shipgate does not know");
-                db.write(crate::store::Db::record_receipt(
-                    carrier,
-                    &d.id,
-                    now_millis(),
-                ))
-                .await?;
+                let done = db
+                    .write(crate::store::Db::record_receipt(
+                        carrier,
+                        &d.id,
+                        now_millis(),
+                    ))
+                    .await?;
+                replayed += usize::from(done.rows_affected() == 0);
             }
         }
+    }
+    if replayed == total {
+        return Err(ApiError::CallbackReplayed(format!(
+            "delivery already received from {carrier}"
+        )));
     }
     metrics::counter!("shipgate_callback_events_total", "carrier" => carrier.to_owned())
         .increment(answer.accepted);

@@ -336,20 +336,4 @@ impl Db {
         .await
         .map(drop)
     }
-
-    /// Whether a push delivery id was taken before.
-    pub async fn receipt_seen(
-        &self,
-        carrier: &str,
-        delivery_id: &str,
-    ) -> Result<bool, sqlx::Error> {
-        Ok(
-            sqlx::query("SELECT 1 FROM callback_receipts WHERE carrier = $1 AND delivery_id = $2")
-                .bind(carrier)
-                .bind(delivery_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
-    }
 }

@@ -43,6 +43,8 @@ const BUILT_ANSWERS_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Ingested {
     pub new_events: u64,
     pub status: Option<TrackingStatus>,
+    /// The push's delivery id had been recorded before (a replay).
+    pub replayed: bool,
 }
 
 impl TrackingService {
@@ -182,13 +184,21 @@ impl TrackingService {
         }
         let done = self.inner.db.write_group(group).await?;
         let new_events: u64 = done[..inserts].iter().map(|d| d.rows_affected()).sum();
+        let replayed = receipt.is_some() && done.last().is_some_and(|d| d.rows_affected() == 0);
         metrics::counter!("shipgate_tracking_events_stored_total").increment(new_events);
         if new_events == 0 && last_mile.is_none() {
             // Nothing new: the cached answer is still right (its version is merely older).
-            return Ok(Ingested::default());
+            return Ok(Ingested {
+                replayed,
+                ..Ingested::default()
+            });
         }
         let status = self.refresh(&row.id).await?;
-        Ok(Ingested { new_events, status })
+        Ok(Ingested {
+            new_events,
+            status,
+            replayed,
+        })
     }
 
     /// Rebuilds a waybill's answer from the database and writes it through to the cache. The
