@@ -33,6 +33,11 @@ enum KeysCommand {
     },
 }
 
+/// mimalloc: the service allocates many small, short-lived buffers per request (JSON, rows);
+/// measured faster than the system allocator on the tracking and callback paths.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     carriers::http::install_crypto_provider();

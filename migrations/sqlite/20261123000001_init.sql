@@ -76,6 +76,13 @@ CREATE TABLE tracking_events (
     PRIMARY KEY (waybill_id, source, status_code, occurred_at_ms)
 );
 
+-- A stored event bumps its waybill's tracking version in the same statement, so the version
+-- that orders cached answers can never lag behind the events.
+CREATE TRIGGER tracking_events_bump AFTER INSERT ON tracking_events FOR EACH ROW
+BEGIN
+    UPDATE waybills SET tracking_version = tracking_version + 1 WHERE id = NEW.waybill_id;
+END;
+
 -- Carrier pushes already taken, by the carrier's delivery id: a replay is refused.
 CREATE TABLE callback_receipts (
     carrier      TEXT NOT NULL,

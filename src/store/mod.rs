@@ -139,8 +139,9 @@ impl Db {
         }
     }
 
-    /// Runs several write statements as one unit (one transaction; on SQLite one savepoint in
-    /// the writer's next batch, so the group shares its commit).
+    /// Runs several write statements in order with one commit (a transaction on PostgreSQL; on
+    /// SQLite the writer's next batch). On SQLite a failing statement does not undo the ones
+    /// before it: groups are built so that a prefix is safe to keep.
     pub async fn write_group(
         &self,
         queries: Vec<writer::WriteQuery>,

@@ -227,27 +227,22 @@ impl Db {
             .collect()
     }
 
-    /// Marks the waybill's tracking changed (and records its last mile, when given): the
-    /// version orders the cached answers built from it.
-    pub fn bump_tracking(waybill_id: &str, last_mile: Option<(&str, &str, bool)>) -> WriteQuery {
-        let (carrier, number, unknown) = match last_mile {
-            Some((c, n, known)) => (
-                Some(c.to_owned()),
-                Some(n.to_owned()),
-                Some(i64::from(!known)),
-            ),
-            None => (None, None, None),
-        };
+    /// Records the waybill's last mile and bumps its tracking version (stored events bump it
+    /// themselves, by trigger).
+    pub fn record_last_mile(
+        waybill_id: &str,
+        carrier: &str,
+        number: &str,
+        known: bool,
+    ) -> WriteQuery {
         sqlx::query(
-            "UPDATE waybills SET tracking_version = tracking_version + 1, \
-             last_mile_carrier = COALESCE($2, last_mile_carrier), \
-             last_mile_tracking_number = COALESCE($3, last_mile_tracking_number), \
-             last_mile_unknown = COALESCE($4, last_mile_unknown), updated_at = $5 WHERE id = $1",
+            "UPDATE waybills SET tracking_version = tracking_version + 1, last_mile_carrier = $2, \
+             last_mile_tracking_number = $3, last_mile_unknown = $4, updated_at = $5 WHERE id = $1",
         )
         .bind(waybill_id.to_owned())
-        .bind(carrier)
-        .bind(number)
-        .bind(unknown)
+        .bind(carrier.to_owned())
+        .bind(number.to_owned())
+        .bind(i64::from(!known))
         .bind(now_rfc3339())
     }
 

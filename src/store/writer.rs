@@ -28,7 +28,7 @@ enum Want {
     Execute,
     FetchOptional,
     FetchAll,
-    /// Several statements as one unit (a savepoint inside the batch): all or none.
+    /// Several statements, in order, in one batch.
     Group(Vec<WriteQuery>),
 }
 
@@ -75,7 +75,7 @@ impl Writer {
         }
     }
 
-    /// Runs the statements as one unit in the next batch; their results in order.
+    /// Runs the statements in order in the next batch (one commit); their results in order.
     pub async fn execute_group(
         &self,
         queries: Vec<WriteQuery>,
@@ -153,18 +153,17 @@ async fn run_batch(
     }
 }
 
-/// The statements of one group under a savepoint: a failing one undoes the group only.
+/// The statements of one group, in order, in the batch's transaction. No savepoint (two more
+/// round trips to the connection per group): a group is built so that each statement is whole
+/// on its own and a failure leaves a prefix that a retry completes (see `TrackingService::ingest`).
 async fn run_group(
     tx: &mut sqlx::Transaction<'static, Any>,
     queries: Vec<WriteQuery>,
 ) -> Result<Outcome, sqlx::Error> {
-    use sqlx::{Acquire, Executor};
-    let mut savepoint = tx.begin().await?;
+    use sqlx::Executor;
     let mut done = Vec::with_capacity(queries.len());
     for q in queries {
-        // On error the savepoint is rolled back when dropped.
-        done.push(savepoint.execute(q).await?);
+        done.push(tx.as_mut().execute(q).await?);
     }
-    savepoint.commit().await?;
     Ok(Outcome::Group(done))
 }

@@ -167,13 +167,12 @@ impl TrackingService {
                 last_mile = Some((name, lm.tracking_number.clone()));
             }
         }
+        // Each stored event bumps the version itself (a trigger, same statement); a new last
+        // mile bumps it here.
         let inserts = group.len();
-        if inserts > 0 || last_mile.is_some() {
-            group.push(Db::bump_tracking(
-                &row.id,
-                last_mile
-                    .as_ref()
-                    .map(|(n, number)| (n.name.as_str(), number.as_str(), n.known)),
+        if let Some((name, number)) = &last_mile {
+            group.push(Db::record_last_mile(
+                &row.id, &name.name, number, name.known,
             ));
         }
         if let Some((carrier, id)) = receipt {
@@ -186,8 +185,10 @@ impl TrackingService {
         let new_events: u64 = done[..inserts].iter().map(|d| d.rows_affected()).sum();
         let replayed = receipt.is_some() && done.last().is_some_and(|d| d.rows_affected() == 0);
         metrics::counter!("shipgate_tracking_events_stored_total").increment(new_events);
-        if new_events == 0 && last_mile.is_none() {
-            // Nothing new: the cached answer is still right (its version is merely older).
+        if new_events == 0 && last_mile.is_none() && (replayed || receipt.is_none()) {
+            // Nothing new: the cached answer is still right. (A first delivery refreshes even
+            // without news, in case an earlier attempt stored its events but died before
+            // refreshing.)
             return Ok(Ingested {
                 replayed,
                 ..Ingested::default()
