@@ -39,6 +39,9 @@ pub struct TrackingSettings {
     pub cache_ttl_secs: u64,
     /// Entries of the in-process cache used when no Redis is configured.
     pub local_cache_capacity: u64,
+    /// Answers also kept in process memory with Redis, coherent through Redis's invalidation
+    /// messages (server-assisted client-side caching over RESP3); 0 turns it off.
+    pub redis_client_cache_keys: usize,
     /// One Redis command's budget; a slower answer counts as a failure.
     pub redis_timeout_ms: u64,
     /// Consecutive Redis failures that open the breaker (queries then go to the database).
@@ -355,6 +358,7 @@ impl Default for Settings {
             tracking: TrackingSettings {
                 cache_ttl_secs: 24 * 3600,
                 local_cache_capacity: 200_000,
+                redis_client_cache_keys: 20_000,
                 redis_timeout_ms: 100,
                 redis_breaker_failures: 3,
                 redis_breaker_open_ms: 1000,

@@ -105,6 +105,7 @@ impl Application {
         let t = &settings.tracking;
         let cache = crate::tracking::cache::Cache::new(&crate::tracking::cache::CacheConfig {
             redis_url: settings.redis_url.clone().filter(|u| !u.trim().is_empty()),
+            client_cache_keys: t.redis_client_cache_keys,
             ttl: Duration::from_secs(t.cache_ttl_secs),
             local_capacity: t.local_cache_capacity,
             timeout: Duration::from_millis(t.redis_timeout_ms),

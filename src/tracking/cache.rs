@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 
 pub struct CacheConfig {
     pub redis_url: Option<String>,
+    /// Answers kept in process memory, coherent through Redis's invalidation messages
+    /// (server-assisted client-side caching, RESP3); 0 turns it off.
+    pub client_cache_keys: usize,
     pub ttl: Duration,
     pub local_capacity: u64,
     pub timeout: Duration,
@@ -43,6 +46,7 @@ pub struct RedisCache {
     timeout: Duration,
     breaker: Breaker,
     put: redis::Script,
+    client_cache_keys: usize,
     /// Waybills whose answer could not be written while Redis was away.
     missed: Mutex<HashSet<String>>,
     missed_overflow: AtomicBool,
@@ -64,6 +68,21 @@ for _, key in ipairs(KEYS) do
 end
 return 1";
 
+/// The URL asking for RESP3 (`protocol=resp3`) unless it names a protocol already.
+fn with_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        return url.to_owned();
+    }
+    let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+    if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else if after_scheme.contains('/') {
+        format!("{url}?protocol=resp3")
+    } else {
+        format!("{url}/?protocol=resp3")
+    }
+}
+
 /// Key of a tenant's number.
 pub fn key(tenant_id: &str, number: &str) -> String {
     format!("sg:trk:{tenant_id}:{number}")
@@ -81,6 +100,12 @@ impl Cache {
     pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
         Ok(match &config.redis_url {
             Some(url) => {
+                // Client-side caching needs RESP3 (invalidations arrive as push messages).
+                let url = if config.client_cache_keys > 0 {
+                    with_resp3(url)
+                } else {
+                    url.clone()
+                };
                 let client = redis::Client::open(url.as_str())
                     .map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
                 Self::Redis(Box::new(RedisCache {
@@ -90,6 +115,7 @@ impl Cache {
                     timeout: config.timeout,
                     breaker: Breaker::new(config.breaker_failures, config.breaker_open),
                     put: redis::Script::new(PUT_SCRIPT),
+                    client_cache_keys: config.client_cache_keys,
                     missed: Mutex::new(HashSet::new()),
                     missed_overflow: AtomicBool::new(false),
                 }))
@@ -203,11 +229,20 @@ impl RedisCache {
             return None;
         }
         let init = self.conn.get_or_try_init(|| async {
-            let config = redis::aio::ConnectionManagerConfig::new()
+            let mut config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(self.timeout))
                 .set_response_timeout(Some(self.timeout))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(200));
+            if let Some(keys) = std::num::NonZeroUsize::new(self.client_cache_keys) {
+                // Reads marked below are answered from memory until Redis says the key changed;
+                // a reconnect starts a new epoch, dropping everything cached before it.
+                config = config.set_cache_config(
+                    redis::caching::CacheConfig::new()
+                        .set_mode(redis::caching::CacheMode::OptIn)
+                        .set_size(keys),
+                );
+            }
             ConnectionManager::new_with_config(self.client.clone(), config).await
         });
         match tokio::time::timeout(self.timeout * 2, init).await {
@@ -260,12 +295,25 @@ impl RedisCache {
         }
     }
 
+    /// Redis serves reads only when it is reachable and holds no answer it missed a write of.
+    fn readable(&self) -> bool {
+        let missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
+        missed.is_empty() && !self.missed_overflow.load(Ordering::Relaxed)
+    }
+
+    fn cached(cmd: &mut redis::Cmd) -> &mut redis::Cmd {
+        cmd.set_cache_config(redis::CommandCacheConfig::new().set_enable_cache(true))
+    }
+
     async fn get(&self, key: &str) -> Lookup {
+        if !self.readable() {
+            return Lookup::Unavailable;
+        }
         let Some(mut conn) = self.conn().await else {
             return Lookup::Unavailable;
         };
         match self
-            .run::<Option<Vec<u8>>>(&mut conn, redis::cmd("GET").arg(key))
+            .run::<Option<Vec<u8>>>(&mut conn, Self::cached(redis::cmd("GET").arg(key)))
             .await
         {
             Some(Some(body)) => Lookup::Hit(Bytes::from(body)),
@@ -317,7 +365,16 @@ impl RedisCache {
             }
             None => false,
         };
+        if written && remember {
+            let mut missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
+            if !missed.is_empty() {
+                missed.remove(waybill_id);
+            }
+        }
         if !written && remember {
+            // Redis (or its copy in this process) may now hold an answer older than the
+            // database: no reads from it until the answer is rewritten.
+            self.breaker.trip();
             let mut missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
             if missed.len() < MAX_MISSED {
                 missed.insert(waybill_id.to_owned());
@@ -327,15 +384,21 @@ impl RedisCache {
         }
     }
 
+    pub fn has_missed(&self) -> bool {
+        !self.readable()
+    }
+
     fn take_missed(&self) -> Option<Vec<String>> {
         if !self.breaker.is_closed() {
             return None;
         }
-        let mut missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
+        let missed = self.missed.lock().unwrap_or_else(|e| e.into_inner());
         if missed.is_empty() && !self.missed_overflow.load(Ordering::Relaxed) {
             return None;
         }
-        Some(missed.drain().collect())
+        // A snapshot: each entry leaves the set when its answer is written (in `put`), so reads
+        // stay off Redis until the last one is.
+        Some(missed.iter().cloned().collect())
     }
 
     /// After losing track of more answers than it remembers, the cache drops every tracking
@@ -373,7 +436,7 @@ impl RedisCache {
         }
     }
 
-    async fn ping(&self) -> bool {
+    pub async fn ping(&self) -> bool {
         match self.conn().await {
             Some(mut conn) => self
                 .run::<String>(&mut conn, &redis::cmd("PING"))
@@ -433,6 +496,17 @@ impl Breaker {
         self.open_until.load(Ordering::Acquire) == 0
     }
 
+    /// Opens at once (a write that could not be made).
+    fn trip(&self) {
+        self.failures.store(self.threshold, Ordering::Release);
+        let _ = self.open_until.compare_exchange(
+            0,
+            self.now() + self.open_for_ms,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+
     /// True when this failure opened the breaker.
     fn failure(&self) -> bool {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
@@ -473,10 +547,31 @@ mod tests {
         assert!(b.is_closed() && b.allow());
     }
 
+    #[test]
+    fn redis_urls_ask_for_resp3() {
+        assert_eq!(
+            with_resp3("redis://h:6379"),
+            "redis://h:6379/?protocol=resp3"
+        );
+        assert_eq!(
+            with_resp3("redis://h:6379/2"),
+            "redis://h:6379/2?protocol=resp3"
+        );
+        assert_eq!(
+            with_resp3("redis://h/?db=1"),
+            "redis://h/?db=1&protocol=resp3"
+        );
+        assert_eq!(
+            with_resp3("redis://h/?protocol=resp2"),
+            "redis://h/?protocol=resp2"
+        );
+    }
+
     #[tokio::test]
     async fn local_writes_never_go_back_in_version() {
         let cache = Cache::new(&CacheConfig {
             redis_url: None,
+            client_cache_keys: 0,
             ttl: Duration::from_secs(60),
             local_capacity: 100,
             timeout: Duration::from_millis(50),

@@ -226,6 +226,10 @@ impl TrackingService {
     /// Rewrites answers the cache missed while Redis was away.
     pub async fn repair_cache(&self) {
         if let Cache::Redis(r) = &self.inner.cache {
+            // Reads stay off Redis while it misses answers, so it is probed from here.
+            if !r.has_missed() || !r.ping().await {
+                return;
+            }
             r.flush_if_overflowed().await;
         }
         if let Some(ids) = self.inner.cache.take_missed() {
