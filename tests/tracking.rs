@@ -703,3 +703,47 @@ on_both_databases!(
     pushes_are_authenticated_deduplicated_and_ordered,
     instances_side_by_side_poll_each_parcel_once_per_round,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_cached_in_another_instance_follow_a_push() {
+    // Two instances on one database and one Redis, each keeping answers in memory too: a push
+    // taken by one is seen by the other (Redis invalidates the other's copy).
+    let first = spawn_app_with(Backend::Sqlite, |s| {
+        pushes(s);
+        s.redis_url = Some(redis_url());
+    })
+    .await;
+    let url = first.database_url.clone();
+    let second = spawn_app_with(Backend::Sqlite, |s| {
+        pushes(s);
+        s.redis_url = Some(redis_url());
+        s.database_url = url;
+    })
+    .await;
+    let number = first.created("TRK-TWO-CACHES", "SANDBOX_LINEHAUL_US").await;
+    let key = second.new_key("acme").await;
+    for _ in 0..3 {
+        let r = second.tracking(&key, &number).await;
+        assert_eq!(r.body["trackingStatus"], "INFO_RECEIVED");
+    }
+    let body = json!({"waybillNumber": number, "events": [event("PU", &later(1, 8))]});
+    assert_eq!(
+        first
+            .push_sandbox("two-1", now(), &body, SECRET)
+            .await
+            .status,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let r = second.tracking(&key, &number).await;
+        if r.body["trackingStatus"] == "PICKED_UP" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the other instance kept its old answer"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -62,6 +62,29 @@ pub struct StoredEvent {
     pub event: TrackingEvent,
 }
 
+/// An event from the twelve columns starting at `at`.
+fn stored_event(r: &AnyRow, at: usize) -> Result<StoredEvent, sqlx::Error> {
+    let occurred_at: String = r.try_get(at + 3)?;
+    let occurred_at = chrono::DateTime::parse_from_rfc3339(&occurred_at)
+        .map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(StoredEvent {
+        source: r.try_get(at)?,
+        occurred_at_ms: r.try_get(at + 2)?,
+        event: TrackingEvent {
+            status_code: r.try_get(at + 1)?,
+            status: TrackingStatus::parse(&r.try_get::<String, _>(at + 4)?),
+            description: r.try_get(at + 5)?,
+            occurred_at,
+            timezone: r.try_get(at + 6)?,
+            address: r.try_get(at + 7)?,
+            city: r.try_get(at + 8)?,
+            state: r.try_get(at + 9)?,
+            postal_code: r.try_get(at + 10)?,
+            country: r.try_get(at + 11)?,
+        },
+    })
+}
+
 /// What a poll claim hands the poller.
 #[derive(Debug, Clone)]
 pub struct DuePoll {
@@ -167,29 +190,37 @@ impl Db {
         .bind(waybill_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let occurred_at: String = r.try_get(3)?;
-                let occurred_at = chrono::DateTime::parse_from_rfc3339(&occurred_at)
-                    .map_err(|e| sqlx::Error::Decode(e.into()))?;
-                Ok(StoredEvent {
-                    source: r.try_get(0)?,
-                    occurred_at_ms: r.try_get(2)?,
-                    event: TrackingEvent {
-                        status_code: r.try_get(1)?,
-                        status: TrackingStatus::parse(&r.try_get::<String, _>(4)?),
-                        description: r.try_get(5)?,
-                        occurred_at,
-                        timezone: r.try_get(6)?,
-                        address: r.try_get(7)?,
-                        city: r.try_get(8)?,
-                        state: r.try_get(9)?,
-                        postal_code: r.try_get(10)?,
-                        country: r.try_get(11)?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(|r| stored_event(r, 0)).collect()
+    }
+
+    /// A waybill and its events, newest first, in one statement (one consistent read).
+    pub async fn track_row_with_events(
+        &self,
+        waybill_id: &str,
+    ) -> Result<Option<(TrackRow, Vec<StoredEvent>)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT w.id, w.tenant_id, w.reference_number, w.waybill_number, w.carrier, w.state, \
+             w.created_at, w.tracking_version, w.last_mile_carrier, w.last_mile_tracking_number, \
+             w.last_mile_unknown, w.request_json, w.tracking_status, e.source, e.status_code, \
+             e.occurred_at_ms, e.occurred_at, e.status, e.description, e.timezone, e.address, \
+             e.city, e.state, e.postal_code, e.country FROM waybills w \
+             LEFT JOIN tracking_events e ON e.waybill_id = w.id \
+             WHERE w.id = $1 AND w.state IN ('created', 'cancelled') \
+             ORDER BY e.occurred_at_ms DESC, e.received_at DESC",
+        )
+        .bind(waybill_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let row = track_row(first)?;
+        let events = rows
+            .iter()
+            .filter(|r| matches!(r.try_get::<Option<String>, _>(13), Ok(Some(_))))
+            .map(|r| stored_event(r, 13))
+            .collect::<Result<_, _>>()?;
+        Ok(Some((row, events)))
     }
 
     /// Statements storing events not seen before (same source, code and instant = the same

@@ -203,13 +203,19 @@ impl TrackingService {
     }
 
     /// Rebuilds a waybill's answer from the database and writes it through to the cache. The
-    /// row (with its version) is read before the events, so the answer holds at least every
-    /// event of that version.
+    /// row (with its version) and its events are one read, so the answer holds every event of
+    /// that version.
     pub async fn refresh(&self, waybill_id: &str) -> Result<Option<TrackingStatus>, sqlx::Error> {
-        let Some(row) = self.inner.db.track_row_by_id(waybill_id).await? else {
+        let Some((row, stored)) = self.inner.db.track_row_with_events(waybill_id).await? else {
             return Ok(None);
         };
-        let (body, status) = self.build(&row).await?;
+        let (body, status) =
+            render(&row, &stored).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let body = Bytes::from(body);
+        self.inner
+            .built
+            .insert(row.id.clone(), (row.version, body.clone(), status))
+            .await;
         self.inner
             .cache
             .put_tracked(&row.id, &keys(&row), row.version, &body)
