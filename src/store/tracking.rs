@@ -62,27 +62,88 @@ pub struct StoredEvent {
     pub event: TrackingEvent,
 }
 
-/// An event from the twelve columns starting at `at`.
-fn stored_event(r: &AnyRow, at: usize) -> Result<StoredEvent, sqlx::Error> {
-    let occurred_at: String = r.try_get(at + 3)?;
-    let occurred_at = chrono::DateTime::parse_from_rfc3339(&occurred_at)
-        .map_err(|e| sqlx::Error::Decode(e.into()))?;
-    Ok(StoredEvent {
-        source: r.try_get(at)?,
-        occurred_at_ms: r.try_get(at + 2)?,
-        event: TrackingEvent {
-            status_code: r.try_get(at + 1)?,
-            status: TrackingStatus::parse(&r.try_get::<String, _>(at + 4)?),
-            description: r.try_get(at + 5)?,
-            occurred_at,
-            timezone: r.try_get(at + 6)?,
-            address: r.try_get(at + 7)?,
-            city: r.try_get(at + 8)?,
-            state: r.try_get(at + 9)?,
-            postal_code: r.try_get(at + 10)?,
-            country: r.try_get(at + 11)?,
-        },
-    })
+/// The events of one waybill as a JSON array of 12-element arrays, newest first: one row
+/// instead of a row per event (each row is a hand-over between threads in the SQLite driver).
+macro_rules! events_json_sqlite {
+    ($id:literal) => {
+        concat!(
+            "(SELECT COALESCE(json_group_array(json_array(source, status_code, occurred_at_ms, \
+             occurred_at, status, description, timezone, address, city, state, postal_code, \
+             country)), '[]') FROM (SELECT * FROM tracking_events WHERE waybill_id = ",
+            $id,
+            " ORDER BY occurred_at_ms DESC, received_at DESC))"
+        )
+    };
+}
+
+macro_rules! events_json_postgres {
+    ($id:literal) => {
+        concat!(
+            "(SELECT COALESCE(json_agg(json_build_array(source, status_code, occurred_at_ms, \
+             occurred_at, status, description, timezone, address, city, state, postal_code, \
+             country) ORDER BY occurred_at_ms DESC, received_at DESC), '[]')::text \
+             FROM tracking_events WHERE waybill_id = ",
+            $id,
+            ")"
+        )
+    };
+}
+
+type EventColumns = (
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn parse_events(json: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let rows: Vec<EventColumns> =
+        serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    rows.into_iter()
+        .map(
+            |(
+                source,
+                code,
+                ms,
+                at,
+                status,
+                description,
+                timezone,
+                address,
+                city,
+                state,
+                postal_code,
+                country,
+            )| {
+                let occurred_at = chrono::DateTime::parse_from_rfc3339(&at)
+                    .map_err(|e| sqlx::Error::Decode(e.into()))?;
+                Ok(StoredEvent {
+                    source,
+                    occurred_at_ms: ms,
+                    event: TrackingEvent {
+                        status_code: code,
+                        status: TrackingStatus::parse(&status),
+                        description,
+                        occurred_at,
+                        timezone,
+                        address,
+                        city,
+                        state,
+                        postal_code,
+                        country,
+                    },
+                })
+            },
+        )
+        .collect()
 }
 
 /// What a poll claim hands the poller.
@@ -182,45 +243,48 @@ impl Db {
 
     /// The waybill's events, newest first.
     pub async fn events(&self, waybill_id: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT source, status_code, occurred_at_ms, occurred_at, status, description, \
-             timezone, address, city, state, postal_code, country FROM tracking_events \
-             WHERE waybill_id = $1 ORDER BY occurred_at_ms DESC, received_at DESC",
-        )
-        .bind(waybill_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| stored_event(r, 0)).collect()
+        let sql = match self.dialect {
+            Dialect::Sqlite => concat!("SELECT ", events_json_sqlite!("$1")),
+            Dialect::Postgres => concat!("SELECT ", events_json_postgres!("$1")),
+        };
+        let row = sqlx::query(sql)
+            .bind(waybill_id)
+            .fetch_one(&self.pool)
+            .await?;
+        parse_events(&row.try_get::<String, _>(0)?)
     }
 
-    /// A waybill and its events, newest first, in one statement (one consistent read).
+    /// A waybill and its events, newest first, in one statement and one row (one consistent
+    /// read; the events come as one JSON array rather than a row each).
     pub async fn track_row_with_events(
         &self,
         waybill_id: &str,
     ) -> Result<Option<(TrackRow, Vec<StoredEvent>)>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT w.id, w.tenant_id, w.reference_number, w.waybill_number, w.carrier, w.state, \
-             w.created_at, w.tracking_version, w.last_mile_carrier, w.last_mile_tracking_number, \
-             w.last_mile_unknown, w.request_json, w.tracking_status, e.source, e.status_code, \
-             e.occurred_at_ms, e.occurred_at, e.status, e.description, e.timezone, e.address, \
-             e.city, e.state, e.postal_code, e.country FROM waybills w \
-             LEFT JOIN tracking_events e ON e.waybill_id = w.id \
-             WHERE w.id = $1 AND w.state IN ('created', 'cancelled') \
-             ORDER BY e.occurred_at_ms DESC, e.received_at DESC",
-        )
-        .bind(waybill_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let Some(first) = rows.first() else {
+        let sql = match self.dialect {
+            Dialect::Sqlite => concat!(
+                "SELECT id, tenant_id, reference_number, waybill_number, carrier, state, \
+                 created_at, tracking_version, last_mile_carrier, last_mile_tracking_number, \
+                 last_mile_unknown, request_json, tracking_status, ",
+                events_json_sqlite!("w.id"),
+                " FROM waybills w WHERE id = $1 AND state IN ('created', 'cancelled')"
+            ),
+            Dialect::Postgres => concat!(
+                "SELECT id, tenant_id, reference_number, waybill_number, carrier, state, \
+                 created_at, tracking_version, last_mile_carrier, last_mile_tracking_number, \
+                 last_mile_unknown, request_json, tracking_status, ",
+                events_json_postgres!("w.id"),
+                " FROM waybills w WHERE id = $1 AND state IN ('created', 'cancelled')"
+            ),
+        };
+        let Some(r) = sqlx::query(sql)
+            .bind(waybill_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
             return Ok(None);
         };
-        let row = track_row(first)?;
-        let events = rows
-            .iter()
-            .filter(|r| matches!(r.try_get::<Option<String>, _>(13), Ok(Some(_))))
-            .map(|r| stored_event(r, 13))
-            .collect::<Result<_, _>>()?;
-        Ok(Some((row, events)))
+        let events = parse_events(&r.try_get::<String, _>(13)?)?;
+        Ok(Some((track_row(&r)?, events)))
     }
 
     /// Statements storing events not seen before (same source, code and instant = the same
