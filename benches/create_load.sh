@@ -28,6 +28,8 @@ run_backend() {
     url="${TEST_POSTGRES_URL%/*}/$db"
   fi
   export SHIPGATE_DATABASE_URL=$url
+  # The benchmark measures the server, not the per-key quota.
+  export SHIPGATE_RATE_LIMITS__ENABLED=false
   port=$(free_port)
   key=$("$bin" keys create --tenant bench | tail -n 1)
   SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &

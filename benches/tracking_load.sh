@@ -35,6 +35,8 @@ export SHIPGATE_REDIS_URL=$TEST_REDIS_URL
 export SHIPGATE_TRACKING__CALLBACKS__SANDBOX__SECRET=$secret
 export SHIPGATE_TRACKING__POLLING__ENABLED=false
 export SHIPGATE_LOG__LEVEL=warn
+# The benchmark measures the server, not the per-key quota.
+export SHIPGATE_RATE_LIMITS__ENABLED=false
 port=$(free_port)
 url="http://127.0.0.1:$port"
 key=$("$bin" keys create --tenant bench | tail -n 1)

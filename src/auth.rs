@@ -4,6 +4,7 @@
 //! password hash protects guessable secrets, which these are not) and lets a lookup use an index.
 
 use crate::error::ApiError;
+use crate::settings::RateLimitSettings;
 use crate::store::Db;
 use crate::store::tenants::Tenant;
 use actix_web::dev::Payload;
@@ -15,11 +16,16 @@ use std::time::Duration;
 
 pub const KEY_PREFIX: &str = "sg_";
 
+type Limiter = governor::DefaultDirectRateLimiter;
+
 #[derive(Clone)]
 pub struct Auth {
     db: Db,
     /// Verified keys by digest; the TTL bounds how long a revoked key keeps working.
     cache: moka::future::Cache<String, Tenant>,
+    /// One token bucket per key (by digest), kept while the key is in use.
+    limiters: Option<moka::future::Cache<String, std::sync::Arc<Limiter>>>,
+    limits: std::sync::Arc<RateLimitSettings>,
 }
 
 impl Auth {
@@ -30,7 +36,55 @@ impl Auth {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            limiters: None,
+            limits: std::sync::Arc::new(RateLimitSettings {
+                enabled: false,
+                per_second: 1,
+                burst: 1,
+                tenants: Default::default(),
+            }),
         }
+    }
+
+    /// Limits the requests of each key (`rate_limits.*`).
+    pub fn with_rate_limits(mut self, limits: RateLimitSettings) -> Self {
+        self.limiters = limits.enabled.then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build()
+        });
+        self.limits = std::sync::Arc::new(limits);
+        self
+    }
+
+    /// Takes one request from the key's quota, or says how long to wait.
+    async fn admit(&self, digest: &str, tenant: &Tenant) -> Result<(), ApiError> {
+        let Some(limiters) = &self.limiters else {
+            return Ok(());
+        };
+        let limits = &self.limits;
+        let limiter = limiters
+            .get_with_by_ref(digest, async {
+                let (per_second, burst) = match limits.tenants.get(&tenant.name) {
+                    Some(q) => (q.per_second, q.burst),
+                    None => (limits.per_second, limits.burst),
+                };
+                let quota = governor::Quota::per_second(
+                    std::num::NonZeroU32::new(per_second).unwrap_or(std::num::NonZeroU32::MIN),
+                )
+                .allow_burst(std::num::NonZeroU32::new(burst).unwrap_or(std::num::NonZeroU32::MIN));
+                std::sync::Arc::new(governor::RateLimiter::direct(quota))
+            })
+            .await;
+        limiter.check().map_err(|not_until| {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            metrics::counter!("shipgate_rate_limited_total").increment(1);
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            }
+        })
     }
 
     pub async fn verify(&self, key: &str) -> Result<Tenant, ApiError> {
@@ -39,6 +93,7 @@ impl Auth {
         }
         let digest = digest(key);
         if let Some(tenant) = self.cache.get(&digest).await {
+            self.admit(&digest, &tenant).await?;
             return Ok(tenant);
         }
         let tenant = self
@@ -46,7 +101,8 @@ impl Auth {
             .tenant_by_key_hash(&digest)
             .await?
             .ok_or(ApiError::Unauthorized("invalid API key"))?;
-        self.cache.insert(digest, tenant.clone()).await;
+        self.cache.insert(digest.clone(), tenant.clone()).await;
+        self.admit(&digest, &tenant).await?;
         Ok(tenant)
     }
 }

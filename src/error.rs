@@ -42,6 +42,10 @@ pub enum ApiError {
     ReferenceInProgress {
         retry_after_secs: u64,
     },
+    /// The API key used up its request quota.
+    RateLimited {
+        retry_after_secs: u64,
+    },
     Carrier(CarrierError),
     /// The carrier may have created the shipment; its state could not be settled yet.
     ShipmentStateUnknown(String),
@@ -69,6 +73,7 @@ impl ApiError {
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
             Self::ReferenceConflict => ("REFERENCE_CONFLICT", StatusCode::CONFLICT),
             Self::ReferenceInProgress { .. } => ("REFERENCE_IN_PROGRESS", StatusCode::CONFLICT),
+            Self::RateLimited { .. } => ("RATE_LIMITED", StatusCode::TOO_MANY_REQUESTS),
             Self::ShipmentStateUnknown(_) => ("SHIPMENT_STATE_UNKNOWN", StatusCode::CONFLICT),
             Self::Carrier(e) => match e {
                 CarrierError::Rejected { .. } => ("CARRIER_REJECTED", StatusCode::BAD_GATEWAY),
@@ -105,6 +110,9 @@ impl ApiError {
             }
             Self::ReferenceInProgress { .. } => {
                 "a request with this referenceNumber is still being processed; retry shortly".into()
+            }
+            Self::RateLimited { retry_after_secs } => {
+                format!("too many requests for this API key; retry after {retry_after_secs} s")
             }
             Self::ShipmentStateUnknown(m)
             | Self::Unavailable(m)
@@ -187,7 +195,9 @@ impl ResponseError for ApiError {
             request_id: crate::telemetry::current_request_id(),
         };
         let mut response = HttpResponse::build(status).json(body);
-        if let Self::ReferenceInProgress { retry_after_secs } = self {
+        if let Self::ReferenceInProgress { retry_after_secs }
+        | Self::RateLimited { retry_after_secs } = self
+        {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));

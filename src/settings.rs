@@ -30,6 +30,26 @@ pub struct Settings {
     pub labels: LabelSettings,
     pub returns: ReturnsSettings,
     pub tracking: TrackingSettings,
+    pub rate_limits: RateLimitSettings,
+}
+
+/// Requests per API key, checked right after the key and before any other work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// The default quota of each key.
+    pub per_second: u32,
+    pub burst: u32,
+    /// Quotas for the keys of particular tenants, by tenant name.
+    pub tenants: BTreeMap<String, Quota>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -377,6 +397,12 @@ impl Default for Settings {
                     rate_per_second: 5,
                 },
             },
+            rate_limits: RateLimitSettings {
+                enabled: true,
+                per_second: 500,
+                burst: 1000,
+                tenants: BTreeMap::new(),
+            },
             channels: DEFAULT_CHANNELS
                 .iter()
                 .map(|(code, carrier, service)| ((*code).to_owned(), channel(carrier, service)))
@@ -510,6 +536,24 @@ impl Settings {
                 return fail(
                     &format!("tracking.polling.{key}"),
                     "must be at least 1".into(),
+                );
+            }
+        }
+        let quotas = std::iter::once((
+            "default".to_owned(),
+            (self.rate_limits.per_second, self.rate_limits.burst),
+        ))
+        .chain(
+            self.rate_limits
+                .tenants
+                .iter()
+                .map(|(t, q)| (format!("tenants.{t}"), (q.per_second, q.burst))),
+        );
+        for (key, (per_second, burst)) in quotas {
+            if per_second == 0 || burst == 0 {
+                return fail(
+                    &format!("rate_limits.{key}"),
+                    "per_second and burst must be at least 1".into(),
                 );
             }
         }

@@ -144,7 +144,8 @@ impl Application {
         let auth = Auth::new(
             db.clone(),
             Duration::from_secs(settings.auth.cache_ttl_secs),
-        );
+        )
+        .with_rate_limits(settings.rate_limits.clone());
 
         let listener = TcpListener::bind(&settings.listen)?;
         let port = listener.local_addr()?.port();
