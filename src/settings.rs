@@ -31,6 +31,18 @@ pub struct Settings {
     pub returns: ReturnsSettings,
     pub tracking: TrackingSettings,
     pub rate_limits: RateLimitSettings,
+    pub tls: TlsSettings,
+}
+
+/// HTTPS: with both PEM paths set, shipgate serves TLS (rustls; HTTP/1.1 and HTTP/2 by ALPN)
+/// instead of plain HTTP on `listen`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Certificate chain, PEM.
+    pub cert_path: Option<String>,
+    /// Private key (PKCS#8, PKCS#1 or SEC1), PEM.
+    pub key_path: Option<String>,
 }
 
 /// Requests per API key, checked right after the key and before any other work.
@@ -397,6 +409,7 @@ impl Default for Settings {
                     rate_per_second: 5,
                 },
             },
+            tls: TlsSettings::default(),
             rate_limits: RateLimitSettings {
                 enabled: true,
                 per_second: 500,
@@ -538,6 +551,18 @@ impl Settings {
                     "must be at least 1".into(),
                 );
             }
+        }
+        fn tls_path(p: &Option<String>) -> Option<&str> {
+            p.as_deref().map(str::trim).filter(|p| !p.is_empty())
+        }
+        match (tls_path(&self.tls.cert_path), tls_path(&self.tls.key_path)) {
+            (Some(_), None) => {
+                return fail("tls.key_path", "is required with tls.cert_path".into());
+            }
+            (None, Some(_)) => {
+                return fail("tls.cert_path", "is required with tls.key_path".into());
+            }
+            _ => {}
         }
         let quotas = std::iter::once((
             "default".to_owned(),

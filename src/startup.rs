@@ -159,7 +159,7 @@ impl Application {
             web::Data::new(tracking.clone()),
             web::Data::new(callback_config),
         );
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(telemetry::request_context))
                 .app_data(db_data.clone())
@@ -228,8 +228,17 @@ impl Application {
                         ),
                 )
                 .default_service(web::to(api::health::not_found))
-        })
-        .listen(listener)?;
+        });
+        let tls = match (&settings.tls.cert_path, &settings.tls.key_path) {
+            (Some(cert), Some(key)) if !cert.trim().is_empty() && !key.trim().is_empty() => {
+                Some(tls_config(cert, key)?)
+            }
+            _ => None,
+        };
+        let mut server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        };
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
@@ -250,6 +259,25 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The rustls server configuration from PEM files (`tls.cert_path`, `tls.key_path`).
+fn tls_config(cert: &str, key: &str) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    carriers::http::install_crypto_provider();
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("tls.cert_path: {cert}: {e}"))?;
+    if certs.is_empty() {
+        anyhow::bail!("tls.cert_path: {cert}: no certificate in the file");
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("tls.key_path: {key}: {e}"))?;
+    rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow::anyhow!("tls: the key does not fit the certificate: {e}"))
 }
 
 /// The executor around the adapter of carrier `id`.
