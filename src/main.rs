@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
             actix_web::rt::System::new().block_on(async {
                 let app = Application::build(settings).await?;
                 tracing::info!(port = app.port(), "shipgate listening");
-                app.run_until_stopped().await.context("server failed")
+                app.run_until_signalled().await.context("server failed")
             })
         }
         Command::Migrate => runtime.block_on(async {

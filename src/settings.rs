@@ -32,6 +32,17 @@ pub struct Settings {
     pub tracking: TrackingSettings,
     pub rate_limits: RateLimitSettings,
     pub tls: TlsSettings,
+    pub shutdown: ShutdownSettings,
+}
+
+/// What SIGTERM does: `/readyz` answers 503 at once, responses ask clients to reconnect
+/// (`Connection: close`) for `drain_delay_ms`, then the listener closes and in-flight requests
+/// get up to `timeout_ms` to finish.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    pub drain_delay_ms: u64,
+    pub timeout_ms: u64,
 }
 
 /// HTTPS: with both PEM paths set, shipgate serves TLS (rustls; HTTP/1.1 and HTTP/2 by ALPN)
@@ -410,6 +421,10 @@ impl Default for Settings {
                 },
             },
             tls: TlsSettings::default(),
+            shutdown: ShutdownSettings {
+                drain_delay_ms: 1000,
+                timeout_ms: 30_000,
+            },
             rate_limits: RateLimitSettings {
                 enabled: true,
                 per_second: 500,

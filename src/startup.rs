@@ -23,11 +23,45 @@ use std::time::Duration;
 pub struct Application {
     port: u16,
     server: Server,
+    /// Set on SIGTERM: `/readyz` answers 503 and responses close their connections.
+    pub draining: Draining,
+    shutdown: crate::settings::ShutdownSettings,
     pub db: Db,
     /// The in-process sandbox carrier, when enabled (tests read its call counters).
     pub sandbox: Option<Arc<SandboxCarrier>>,
     pub tracking: TrackingService,
     _poller: Option<AbortOnDrop>,
+}
+
+/// Whether the instance is on its way out (SIGTERM received).
+#[derive(Clone, Default)]
+pub struct Draining(pub Arc<std::sync::atomic::AtomicBool>);
+
+impl Draining {
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// The listening socket with SO_REUSEPORT, so a new instance can bind the same port while the
+/// old one still serves (the kernel spreads new connections over both).
+fn reuse_port_listener(listen: &str) -> anyhow::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|e| anyhow::anyhow!("listen: `{listen}`: {e}"))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| anyhow::anyhow!("listen: binding {listen}: {e}"))?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// Stops a background task when the application is dropped.
@@ -120,8 +154,9 @@ impl Application {
             registry_for_polling,
             t.polling.clone(),
         );
+        let draining = Draining::default();
         let poller = if t.polling.enabled {
-            Some(poller.spawn())
+            Some(poller.spawn(draining.0.clone()))
         } else {
             // Without polling the cache still needs its repairs after a Redis outage.
             let tracking = tracking.clone();
@@ -147,7 +182,7 @@ impl Application {
         )
         .with_rate_limits(settings.rate_limits.clone());
 
-        let listener = TcpListener::bind(&settings.listen)?;
+        let listener = reuse_port_listener(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let max_body = settings.http.max_body_bytes;
         let (db_data, waybills, auth) = (
@@ -155,13 +190,16 @@ impl Application {
             web::Data::new(waybills),
             web::Data::new(auth),
         );
+        let draining_data = web::Data::new(draining.clone());
         let (tracking_data, callback_config) = (
             web::Data::new(tracking.clone()),
             web::Data::new(callback_config),
         );
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(close_when_draining))
                 .wrap(from_fn(telemetry::request_context))
+                .app_data(draining_data.clone())
                 .app_data(db_data.clone())
                 .app_data(waybills.clone())
                 .app_data(auth.clone())
@@ -239,6 +277,9 @@ impl Application {
             Some(config) => server.listen_rustls_0_23(listener, config)?,
             None => server.listen(listener)?,
         };
+        server = server
+            .disable_signals()
+            .shutdown_timeout(settings.shutdown.timeout_ms.div_ceil(1000));
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
@@ -249,6 +290,8 @@ impl Application {
             sandbox,
             tracking,
             _poller: poller.map(AbortOnDrop),
+            draining,
+            shutdown: settings.shutdown.clone(),
         })
     }
 
@@ -258,6 +301,40 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Runs until SIGTERM or SIGINT, then drains: `/readyz` turns 503 at once, responses carry
+    /// `Connection: close` for `shutdown.drain_delay_ms`, then the listener closes and in-flight
+    /// requests get up to `shutdown.timeout_ms`.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let (draining, shutdown) = (self.draining.clone(), self.shutdown.clone());
+        actix_web::rt::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                tracing::error!("cannot listen for SIGTERM/SIGINT");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::info!(
+                drain_delay_ms = shutdown.drain_delay_ms,
+                timeout_ms = shutdown.timeout_ms,
+                "shutting down: readiness off, draining connections"
+            );
+            draining.set();
+            tokio::time::sleep(Duration::from_millis(shutdown.drain_delay_ms)).await;
+            tracing::info!("listener closed; waiting for in-flight requests");
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        tracing::info!("shipgate stopped");
+        result
     }
 }
 
@@ -294,6 +371,23 @@ fn http_carrier(
         sf_express::ID => Arc::new(HttpCarrier::new(sf_express::SfExpress, config)?),
         other => anyhow::bail!("no adapter for carrier `{other}`"),
     })
+}
+
+/// While draining, every response asks the client to reconnect (to the instance that stays).
+async fn close_when_draining(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let draining = req
+        .app_data::<web::Data<Draining>>()
+        .is_some_and(|d| d.is_set());
+    let mut res = next.call(req).await?;
+    if draining {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
 }
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_shipgate");
 
 fn shipgate(database_url: &str, dir: &Path) -> Command {
+    // The test's own HTTP clients (rustls without a built-in provider) need one installed.
+    carriers::http::install_crypto_provider();
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_clear()
@@ -311,4 +313,172 @@ async fn sigkill_mid_load_loses_nothing_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_load_loses_nothing_on_postgres() {
     sigkill_mid_load_loses_nothing(Backend::Postgres).await;
+}
+
+fn sigterm(server: &Server) {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(server: &mut Server, within: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < within, "still running after {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readiness_off_and_finishes_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let key = create_key(&url, dir.path(), "acme");
+    let mut server = Server::start(
+        &url,
+        dir.path(),
+        "server.log",
+        &[
+            ("SHIPGATE_SHUTDOWN__DRAIN_DELAY_MS", "1500"),
+            ("SHIPGATE_CARRIERS__SANDBOX__SLOW_MS", "1200"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let slow = {
+        let (client, address, key) = (client.clone(), server.address.clone(), key.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{address}/v1/waybills"))
+                .bearer_auth(key)
+                .json(&waybill_request("PO-SANDBOX_SLOW-DRAIN"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", server.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    sigterm(&server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Not ready any more, still serving, and asking clients to reconnect elsewhere.
+    let ready = client
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["errorCode"], "SERVICE_UNAVAILABLE");
+    let live = client
+        .get(format!("{}/livez", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.headers()["connection"], "close");
+
+    // The request that was in flight when the signal came completes.
+    assert_eq!(slow.await.unwrap().unwrap(), 201);
+    let status = wait_exit(&mut server, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("shipgate stopped"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_instance_takes_over_the_port_with_no_failed_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let key = create_key(&url, dir.path(), "acme");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("SHIPGATE_LISTEN", listen.as_str()),
+        ("SHIPGATE_SHUTDOWN__DRAIN_DELAY_MS", "1000"),
+        // The load comes from one key faster than its default quota.
+        ("SHIPGATE_RATE_LIMITS__ENABLED", "false"),
+    ];
+    let mut old = Server::start(&url, dir.path(), "old.log", &env);
+    let address = old.address.clone();
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{address}/v1/waybills"))
+        .bearer_auth(&key)
+        .json(&waybill_request("PO-SWAP-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // Continuous load from 8 clients: reads of the waybill and its tracking.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counts = Arc::new(Mutex::new((0_u64, Vec::<String>::new())));
+    let load: Vec<_> = (0..8)
+        .map(|i| {
+            let (stop, counts) = (stop.clone(), counts.clone());
+            let (address, key) = (address.clone(), key.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let path = if i % 2 == 0 { "waybills" } else { "tracking" };
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let res = client
+                        .get(format!("{address}/v1/{path}/PO-SWAP-1"))
+                        .bearer_auth(&key)
+                        .send()
+                        .await;
+                    let mut c = counts.lock().unwrap();
+                    match res {
+                        Ok(r) if r.status() == 200 => c.0 += 1,
+                        Ok(r) => c.1.push(format!("status {}", r.status())),
+                        Err(e) => c.1.push(format!("{e:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The new release binds the same port beside the old one, then the old one is told to go.
+    let _new = Server::start(&url, dir.path(), "new.log", &env);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&old);
+    let status = wait_exit(&mut old, Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    let before = counts.lock().unwrap().0;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    let (ok, failed) = counts.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "{} failed requests: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        ok > before && before > 100,
+        "ok {ok}, before the old one left {before}"
+    );
 }

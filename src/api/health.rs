@@ -13,7 +13,13 @@ pub async fn livez() -> HttpResponse {
 pub async fn readyz(
     db: web::Data<Db>,
     tracking: web::Data<crate::tracking::TrackingService>,
+    draining: web::Data<crate::startup::Draining>,
 ) -> Result<HttpResponse, ApiError> {
+    if draining.is_set() {
+        return Err(ApiError::Unavailable(
+            "shutting down: this instance takes no new work".into(),
+        ));
+    }
     db.ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("database not ready: {e}")))?;

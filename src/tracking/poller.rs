@@ -56,12 +56,18 @@ impl Poller {
             .then(|| created_ms + jitter(settings.first_ms))
     }
 
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    /// Runs rounds until `stop` is set (a round under way finishes first; what it claimed and
+    /// did not poll comes due again when its lease ends).
+    pub fn spawn(self, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(self.settings.tick_ms));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                if stop.load(std::sync::atomic::Ordering::Acquire) {
+                    tracing::info!("tracking poller stopped");
+                    return;
+                }
                 self.tracking.repair_cache().await;
                 if let Err(e) = self.round().await {
                     tracing::warn!(error = %e, "tracking poll round failed");
