@@ -58,7 +58,13 @@ fn retyped(body: &[u8]) -> Option<Vec<u8>> {
 
 #[test]
 fn every_adapter_survives_malformed_bodies() {
-    let cases: Vec<(Box<dyn Adapter>, &str, &str, Vec<&str>)> = vec![
+    type Case = (
+        Box<dyn Adapter>,
+        &'static str,
+        &'static str,
+        Vec<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
         (
             Box::new(carriers::fedex::Fedex),
             "fedex",
