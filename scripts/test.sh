@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 
 # poppler-utils and zbar-tools read labels back (pdftotext, pdftoppm, zbarimg); chromium and
-# playwright-core (npm) drive the label station page.
-services_install docker-compose poppler-utils zbar-tools chromium
+# playwright-core (npm) drive the label station page; prometheus carries promtool.
+services_install docker-compose poppler-utils zbar-tools chromium prometheus
 if [ ! -d tests/e2e/node_modules/playwright-core ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -16,6 +16,14 @@ services_start
 # docker-compose.yml cannot be started here (no Docker engine): validate it offline.
 docker-compose -f docker-compose.yml config -q
 echo "docker-compose.yml: valid"
+
+# Alert rules: valid, and each fires within a minute of its condition (unit tests).
+promtool check rules ops/prometheus/alerts.yml
+(cd ops/prometheus && promtool test rules alerts_test.yml)
+# (syntax only: its rule file path is the one inside the Prometheus container)
+promtool check config --syntax-only ops/prometheus/prometheus.yml
+python3 -m json.tool ops/grafana/dashboards/shipgate.json >/dev/null
+echo "alert rules, Prometheus config, Grafana dashboard: valid"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"

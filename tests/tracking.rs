@@ -747,3 +747,34 @@ async fn answers_cached_in_another_instance_follow_a_push() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_readiness_the_pool_and_the_tracking_cache() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let number = app.created("TRK-METRICS", "SANDBOX_EXPRESS").await;
+    assert_eq!(app.tracking(&app.key, &number).await.status, 200);
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(value("shipgate_ready "), Some(1.0), "{text}");
+    assert!(
+        value("shipgate_db_pool_connections{state=\"idle\"}").is_some(),
+        "{text}"
+    );
+    assert!(
+        value("shipgate_tracking_cache_requests_total{outcome=\"miss\"}").unwrap_or(0.0) >= 1.0
+    );
+    assert!(text.contains("shipgate_http_request_duration_seconds_bucket"));
+}

@@ -37,8 +37,18 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such endpoint".into()))
 }
 
-/// Prometheus metrics: HTTP requests, carrier calls (carrier, operation, outcome, latency).
-pub async fn metrics() -> HttpResponse {
+/// Prometheus metrics: HTTP requests, carrier calls (carrier, operation, outcome, latency),
+/// tracking, and at each scrape readiness and the database pool.
+pub async fn metrics(
+    db: web::Data<Db>,
+    draining: web::Data<crate::startup::Draining>,
+) -> HttpResponse {
+    let ready = !draining.is_set() && db.ping().await.is_ok();
+    metrics::gauge!("shipgate_ready").set(if ready { 1.0 } else { 0.0 });
+    let (size, idle) = (db.pool.size(), db.pool.num_idle());
+    metrics::gauge!("shipgate_db_pool_connections", "state" => "in_use")
+        .set(f64::from(size) - idle as f64);
+    metrics::gauge!("shipgate_db_pool_connections", "state" => "idle").set(idle as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::telemetry::prometheus().render())
