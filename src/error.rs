@@ -143,9 +143,22 @@ impl From<CarrierError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut => Self::Unavailable("database busy; retry shortly".into()),
-            other => Self::Internal(format!("database: {other}")),
+        // The database being away (refused, reset, shutting down, pool exhausted) is not a bug:
+        // 503 with a code, and the client may retry.
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+            // 08xxx connection exceptions, 57P0x operator intervention (shutdown, restart).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        };
+        if unavailable {
+            tracing::warn!(error = %e, "database unavailable");
+            Self::Unavailable("database unavailable; retry shortly".into())
+        } else {
+            Self::Internal(format!("database: {e}"))
         }
     }
 }
