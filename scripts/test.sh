@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # poppler-utils and zbar-tools read labels back (pdftotext, pdftoppm, zbarimg); chromium and
 # playwright-core (npm) drive the label station page; prometheus carries promtool.
-services_install docker-compose poppler-utils zbar-tools chromium prometheus
+services_install docker-compose poppler-utils zbar-tools chromium prometheus curl
 if [ ! -d tests/e2e/node_modules/playwright-core ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -25,8 +25,13 @@ promtool check config --syntax-only ops/prometheus/prometheus.yml
 python3 -m json.tool ops/grafana/dashboards/shipgate.json >/dev/null
 echo "alert rules, Prometheus config, Grafana dashboard: valid"
 
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@" || status=$?
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" || status=$?
 fi
+
+# The API fuzzed against its contract (schemathesis, fixed seed).
+scripts/fuzz.sh 20 || status=$?
+exit "$status"
