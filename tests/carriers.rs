@@ -687,6 +687,54 @@ async fn the_breaker_opens_while_a_carrier_is_down() {
 }
 
 #[tokio::test]
+async fn a_hanging_carrier_times_out_opens_the_breaker_and_recovers() {
+    let case = fedex();
+    let server = MockServer::start().await;
+    (case.mount)(&server).await;
+    // The carrier accepts connections and never answers in time.
+    Mock::given(method("POST"))
+        .and(path(case.create_path))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount(&server)
+        .await;
+    let app = app_for(&case, &server, |c| {
+        c.timeout_ms = 400;
+        c.breaker_failures = 2;
+        c.breaker_open_ms = 1500;
+    })
+    .await;
+    for i in 0..2 {
+        let started = std::time::Instant::now();
+        let r = app.create(&request(&case, &format!("PO-HANG-{i}"))).await;
+        assert_eq!(r.status, 504, "{}", r.body);
+        assert_eq!(r.error_code(), "CARRIER_TIMEOUT");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Open: refused at once, without calling the carrier.
+    let calls = create_calls(&server, &case).await;
+    let started = std::time::Instant::now();
+    let r = app.create(&request(&case, "PO-HANG-OPEN")).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.error_code(), "CARRIER_UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_millis(300));
+    assert_eq!(create_calls(&server, &case).await, calls);
+
+    // The carrier recovers; after the open period one trial goes through and closes it.
+    server.reset().await;
+    (case.mount)(&server).await;
+    mount_create_ok(&case, &server).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let r = app.create(&request(&case, "PO-HANG-BACK-1")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = app.create(&request(&case, "PO-HANG-BACK-2")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[tokio::test]
 async fn the_rate_limit_makes_callers_wait_up_to_a_bound() {
     for case in cases() {
         let server = MockServer::start().await;
