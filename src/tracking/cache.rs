@@ -3,7 +3,7 @@
 //! Write-through, not invalidation: when a new event is stored the answer is rebuilt from the
 //! database and written to every number it is found by (waybill, reference, last mile), so the
 //! next query is a hit rather than a stampede of misses onto the database. Every answer carries
-//! the waybill's tracking version (bumped after its events are committed), and a write only
+//! the waybill's tracking version (bumped by the statement that stores an event), and a write only
 //! replaces an answer of an older or equal version — atomically, in one Lua script on Redis — so
 //! a slow cache fill that read the database before a new event can never overwrite the newer
 //! answer.
