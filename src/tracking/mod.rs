@@ -85,17 +85,7 @@ impl TrackingService {
             Lookup::Miss => true,
             Lookup::Unavailable => false,
         };
-        let Some(row) = self.inner.db.track_row(tenant_id, number).await? else {
-            return Ok(None);
-        };
-        let (body, _) = self.build(&row).await?;
-        if fill {
-            self.inner
-                .cache
-                .put(&row.id, &keys(&row), row.version, &body)
-                .await;
-        }
-        Ok(Some(body))
+        self.answer_uncached(tenant_id, number, fill).await
     }
 
     /// Answers for many numbers of one tenant, in order (`None`: not found).
@@ -119,6 +109,8 @@ impl TrackingService {
         Ok(out)
     }
 
+    /// Built from the database (or the built answer of the same version); written to the cache
+    /// when `fill`.
     async fn answer_uncached(
         &self,
         tenant_id: &str,
