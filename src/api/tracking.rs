@@ -204,8 +204,13 @@ async fn take_push(
         max_skew_secs: config.max_skew_secs,
     })
     .map_err(|e| {
-        metrics::counter!("shipgate_callbacks_refused_total", "carrier" => carrier.to_owned())
-            .increment(1);
+        // Only known carriers become label values (the path is the caller's to choose).
+        let label = callbacks::SUPPORTED
+            .iter()
+            .find(|c| **c == carrier)
+            .copied()
+            .unwrap_or("unknown");
+        metrics::counter!("shipgate_callbacks_refused_total", "carrier" => label).increment(1);
         match e {
             CallbackError::UnknownCarrier(_) => ApiError::NotFound(e.to_string()),
             CallbackError::NotConfigured(_)
