@@ -232,7 +232,7 @@ async fn take_push(
     let total = deliveries.len();
     let mut replayed = 0;
     for d in deliveries {
-        match db.track_row_for_carrier(carrier, &d.number).await? {
+        match tracking.row_for_push(carrier, &d.number).await? {
             Some(row) => {
                 let events = d.update.events.len() as u64
                     + d.update

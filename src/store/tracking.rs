@@ -322,8 +322,8 @@ impl Db {
             .collect()
     }
 
-    /// Records the waybill's last mile and bumps its tracking version (stored events bump it
-    /// themselves, by trigger).
+    /// Records the waybill's last mile and bumps its tracking version, when it differs from the
+    /// stored one (stored events bump the version themselves, by trigger).
     pub fn record_last_mile(
         waybill_id: &str,
         carrier: &str,
@@ -332,7 +332,9 @@ impl Db {
     ) -> WriteQuery {
         sqlx::query(
             "UPDATE waybills SET tracking_version = tracking_version + 1, last_mile_carrier = $2, \
-             last_mile_tracking_number = $3, last_mile_unknown = $4, updated_at = $5 WHERE id = $1",
+             last_mile_tracking_number = $3, last_mile_unknown = $4, updated_at = $5 WHERE id = $1 \
+             AND (last_mile_carrier IS DISTINCT FROM $2 \
+             OR last_mile_tracking_number IS DISTINCT FROM $3)",
         )
         .bind(waybill_id.to_owned())
         .bind(carrier.to_owned())

@@ -33,6 +33,9 @@ struct Inner {
     aliases: aliases::Aliases,
     /// Built answers by waybill id, with the tracking version they were built at.
     built: moka::future::Cache<String, (i64, Bytes, Option<TrackingStatus>)>,
+    /// Waybills by (carrier, pushed number), for pushes: ingest uses only what never changes
+    /// (the id), and every answer is rebuilt from a fresh read.
+    pushed_rows: moka::future::Cache<(String, String), TrackRow>,
 }
 
 /// Memory for built answers kept beside the cache (by body size).
@@ -60,6 +63,10 @@ impl TrackingService {
                     })
                     .max_capacity(BUILT_ANSWERS_BYTES)
                     .build(),
+                pushed_rows: moka::future::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(std::time::Duration::from_secs(300))
+                    .build(),
             }),
         }
     }
@@ -70,6 +77,24 @@ impl TrackingService {
 
     pub fn cache(&self) -> &Cache {
         &self.inner.cache
+    }
+
+    /// The waybill a carrier's push is about (see `Db::track_row_for_carrier`), remembered for
+    /// the next pushes of the same parcel.
+    pub async fn row_for_push(
+        &self,
+        carrier: &str,
+        number: &str,
+    ) -> Result<Option<TrackRow>, sqlx::Error> {
+        let key = (carrier.to_owned(), number.to_owned());
+        if let Some(row) = self.inner.pushed_rows.get(&key).await {
+            return Ok(Some(row));
+        }
+        let row = self.inner.db.track_row_for_carrier(carrier, number).await?;
+        if let Some(row) = &row {
+            self.inner.pushed_rows.insert(key, row.clone()).await;
+        }
+        Ok(row)
     }
 
     /// The ready answer for a tenant's number: from the cache, else built from the database (and
@@ -141,7 +166,7 @@ impl TrackingService {
         receipt: Option<(&str, &str)>,
     ) -> Result<Ingested, sqlx::Error> {
         let mut group = Db::insert_events(&row.id, source, &update.events);
-        let mut last_mile = None;
+        let mut last_mile_at = None;
         if let Some(lm) = &update.last_mile {
             let name = self.inner.aliases.normalize(&lm.carrier);
             if !name.known {
@@ -153,20 +178,17 @@ impl TrackingService {
                 metrics::counter!("shipgate_last_mile_unknown_carrier_total").increment(1);
             }
             group.extend(Db::insert_events(&row.id, &name.name, &lm.events));
-            let changed = row.last_mile_carrier.as_deref() != Some(name.name.as_str())
-                || row.last_mile_tracking_number.as_deref() != Some(lm.tracking_number.as_str());
-            if changed {
-                last_mile = Some((name, lm.tracking_number.clone()));
-            }
-        }
-        // Each stored event bumps the version itself (a trigger, same statement); a new last
-        // mile bumps it here.
-        let inserts = group.len();
-        if let Some((name, number)) = &last_mile {
+            // Written only when it differs from what is stored (decided by the database, so a
+            // row read earlier may be stale); each stored event bumps the version by trigger.
+            last_mile_at = Some(group.len());
             group.push(Db::record_last_mile(
-                &row.id, &name.name, number, name.known,
+                &row.id,
+                &name.name,
+                &lm.tracking_number,
+                name.known,
             ));
         }
+        let inserts = last_mile_at.unwrap_or(group.len());
         if let Some((carrier, id)) = receipt {
             group.push(Db::record_receipt(carrier, id, crate::store::now_millis()));
         }
@@ -175,9 +197,10 @@ impl TrackingService {
         }
         let done = self.inner.db.write_group(group).await?;
         let new_events: u64 = done[..inserts].iter().map(|d| d.rows_affected()).sum();
+        let last_mile_changed = last_mile_at.is_some_and(|i| done[i].rows_affected() == 1);
         let replayed = receipt.is_some() && done.last().is_some_and(|d| d.rows_affected() == 0);
         metrics::counter!("shipgate_tracking_events_stored_total").increment(new_events);
-        if new_events == 0 && last_mile.is_none() && (replayed || receipt.is_none()) {
+        if new_events == 0 && !last_mile_changed && (replayed || receipt.is_none()) {
             // Nothing new: the cached answer is still right. (A first delivery refreshes even
             // without news, in case an earlier attempt stored its events but died before
             // refreshing.)
