@@ -190,21 +190,35 @@ impl Db {
     ) -> Result<Option<TrackRow>, sqlx::Error> {
         // One indexed look-up per kind of number (an OR across the three columns would make
         // SQLite scan the tenant's rows).
-        sqlx::query(concat!(
-            select_track_row!("tenant_id = $1 AND waybill_number = $2"),
-            " UNION ALL ",
-            select_track_row!("tenant_id = $1 AND reference_number = $2"),
-            " UNION ALL ",
-            select_track_row!("tenant_id = $1 AND last_mile_tracking_number = $2"),
-            " LIMIT 1"
-        ))
-        .bind(tenant_id)
-        .bind(number)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(track_row)
-        .transpose()
+        self.first_track_row(
+            concat!(
+                select_track_row!("tenant_id = $1 AND waybill_number = $2"),
+                " UNION ALL ",
+                select_track_row!("tenant_id = $1 AND reference_number = $2"),
+                " UNION ALL ",
+                select_track_row!("tenant_id = $1 AND last_mile_tracking_number = $2"),
+                " LIMIT 1"
+            ),
+            tenant_id,
+            number,
+        )
+        .await
+    }
+
+    async fn first_track_row(
+        &self,
+        sql: &'static str,
+        first: &str,
+        second: &str,
+    ) -> Result<Option<TrackRow>, sqlx::Error> {
+        sqlx::query(sql)
+            .bind(first)
+            .bind(second)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(track_row)
+            .transpose()
     }
 
     pub async fn track_row_by_id(&self, id: &str) -> Result<Option<TrackRow>, sqlx::Error> {
@@ -224,21 +238,19 @@ impl Db {
         carrier: &str,
         number: &str,
     ) -> Result<Option<TrackRow>, sqlx::Error> {
-        sqlx::query(concat!(
-            select_track_row!("carrier = $1 AND waybill_number = $2"),
-            " UNION ALL ",
-            select_track_row!("carrier = $1 AND tracking_number = $2"),
-            " UNION ALL ",
-            select_track_row!("last_mile_tracking_number = $2"),
-            " LIMIT 1"
-        ))
-        .bind(carrier)
-        .bind(number)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(track_row)
-        .transpose()
+        self.first_track_row(
+            concat!(
+                select_track_row!("carrier = $1 AND waybill_number = $2"),
+                " UNION ALL ",
+                select_track_row!("carrier = $1 AND tracking_number = $2"),
+                " UNION ALL ",
+                select_track_row!("last_mile_tracking_number = $2"),
+                " LIMIT 1"
+            ),
+            carrier,
+            number,
+        )
+        .await
     }
 
     /// The waybill's events, newest first.

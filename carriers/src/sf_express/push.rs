@@ -3,8 +3,7 @@
 //! acceptAddress=… remark=… opCode=…/></Body></Request>` (form field `content`, signed with the
 //! same `verifyCode` as requests) and expects `<Head>OK</Head>` back.
 
-use super::responses::status;
-use crate::tracking::localize;
+use super::responses::route_event;
 use crate::{CarrierError, TrackingEvent};
 use serde::Deserialize;
 
@@ -61,31 +60,16 @@ pub fn parse_route_push(xml: &str) -> Result<Vec<RoutePush>, CarrierError> {
     if request.body.routes.is_empty() {
         return Err(bad("no WaybillRoute"));
     }
-    let china: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
     request
         .body
         .routes
         .into_iter()
         .map(|r| {
-            let local = chrono::NaiveDateTime::parse_from_str(&r.accept_time, "%Y-%m-%d %H:%M:%S")
-                .map_err(|e| bad(format!("acceptTime `{}`: {e}", r.accept_time)))?;
-            let (occurred_at, timezone) = localize(local, Some(china));
-            let code = r.op_code.unwrap_or_default();
             Ok(RoutePush {
+                event: route_event(&r.accept_time, r.accept_address, r.op_code, r.remark)
+                    .map_err(bad)?,
                 id: r.id,
                 mailno: r.mailno,
-                event: TrackingEvent {
-                    status: status(&code),
-                    status_code: code,
-                    description: r.remark.unwrap_or_default(),
-                    occurred_at,
-                    timezone,
-                    city: r.accept_address.clone(),
-                    address: r.accept_address,
-                    state: None,
-                    postal_code: None,
-                    country: Some("CN".into()),
-                },
             })
         })
         .collect()

@@ -142,6 +142,33 @@ pub fn status(opcode: &str) -> TrackingStatus {
     }
 }
 
+/// One SF route (queried or pushed): China local time without an offset, the place as SF
+/// wrote it, the opcode and its remark.
+pub(crate) fn route_event(
+    accept_time: &str,
+    address: Option<String>,
+    opcode: Option<String>,
+    remark: Option<String>,
+) -> Result<TrackingEvent, String> {
+    let china: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+    let local = chrono::NaiveDateTime::parse_from_str(accept_time, "%Y-%m-%d %H:%M:%S")
+        .map_err(|e| format!("accept time `{accept_time}`: {e}"))?;
+    let (occurred_at, timezone) = localize(local, Some(china));
+    let code = opcode.unwrap_or_default();
+    Ok(TrackingEvent {
+        status: status(&code),
+        status_code: code,
+        description: remark.unwrap_or_default(),
+        occurred_at,
+        timezone,
+        city: address.clone(),
+        address,
+        state: None,
+        postal_code: None,
+        country: Some("CN".into()),
+    })
+}
+
 pub fn tracking(res: &RawResponse) -> Result<Vec<TrackingEvent>, CarrierError> {
     let parsed = parse(res)?;
     if parsed.head.trim() != "OK" {
@@ -156,28 +183,9 @@ pub fn tracking(res: &RawResponse) -> Result<Vec<TrackingEvent>, CarrierError> {
         .and_then(|b| b.route)
         .map(|r| r.routes)
         .unwrap_or_default();
-    // SF reports China local time without an offset.
-    let china: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
     let mut events: Vec<TrackingEvent> = routes
         .into_iter()
-        .map(|r| {
-            let local = chrono::NaiveDateTime::parse_from_str(&r.accept_time, "%Y-%m-%d %H:%M:%S")
-                .map_err(|e| bad(format!("accept_time `{}`: {e}", r.accept_time)))?;
-            let (occurred_at, timezone) = localize(local, Some(china));
-            let code = r.opcode.unwrap_or_default();
-            Ok(TrackingEvent {
-                status: status(&code),
-                status_code: code,
-                description: r.remark.unwrap_or_default(),
-                occurred_at,
-                timezone,
-                city: r.accept_address.clone(),
-                address: r.accept_address,
-                state: None,
-                postal_code: None,
-                country: Some("CN".into()),
-            })
-        })
+        .map(|r| route_event(&r.accept_time, r.accept_address, r.opcode, r.remark).map_err(bad))
         .collect::<Result<_, CarrierError>>()?;
     events.sort_by_key(|e| std::cmp::Reverse(e.occurred_at));
     Ok(events)
