@@ -279,7 +279,12 @@ impl RedisCache {
         conn: &mut ConnectionManager,
         cmd: &redis::Cmd,
     ) -> Option<T> {
-        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(conn)).await {
+        self.settle(cmd.query_async::<T>(conn)).await
+    }
+
+    /// Runs one Redis call within the timeout and tells the breaker how it went.
+    async fn settle<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => {
                 self.succeeded();
                 Some(v)
@@ -346,22 +351,9 @@ impl RedisCache {
                     .arg(version)
                     .arg(body.as_ref())
                     .arg(self.ttl_secs);
-                match tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut conn))
+                self.settle(invocation.invoke_async::<i64>(&mut conn))
                     .await
-                {
-                    Ok(Ok(_)) => {
-                        self.succeeded();
-                        true
-                    }
-                    Ok(Err(e)) => {
-                        self.failed(&e.to_string());
-                        false
-                    }
-                    Err(_) => {
-                        self.failed("command timed out");
-                        false
-                    }
-                }
+                    .is_some()
             }
             None => false,
         };
