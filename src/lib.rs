@@ -11,3 +11,4 @@ pub mod store;
 pub mod telemetry;
 pub mod tracking;
 pub mod waybills;
+pub mod webhooks;

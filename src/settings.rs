@@ -33,6 +33,30 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub tls: TlsSettings,
     pub shutdown: ShutdownSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Pushes to subscribers' webhook endpoints (see `webhooks`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Whether this instance runs the delivery worker (the outbox fills either way).
+    pub enabled: bool,
+    /// How often an idle worker looks for due deliveries.
+    pub poll_interval_ms: u64,
+    /// Deliveries claimed and sent at once per instance.
+    pub batch: u32,
+    /// One delivery's budget (connect, send, answer).
+    pub timeout_ms: u64,
+    /// Wait after the first failure; doubles per failure (plus up to 100 % jitter).
+    pub initial_backoff_ms: u64,
+    /// Longest wait between attempts.
+    pub max_backoff_ms: u64,
+    /// How long a failing delivery is retried before it is dead-lettered (at least a day in
+    /// production).
+    pub retry_window_secs: u64,
+    /// Endpoints per tenant.
+    pub max_endpoints: u32,
 }
 
 /// What SIGTERM does: `/readyz` answers 503 at once, responses ask clients to reconnect
@@ -425,6 +449,16 @@ impl Default for Settings {
                 drain_delay_ms: 1000,
                 timeout_ms: 30_000,
             },
+            webhooks: WebhookSettings {
+                enabled: true,
+                poll_interval_ms: 250,
+                batch: 64,
+                timeout_ms: 10_000,
+                initial_backoff_ms: 5_000,
+                max_backoff_ms: 3_600_000,
+                retry_window_secs: 24 * 3600,
+                max_endpoints: 20,
+            },
             rate_limits: RateLimitSettings {
                 enabled: true,
                 per_second: 500,
@@ -550,6 +584,28 @@ impl Settings {
         crate::labels::returns::validate(&self.returns.warehouses).map_err(ConfigError)?;
         if self.carriers.sandbox.clock_speed.is_nan() || self.carriers.sandbox.clock_speed <= 0.0 {
             return fail("carriers.sandbox.clock_speed", "must be above 0".into());
+        }
+        let w = &self.webhooks;
+        for (key, v) in [
+            ("poll_interval_ms", w.poll_interval_ms),
+            ("timeout_ms", w.timeout_ms),
+            ("initial_backoff_ms", w.initial_backoff_ms),
+            ("max_backoff_ms", w.max_backoff_ms),
+            ("retry_window_secs", w.retry_window_secs),
+            ("max_endpoints", u64::from(w.max_endpoints)),
+        ] {
+            if v == 0 {
+                return fail(&format!("webhooks.{key}"), "must be at least 1".into());
+            }
+        }
+        if w.batch == 0 || w.batch > 256 {
+            return fail("webhooks.batch", "must be between 1 and 256".into());
+        }
+        if w.initial_backoff_ms > w.max_backoff_ms {
+            return fail(
+                "webhooks.initial_backoff_ms",
+                "must not exceed webhooks.max_backoff_ms".into(),
+            );
         }
         let p = &self.tracking.polling;
         for (key, v) in [

@@ -31,6 +31,8 @@ pub struct Application {
     pub sandbox: Option<Arc<SandboxCarrier>>,
     pub tracking: TrackingService,
     _poller: Option<AbortOnDrop>,
+    /// The webhook delivery worker; on SIGTERM its current batch finishes (bounded).
+    webhooks: Option<AbortOnDrop>,
 }
 
 /// Whether the instance is on its way out (SIGTERM received).
@@ -182,6 +184,14 @@ impl Application {
         )
         .with_rate_limits(settings.rate_limits.clone());
 
+        let webhooks = if settings.webhooks.enabled {
+            let worker =
+                crate::webhooks::worker::Worker::new(db.clone(), settings.webhooks.clone())?;
+            Some(AbortOnDrop(worker.spawn(draining.0.clone())))
+        } else {
+            None
+        };
+
         let listener = reuse_port_listener(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let max_body = settings.http.max_body_bytes;
@@ -191,6 +201,7 @@ impl Application {
             web::Data::new(auth),
         );
         let draining_data = web::Data::new(draining.clone());
+        let webhook_settings = web::Data::new(settings.webhooks.clone());
         let (tracking_data, callback_config) = (
             web::Data::new(tracking.clone()),
             web::Data::new(callback_config),
@@ -205,6 +216,7 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(tracking_data.clone())
                 .app_data(callback_config.clone())
+                .app_data(webhook_settings.clone())
                 .app_data(PayloadConfig::new(max_body))
                 .app_data(MaxBody(max_body))
                 .app_data(QueryConfig::default().error_handler(|err, _| {
@@ -260,6 +272,37 @@ impl Application {
                                 .default_service(web::to(method_not_allowed)),
                         )
                         .service(
+                            web::resource("/webhook-endpoints")
+                                .route(web::post().to(api::webhooks::create))
+                                .route(web::get().to(api::webhooks::list))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/webhook-endpoints/{id}")
+                                .route(web::delete().to(api::webhooks::delete))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/webhook-endpoints/{id}/replay")
+                                .route(web::post().to(api::webhooks::replay_dead))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/webhook-deliveries")
+                                .route(web::get().to(api::webhooks::deliveries))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/webhook-deliveries/{id}")
+                                .route(web::get().to(api::webhooks::delivery))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
+                            web::resource("/webhook-deliveries/{id}/replay")
+                                .route(web::post().to(api::webhooks::replay))
+                                .default_service(web::to(method_not_allowed)),
+                        )
+                        .service(
                             web::resource("/waybills/{number}/cancel")
                                 .route(web::post().to(api::waybills::cancel))
                                 .default_service(web::to(method_not_allowed)),
@@ -290,6 +333,7 @@ impl Application {
             sandbox,
             tracking,
             _poller: poller.map(AbortOnDrop),
+            webhooks,
             draining,
             shutdown: settings.shutdown.clone(),
         })
@@ -306,8 +350,10 @@ impl Application {
     /// Runs until SIGTERM or SIGINT, then drains: `/readyz` turns 503 at once, responses carry
     /// `Connection: close` for `shutdown.drain_delay_ms`, then the listener closes and in-flight
     /// requests get up to `shutdown.timeout_ms`.
-    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+    pub async fn run_until_signalled(mut self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let worker = self.webhooks.take();
+        let timeout = Duration::from_millis(self.shutdown.timeout_ms);
         let (draining, shutdown) = (self.draining.clone(), self.shutdown.clone());
         actix_web::rt::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};
@@ -333,6 +379,14 @@ impl Application {
             handle.stop(true).await;
         });
         let result = self.server.await;
+        if let Some(mut worker) = worker {
+            // The worker saw the draining flag and stops after its current batch.
+            if tokio::time::timeout(timeout, &mut worker.0).await.is_err() {
+                tracing::warn!(
+                    "webhook batch still running at the shutdown timeout; its deliveries come due again when their lease ends"
+                );
+            }
+        }
         tracing::info!("shipgate stopped");
         result
     }

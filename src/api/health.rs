@@ -38,7 +38,7 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// Prometheus metrics: HTTP requests, carrier calls (carrier, operation, outcome, latency),
-/// tracking, and at each scrape readiness and the database pool.
+/// tracking, webhook deliveries, and at each scrape readiness, the database pool and the outbox.
 pub async fn metrics(
     db: web::Data<Db>,
     draining: web::Data<crate::startup::Draining>,
@@ -49,6 +49,14 @@ pub async fn metrics(
     metrics::gauge!("shipgate_db_pool_connections", "state" => "in_use")
         .set(f64::from(size) - idle as f64);
     metrics::gauge!("shipgate_db_pool_connections", "state" => "idle").set(idle as f64);
+    if let Ok(outbox) = db.outbox_stats().await {
+        metrics::gauge!("shipgate_webhook_outbox_depth").set(outbox.pending as f64);
+        let age = outbox
+            .oldest_pending_created_at
+            .map_or(0, |t| (crate::store::now_millis() - t).max(0));
+        metrics::gauge!("shipgate_webhook_outbox_oldest_age_seconds").set(age as f64 / 1000.0);
+        metrics::gauge!("shipgate_webhook_dead_letters").set(outbox.dead as f64);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::telemetry::prometheus().render())

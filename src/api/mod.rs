@@ -4,3 +4,4 @@ pub mod openapi;
 pub mod station;
 pub mod tracking;
 pub mod waybills;
+pub mod webhooks;

@@ -7,6 +7,7 @@
 pub mod tenants;
 pub mod tracking;
 pub mod waybills;
+pub mod webhooks;
 pub(crate) mod writer;
 
 use anyhow::Context;

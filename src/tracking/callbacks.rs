@@ -82,10 +82,16 @@ fn mac(secret: &str) -> HmacSha256 {
     HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length")
 }
 
-/// The Standard Webhooks signature of `id.timestamp.body`, as sent in `webhook-signature`.
+/// The Standard Webhooks signature of `id.timestamp.body`, as sent in `webhook-signature`,
+/// keyed with the bytes of `secret`.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+    sign_with_key(secret.as_bytes(), id, timestamp, body)
+}
+
+/// The same signature keyed with raw key bytes.
+pub fn sign_with_key(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     use base64::Engine;
-    let mut m = mac(secret);
+    let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
     m.update(format!("{id}.{timestamp}.").as_bytes());
     m.update(body);
     format!(

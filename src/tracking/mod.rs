@@ -177,9 +177,9 @@ impl TrackingService {
                 );
                 metrics::counter!("shipgate_last_mile_unknown_carrier_total").increment(1);
             }
-            group.extend(Db::insert_events(&row.id, &name.name, &lm.events));
             // Written only when it differs from what is stored (decided by the database, so a
             // row read earlier may be stale); each stored event bumps the version by trigger.
+            // The hand-over goes before the last-mile carrier's events, so its push comes first.
             last_mile_at = Some(group.len());
             group.push(Db::record_last_mile(
                 &row.id,
@@ -187,8 +187,9 @@ impl TrackingService {
                 &lm.tracking_number,
                 name.known,
             ));
+            group.extend(Db::insert_events(&row.id, &name.name, &lm.events));
         }
-        let inserts = last_mile_at.unwrap_or(group.len());
+        let inserts = group.len();
         if let Some((carrier, id)) = receipt {
             group.push(Db::record_receipt(carrier, id, crate::store::now_millis()));
         }
@@ -196,7 +197,12 @@ impl TrackingService {
             return Ok(Ingested::default());
         }
         let done = self.inner.db.write_group(group).await?;
-        let new_events: u64 = done[..inserts].iter().map(|d| d.rows_affected()).sum();
+        let new_events: u64 = done[..inserts]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != last_mile_at)
+            .map(|(_, d)| d.rows_affected())
+            .sum();
         let last_mile_changed = last_mile_at.is_some_and(|i| done[i].rows_affected() == 1);
         let replayed = receipt.is_some() && done.last().is_some_and(|d| d.rows_affected() == 0);
         metrics::counter!("shipgate_tracking_events_stored_total").increment(new_events);
@@ -323,9 +329,10 @@ struct Answer<'a> {
     events: Vec<EventAnswer<'a>>,
 }
 
+/// One event as answers and pushes show it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EventAnswer<'a> {
+pub struct EventAnswer<'a> {
     status_code: &'a str,
     tracking_status: &'static str,
     description: &'a str,
@@ -339,6 +346,28 @@ struct EventAnswer<'a> {
     country: Option<&'a str>,
     /// Who reported it: the carrier, the last-mile carrier, or `shipgate` for the creation.
     carrier: &'a str,
+}
+
+impl<'a> EventAnswer<'a> {
+    pub fn new(source: &'a str, e: &'a TrackingEvent) -> Self {
+        Self {
+            status_code: &e.status_code,
+            tracking_status: e.status.as_str(),
+            description: &e.description,
+            occurred_at: e.occurred_at.to_rfc3339(),
+            occurred_at_utc: e
+                .occurred_at
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            timezone: e.timezone.as_deref(),
+            address: e.address.as_deref(),
+            city: e.city.as_deref(),
+            state: e.state.as_deref(),
+            postal_code: e.postal_code.as_deref(),
+            country: e.country.as_deref(),
+            carrier: source,
+        }
+    }
 }
 
 /// The creation of the waybill: the first event of every timeline, at the shipper's place.
@@ -400,23 +429,7 @@ fn render(
     };
     let events = visible
         .into_iter()
-        .map(|(source, e)| EventAnswer {
-            status_code: &e.status_code,
-            tracking_status: e.status.as_str(),
-            description: &e.description,
-            occurred_at: e.occurred_at.to_rfc3339(),
-            occurred_at_utc: e
-                .occurred_at
-                .with_timezone(&chrono::Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            timezone: e.timezone.as_deref(),
-            address: e.address.as_deref(),
-            city: e.city.as_deref(),
-            state: e.state.as_deref(),
-            postal_code: e.postal_code.as_deref(),
-            country: e.country.as_deref(),
-            carrier: source,
-        })
+        .map(|(source, e)| EventAnswer::new(source, e))
         .collect::<Vec<_>>();
     let body = serde_json::to_vec(&Answer {
         status: 1,

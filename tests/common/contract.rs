@@ -50,3 +50,27 @@ pub fn check(method: &str, template: &str, status: u16, body: &Value) {
         problems.join("\n")
     );
 }
+
+/// Checks a value against a named schema of the document's components (e.g. a webhook payload).
+pub fn check_schema(name: &str, body: &Value) {
+    let doc = document();
+    assert!(
+        doc["components"]["schemas"][name].is_object(),
+        "contract has no schema {name}"
+    );
+    let schema =
+        json!({ "$ref": format!("#/components/schemas/{name}"), "components": doc["components"] });
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("contract schema compiles");
+    let problems: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{name} drifted from schemas/openapi.json:\n{}\nbody: {body}",
+        problems.join("\n")
+    );
+}

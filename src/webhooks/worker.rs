@@ -1,0 +1,228 @@
+//! The delivery worker: claims due deliveries, sends them, records each attempt.
+//!
+//! A claim leases the delivery (`next_attempt_at` moves to the end of the lease) and counts the
+//! attempt in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on
+//! SQLite), so instances side by side send each delivery once; a delivery whose instance died
+//! mid-send comes due again when the lease ends (receivers deduplicate by `webhook-id`).
+
+use crate::settings::WebhookSettings;
+use crate::store::Db;
+use crate::store::now_millis;
+use crate::store::webhooks::{AttemptRecord, Job};
+use backon::BackoffBuilder;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Clone)]
+pub struct Worker {
+    db: Db,
+    client: reqwest::Client,
+    settings: WebhookSettings,
+}
+
+/// How one send ended.
+enum Sent {
+    Ok(u16),
+    Refused(u16),
+    Failed(String),
+}
+
+impl Worker {
+    pub fn new(db: Db, settings: WebhookSettings) -> anyhow::Result<Self> {
+        carriers::http::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.timeout_ms))
+            .connect_timeout(Duration::from_millis(settings.timeout_ms.min(5_000)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("shipgate-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            db,
+            client,
+            settings,
+        })
+    }
+
+    /// Runs rounds until `stop` is set; the round under way (the current batch) finishes first.
+    pub fn spawn(self, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let idle = Duration::from_millis(self.settings.poll_interval_ms);
+            loop {
+                if stop.load(Ordering::Acquire) {
+                    tracing::info!("webhook worker stopped");
+                    return;
+                }
+                match self.round().await {
+                    // A full batch: there may be more right away.
+                    Ok(n) if n >= self.settings.batch as usize => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "webhook delivery round failed"),
+                }
+                tokio::time::sleep(idle).await;
+            }
+        })
+    }
+
+    /// Claims what is due and sends it, all at once; how many were claimed.
+    pub async fn round(&self) -> Result<usize, sqlx::Error> {
+        let now = now_millis();
+        if !self.db.deliveries_due(now).await? {
+            return Ok(0);
+        }
+        // Longer than one send can take (the client times out at `timeout_ms`) and its recording.
+        let lease = self.settings.timeout_ms as i64 * 2 + 1_000;
+        let jobs = self
+            .db
+            .claim_deliveries(now, self.settings.batch, now + lease)
+            .await?;
+        let count = jobs.len();
+        futures_util::future::join_all(jobs.into_iter().map(|job| self.deliver(job))).await;
+        Ok(count)
+    }
+
+    async fn deliver(&self, job: Job) {
+        let event_id = super::event_id(&job.waybill_id, job.sequence);
+        let started = Instant::now();
+        let sent = match super::payload(&job, &event_id) {
+            Ok(body) => self.send(&job, &event_id, body).await,
+            Err(e) => Sent::Failed(format!("building the payload: {e}")),
+        };
+        let elapsed = started.elapsed();
+        metrics::histogram!("shipgate_webhook_delivery_duration_seconds")
+            .record(elapsed.as_secs_f64());
+        let at = now_millis();
+        let (http_status, error) = match &sent {
+            Sent::Ok(s) => (Some(i64::from(*s)), None),
+            Sent::Refused(s) => (Some(i64::from(*s)), Some(format!("answered {s}"))),
+            Sent::Failed(e) => (None, Some(e.clone())),
+        };
+        let window_ms = self.settings.retry_window_secs.saturating_mul(1000) as i64;
+        let (state, next_attempt_at) = match sent {
+            Sent::Ok(_) => ("delivered", at),
+            _ if at - job.window_start >= window_ms => ("dead", at),
+            _ => ("pending", at + self.backoff(job.attempt).as_millis() as i64),
+        };
+        let outcome = match state {
+            "delivered" => "delivered",
+            "dead" => "dead",
+            _ => "retry",
+        };
+        metrics::counter!("shipgate_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        if state == "dead" {
+            tracing::warn!(
+                delivery = %job.id,
+                event_id = %event_id,
+                attempts = job.attempt,
+                error = error.as_deref().unwrap_or_default(),
+                "webhook delivery dead-lettered after its retry window"
+            );
+        } else if state == "pending" {
+            tracing::info!(
+                delivery = %job.id,
+                attempt = job.attempt,
+                error = error.as_deref().unwrap_or_default(),
+                "webhook delivery failed; retrying later"
+            );
+        }
+        let record = AttemptRecord {
+            delivery_id: &job.id,
+            attempt: job.attempt,
+            at,
+            http_status,
+            error: error.as_deref(),
+            duration_ms: elapsed.as_millis() as i64,
+            state,
+            next_attempt_at,
+        };
+        if let Err(e) = self.db.record_attempt(&record).await {
+            // The lease runs out and the delivery is sent again: at least once.
+            tracing::warn!(delivery = %job.id, error = %e, "recording a webhook attempt");
+        }
+    }
+
+    async fn send(&self, job: &Job, event_id: &str, body: Vec<u8>) -> Sent {
+        let timestamp = now_millis() / 1000;
+        let signature = super::signature(&job.secret, event_id, timestamp, &body);
+        let result = self
+            .client
+            .post(&job.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match result {
+            Ok(res) if res.status().is_success() => Sent::Ok(res.status().as_u16()),
+            Ok(res) => Sent::Refused(res.status().as_u16()),
+            Err(e) if e.is_timeout() => {
+                Sent::Failed(format!("no answer within {} ms", self.settings.timeout_ms))
+            }
+            Err(e) if e.is_connect() => Sent::Failed("could not connect".into()),
+            Err(e) => Sent::Failed(format!("request failed: {e}")),
+        }
+    }
+
+    /// The wait after failed attempt `attempt` (1-based): exponential from
+    /// `initial_backoff_ms`, capped at `max_backoff_ms`, with up to 100 % jitter added.
+    fn backoff(&self, attempt: i64) -> Duration {
+        backoff(&self.settings, attempt)
+    }
+}
+
+pub fn backoff(settings: &WebhookSettings, attempt: i64) -> Duration {
+    let n = usize::try_from(attempt.max(1) - 1).unwrap_or(0);
+    backon::ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(settings.initial_backoff_ms))
+        .with_max_delay(Duration::from_millis(settings.max_backoff_ms))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(n)
+        .unwrap_or(Duration::from_millis(settings.max_backoff_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> WebhookSettings {
+        crate::settings::Settings::default().webhooks
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let s = settings();
+        let initial = Duration::from_millis(s.initial_backoff_ms);
+        let first = backoff(&s, 1);
+        assert!(first >= initial && first < initial * 2, "{first:?}");
+        let third = backoff(&s, 3);
+        assert!(third >= initial * 4 && third < initial * 8, "{third:?}");
+        let cap = Duration::from_millis(s.max_backoff_ms);
+        let late = backoff(&s, 60);
+        assert!(late >= cap && late < cap * 2, "{late:?}");
+        // Jitter: not every draw is the same.
+        let draws: std::collections::HashSet<_> = (0..20).map(|_| backoff(&s, 5)).collect();
+        assert!(draws.len() > 1);
+    }
+
+    #[test]
+    fn the_default_schedule_retries_for_a_day() {
+        // Without jitter the waits are shortest: the attempts made within the window.
+        let s = settings();
+        let mut t = Duration::ZERO;
+        let mut attempts = 1;
+        let window = Duration::from_secs(s.retry_window_secs);
+        assert!(window >= Duration::from_secs(24 * 3600));
+        let mut d = Duration::from_millis(s.initial_backoff_ms);
+        while t < window {
+            t += d;
+            attempts += 1;
+            d = (d * 2).min(Duration::from_millis(s.max_backoff_ms));
+        }
+        assert!((20..60).contains(&attempts), "{attempts} attempts");
+    }
+}
