@@ -57,6 +57,8 @@ pub struct WebhookSettings {
     pub retry_window_secs: u64,
     /// Endpoints per tenant.
     pub max_endpoints: u32,
+    /// How long delivered (and cancelled) deliveries stay in the delivery log.
+    pub retention_days: u64,
 }
 
 /// What SIGTERM does: `/readyz` answers 503 at once, responses ask clients to reconnect
@@ -458,6 +460,7 @@ impl Default for Settings {
                 max_backoff_ms: 3_600_000,
                 retry_window_secs: 24 * 3600,
                 max_endpoints: 20,
+                retention_days: 30,
             },
             rate_limits: RateLimitSettings {
                 enabled: true,
@@ -593,6 +596,7 @@ impl Settings {
             ("max_backoff_ms", w.max_backoff_ms),
             ("retry_window_secs", w.retry_window_secs),
             ("max_endpoints", u64::from(w.max_endpoints)),
+            ("retention_days", w.retention_days),
         ] {
             if v == 0 {
                 return fail(&format!("webhooks.{key}"), "must be at least 1".into());

@@ -448,6 +448,16 @@ async fn events_are_pushed_signed_in_order_through_failures(backend: Backend) {
             "shipgate_webhook_deliveries_total{outcome=\"delivered\"}"
         ) >= 1.0
     );
+
+    // Past the retention period, delivered deliveries leave the log with their attempts.
+    let attempts = app.count("SELECT COUNT(*) FROM webhook_attempts").await;
+    assert!(attempts > log.len() as i64);
+    let cutoff = shipgate::store::now_millis() + 1000;
+    assert_eq!(app.db.prune_deliveries(cutoff, 10).await.unwrap(), 10);
+    let pruned = app.db.prune_deliveries(cutoff, 10_000).await.unwrap();
+    assert_eq!(pruned as usize + 10, log.len());
+    assert!(app.deliveries("").await.is_empty());
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_attempts").await, 0);
 }
 
 #[tokio::test]
@@ -607,11 +617,17 @@ async fn instances_side_by_side_deliver_each_event_once() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(20)))
         .mount(&receiver)
         .await;
-    let first = spawn_app_with(Backend::Postgres, fast).await;
+    // Side by side, instances share the tracking cache through Redis.
+    let first = spawn_app_with(Backend::Postgres, |s| {
+        fast(s);
+        s.redis_url = Some(common::redis_url());
+    })
+    .await;
     let url = first.database_url.clone();
     let second = spawn_app_with(Backend::Postgres, |s| {
         fast(s);
         s.database_url = url;
+        s.redis_url = Some(common::redis_url());
     })
     .await;
     let r = first.add_endpoint(&first.key, &receiver.uri(), None).await;

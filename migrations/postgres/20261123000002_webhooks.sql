@@ -51,10 +51,13 @@ CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, waybil
     WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, state, created_at);
 CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant_id, created_at);
+-- Finished deliveries, for pruning after the retention period.
+CREATE INDEX webhook_deliveries_done ON webhook_deliveries (created_at)
+    WHERE state IN ('delivered', 'cancelled');
 
 -- The delivery log: every attempt with its answer.
 CREATE TABLE webhook_attempts (
-    delivery_id  TEXT NOT NULL REFERENCES webhook_deliveries (id),
+    delivery_id  TEXT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
     attempt      BIGINT NOT NULL,
     at           BIGINT NOT NULL,
     http_status  BIGINT,

@@ -171,8 +171,8 @@ impl Db {
         rows.iter().map(endpoint).collect()
     }
 
-    /// Deletes an endpoint of the tenant; what it still had to receive is cancelled in the same
-    /// unit. False when the tenant has no such endpoint.
+    /// Deletes an endpoint of the tenant; what it still had to receive (or had dead) is cancelled
+    /// in the same unit. False when the tenant has no such endpoint.
     pub async fn delete_webhook_endpoint(
         &self,
         tenant_id: &str,
@@ -189,7 +189,7 @@ impl Db {
                 .bind(now_rfc3339()),
                 sqlx::query(
                     "UPDATE webhook_deliveries SET state = 'cancelled' \
-                     WHERE endpoint_id = $1 AND tenant_id = $2 AND state = 'pending'",
+                     WHERE endpoint_id = $1 AND tenant_id = $2 AND state IN ('pending', 'dead')",
                 )
                 .bind(id.to_owned())
                 .bind(tenant_id.to_owned()),
@@ -406,6 +406,23 @@ impl Db {
                 .bind(endpoint_id.to_owned())
                 .bind(tenant_id.to_owned())
                 .bind(now_ms),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes up to `limit` delivered or cancelled deliveries created before `before` (their
+    /// attempts go with them); how many.
+    pub async fn prune_deliveries(&self, before: i64, limit: u32) -> Result<u64, sqlx::Error> {
+        let done = self
+            .write(
+                sqlx::query(
+                    "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+                     WHERE state IN ('delivered', 'cancelled') AND created_at < $1 \
+                     ORDER BY created_at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(limit)),
             )
             .await?;
         Ok(done.rows_affected())

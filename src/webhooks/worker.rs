@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// How often old deliveries are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct Worker {
     db: Db,
@@ -48,10 +51,15 @@ impl Worker {
     pub fn spawn(self, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let idle = Duration::from_millis(self.settings.poll_interval_ms);
+            let mut pruned = Instant::now();
             loop {
                 if stop.load(Ordering::Acquire) {
                     tracing::info!("webhook worker stopped");
                     return;
+                }
+                if pruned.elapsed() >= PRUNE_EVERY {
+                    pruned = Instant::now();
+                    self.prune().await;
                 }
                 match self.round().await {
                     // A full batch: there may be more right away.
@@ -62,6 +70,17 @@ impl Worker {
                 tokio::time::sleep(idle).await;
             }
         })
+    }
+
+    /// Removes finished deliveries older than the retention period, a bounded chunk at a time.
+    async fn prune(&self) {
+        let days = i64::try_from(self.settings.retention_days).unwrap_or(i64::MAX / 86_400_000);
+        let before = now_millis() - days.saturating_mul(86_400_000);
+        match self.db.prune_deliveries(before, 5_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "pruned old webhook deliveries"),
+            Err(e) => tracing::warn!(error = %e, "pruning old webhook deliveries"),
+        }
     }
 
     /// Claims what is due and sends it, all at once; how many were claimed.
