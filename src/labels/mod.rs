@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub struct Labeler {
     layout: Arc<Layout>,
     warehouses: Arc<Vec<Warehouse>>,
-    unicode: Arc<printpdf::ParsedFont>,
+    unicode: Arc<render::UnicodeFont>,
 }
 
 impl Labeler {
@@ -30,7 +30,7 @@ impl Labeler {
         Ok(Self {
             layout: Arc::new(layout),
             warehouses: Arc::new(warehouses),
-            unicode: Arc::new(render::unicode_font()?),
+            unicode: Arc::new(render::UnicodeFont::load()?),
         })
     }
 

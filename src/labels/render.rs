@@ -64,10 +64,79 @@ fn black() -> Color {
 /// The WenQuanYi Micro Hei face shipped in `label_templates/fonts/` (Latin and CJK).
 const UNICODE_FONT: &[u8] = include_bytes!("../../label_templates/fonts/wqy-microhei.ttf");
 
-/// Parses the shipped Unicode font; done once at start.
-pub fn unicode_font() -> Result<ParsedFont, String> {
-    ParsedFont::from_bytes(UNICODE_FONT, 0, &mut Vec::new())
-        .ok_or_else(|| "label_templates/fonts/wqy-microhei.ttf is not a readable font".to_owned())
+/// The shipped Unicode face, prepared once at start. A label embeds only the glyphs it shows.
+pub struct UnicodeFont {
+    /// For character to glyph look-ups.
+    face: ParsedFont,
+    /// The face without its 28,000 glyph names (`post` version 3: a PDF never uses them), which
+    /// otherwise dominate the cost of cutting a subset.
+    lean: Vec<u8>,
+}
+
+impl UnicodeFont {
+    pub fn load() -> Result<Self, String> {
+        use write_fonts::read::{FontRef, TableProvider};
+        let unreadable = |e: &dyn std::fmt::Display| {
+            format!("label_templates/fonts/wqy-microhei.ttf is not a readable font: {e}")
+        };
+        let face = ParsedFont::from_bytes(UNICODE_FONT, 0, &mut Vec::new())
+            .ok_or_else(|| unreadable(&"no font"))?;
+        let source = FontRef::new(UNICODE_FONT).map_err(|e| unreadable(&e))?;
+        let old = source.post().map_err(|e| unreadable(&e))?;
+        let mut post = write_fonts::tables::post::Post::new(
+            old.italic_angle(),
+            old.underline_position(),
+            old.underline_thickness(),
+            old.is_fixed_pitch(),
+            0,
+            0,
+            0,
+            0,
+        );
+        post.version = write_fonts::types::Version16Dot16::VERSION_3_0;
+        let mut builder = write_fonts::FontBuilder::new();
+        builder.add_table(&post).map_err(|e| unreadable(&e))?;
+        builder.copy_missing_tables(source);
+        Ok(Self {
+            face,
+            lean: builder.build(),
+        })
+    }
+
+    /// A font of just the glyphs of `chars` (and `.notdef`): cut out of the face by `subsetter`
+    /// (which keeps what a PDF needs), with a `cmap` for those characters added back by
+    /// `write-fonts`, so the PDF writer can map text to the subset's glyphs. Embedded as it is.
+    fn subset(&self, chars: impl Iterator<Item = char>) -> Result<ParsedFont, String> {
+        let bytes = self.subset_bytes(chars)?;
+        ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
+            .ok_or_else(|| "the label font subset is not readable".to_owned())
+    }
+
+    fn subset_bytes(&self, chars: impl Iterator<Item = char>) -> Result<Vec<u8>, String> {
+        use write_fonts::types::GlyphId;
+        let mut remapper = subsetter::GlyphRemapper::new();
+        let mut mappings = std::collections::BTreeMap::new();
+        for c in chars {
+            if mappings.contains_key(&c) {
+                continue;
+            }
+            if let Some(gid) = self.face.lookup_glyph_index(c as u32).filter(|g| *g != 0) {
+                mappings.insert(c, GlyphId::new(u32::from(remapper.remap(gid))));
+            }
+        }
+        let glyphs = subsetter::subset(&self.lean, 0, &remapper)
+            .map_err(|e| format!("subsetting the label font: {e}"))?;
+        let cmap = write_fonts::tables::cmap::Cmap::from_mappings(mappings)
+            .map_err(|e| format!("label font cmap: {e}"))?;
+        let subset = write_fonts::read::FontRef::new(&glyphs)
+            .map_err(|e| format!("reading the label font subset: {e}"))?;
+        let mut builder = write_fonts::FontBuilder::new();
+        builder
+            .add_table(&cmap)
+            .map_err(|e| format!("label font cmap: {e}"))?;
+        builder.copy_missing_tables(subset);
+        Ok(builder.build())
+    }
 }
 
 /// True when the PDF base fonts (WinAnsi encoding) can show every character.
@@ -211,21 +280,30 @@ fn qr(ops: &mut Vec<Op>, data: &str, x: f32, top: f32, size: f32) -> Result<(), 
     Ok(())
 }
 
-/// The label as a PDF: one page a parcel. The Unicode font is embedded (subsetted) only when
-/// some text needs it.
+/// The label as a PDF: one page a parcel. The Unicode font is embedded (as a subset of the
+/// characters that need it) only when some text does.
 pub fn render(
     layout: &Layout,
     data: &LabelData,
-    unicode: Option<&ParsedFont>,
+    unicode: Option<&UnicodeFont>,
 ) -> Result<Vec<u8>, String> {
     let mut doc = PdfDocument::new(&format!("Label {}", data.waybill_number));
-    let needs_unicode = (0..data.pieces.len().max(1))
+    let unicode_lines: Vec<String> = (0..data.pieces.len().max(1))
         .flat_map(|page| all_fields().map(move |f| data.field(f, page)))
         .flatten()
-        .any(|line| !win_ansi(&line));
-    let needs_unicode_subset = needs_unicode && unicode.is_some();
+        .filter(|line| !win_ansi(line))
+        .collect();
     let font_id = match unicode {
-        Some(font) if needs_unicode => Some(doc.add_font(font)),
+        Some(font) if !unicode_lines.is_empty() => {
+            let subset = font.subset(unicode_lines.iter().flat_map(|l| l.chars()))?;
+            let id = doc.add_font(&subset);
+            if let Some(f) = doc.resources.fonts.map.get_mut(&id) {
+                // Already a subset: embedded as it is, not subset again.
+                f.meta.embedding_mode = printpdf::FontEmbeddingMode::Full;
+                f.meta.requires_subsetting = false;
+            }
+            Some(id)
+        }
         _ => None,
     };
     let pages = (0..data.pieces.len().max(1))
@@ -237,9 +315,9 @@ pub fn render(
     let mut warnings = Vec::new();
     Ok(doc.with_pages(pages).save(
         &PdfSaveOptions {
-            // A label is a few kilobytes of drawing operators: compressing them costs more
-            // time than the bytes it saves are worth.
-            optimize: needs_unicode_subset,
+            // A label is a few kilobytes of drawing operators and a font subset of a few dozen
+            // glyphs: compressing them costs more time than the bytes it saves are worth.
+            optimize: false,
             ..PdfSaveOptions::default()
         },
         &mut warnings,
@@ -342,4 +420,51 @@ fn page_ops(
         }
     }
     Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use write_fonts::read::{FontRef, TableProvider};
+
+    /// Outline facts of `c`'s glyph: contours, bounding box, advance.
+    fn glyph(font: &FontRef<'_>, c: char) -> (i16, [i16; 4], u16) {
+        let gid = font.cmap().unwrap().map_codepoint(c).expect("mapped");
+        assert_ne!(gid.to_u32(), 0, "{c} maps to .notdef");
+        let g = font
+            .loca(None)
+            .unwrap()
+            .get_glyf(gid, &font.glyf().unwrap())
+            .unwrap()
+            .expect("has an outline");
+        let advance = font.hmtx().unwrap().advance(gid).unwrap();
+        (
+            g.number_of_contours(),
+            [g.x_min(), g.y_min(), g.x_max(), g.y_max()],
+            advance,
+        )
+    }
+
+    #[test]
+    fn a_subset_keeps_the_outlines_and_advances_of_its_characters_only() {
+        let font = UnicodeFont::load().unwrap();
+        let text = "张伟 深圳市福田区 Müller 26楼";
+        let bytes = font.subset_bytes(text.chars()).unwrap();
+        assert!(bytes.len() < 20_000, "{} bytes", bytes.len());
+        let (small, big) = (
+            FontRef::new(&bytes).unwrap(),
+            FontRef::new(UNICODE_FONT).unwrap(),
+        );
+        for c in text.chars().filter(|c| !c.is_whitespace()) {
+            assert_eq!(glyph(&small, c), glyph(&big, c), "{c}");
+        }
+        // Nothing else came along; glyph names stayed behind.
+        assert_eq!(small.post().unwrap().num_names(), 0);
+        assert_eq!(small.cmap().unwrap().map_codepoint('上'), None);
+        let glyphs = small.maxp().unwrap().num_glyphs();
+        // (CJK glyphs of this face are often composites: their parts come along.)
+        assert!(glyphs < 64, "{glyphs} glyphs");
+        // The PDF writer reads it.
+        assert!(ParsedFont::from_bytes(&bytes, 0, &mut Vec::new()).is_some());
+    }
 }
