@@ -33,6 +33,7 @@ export SHIPGATE_REDIS_URL=$TEST_REDIS_URL
 export SHIPGATE_TRACKING__CALLBACKS__SANDBOX__SECRET=$secret
 export SHIPGATE_TRACKING__POLLING__ENABLED=false
 export SHIPGATE_WEBHOOKS__POLL_INTERVAL_MS=50
+export SHIPGATE_WEBHOOKS__BATCH=${BATCH:-64}
 export SHIPGATE_LOG__LEVEL=warn
 export SHIPGATE_RATE_LIMITS__ENABLED=false
 port=$(free_port)
@@ -56,7 +57,7 @@ start=$(date +%s.%N)
 "$seed" "$url" "$key" "$secret" "$waybills" "$events" "$dir/numbers.txt" 64 1 | tee "$dir/seed.txt"
 ingested=$(date +%s.%N)
 while :; do
-  read -r pushes distinct < <(curl -fs "http://127.0.0.1:$sink_port/count")
+  read -r pushes distinct < <(curl -fs "http://127.0.0.1:$sink_port/count"; echo) || true
   [ "$distinct" -ge "$total" ] && break
   sleep 0.05
 done
