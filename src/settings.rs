@@ -59,6 +59,9 @@ pub struct WebhookSettings {
     pub max_endpoints: u32,
     /// How long delivered (and cancelled) deliveries stay in the delivery log.
     pub retention_days: u64,
+    /// Whether endpoints may be on loopback, private or link-local addresses (off: tenants'
+    /// URLs cannot reach the gateway's own network).
+    pub allow_private_targets: bool,
 }
 
 /// What SIGTERM does: `/readyz` answers 503 at once, responses ask clients to reconnect
@@ -461,6 +464,7 @@ impl Default for Settings {
                 retry_window_secs: 24 * 3600,
                 max_endpoints: 20,
                 retention_days: 30,
+                allow_private_targets: false,
             },
             rate_limits: RateLimitSettings {
                 enabled: true,

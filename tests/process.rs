@@ -496,6 +496,7 @@ const FAST_PUSHES: &[(&str, &str)] = &[
     ("SHIPGATE_WEBHOOKS__INITIAL_BACKOFF_MS", "50"),
     ("SHIPGATE_WEBHOOKS__MAX_BACKOFF_MS", "200"),
     ("SHIPGATE_SHUTDOWN__DRAIN_DELAY_MS", "200"),
+    ("SHIPGATE_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
 ];
 
 /// The receiver holds its first request for `hold`, then answers every request at once.

@@ -31,6 +31,8 @@ fn fast(s: &mut Settings) {
     w.initial_backoff_ms = 30;
     w.max_backoff_ms = 150;
     w.timeout_ms = 1000;
+    // The receivers of these tests listen on loopback.
+    w.allow_private_targets = true;
 }
 
 impl TestApp {
@@ -249,6 +251,11 @@ async fn endpoints_are_managed_per_tenant_and_the_secret_is_shown_once() {
             json!({"url": "https://erp.example.com/", "eventTypes": []}),
             "eventTypes",
         ),
+        // The gateway's own network is out of reach by default.
+        (json!({"url": "http://127.0.0.1:8080/hooks"}), "url"),
+        (json!({"url": "http://169.254.169.254/latest"}), "url"),
+        (json!({"url": "http://localhost/hooks"}), "url"),
+        (json!({"url": "http://[fd00::1]/hooks"}), "url"),
     ] {
         let r = app
             .call(
@@ -572,6 +579,45 @@ async fn slow_and_failing_receivers_are_retried_dead_lettered_and_replayed() {
         )
         .await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn pushes_never_reach_private_addresses_unless_allowed() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        fast(s);
+        s.webhooks.allow_private_targets = false;
+    })
+    .await;
+    // An endpoint on loopback (written while private targets were allowed, say).
+    let endpoint = shipgate::store::webhooks::Endpoint {
+        id: "whe_loopback".into(),
+        tenant_id: app.tenant_id.clone(),
+        url: receiver.uri(),
+        event_types: vec!["tracking.updated".into()],
+        description: None,
+        created_at: shipgate::store::now_rfc3339(),
+    };
+    app.db
+        .insert_webhook_endpoint(&endpoint, "whsec_dGVzdA==")
+        .await
+        .unwrap();
+    app.journey("HOOK-PRIVATE").await;
+    let refused = wait_for("refused attempts", 10, || async {
+        let log = app.deliveries("&state=pending").await;
+        log.into_iter().find(|d| d["attempts"].as_i64() >= Some(2))
+    })
+    .await;
+    let error = refused["lastError"].as_str().unwrap();
+    assert!(error.starts_with("target not allowed"), "{error}");
+    assert!(
+        receiver.received_requests().await.unwrap().is_empty(),
+        "nothing reached the private address"
+    );
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ impl<'a> From<&'a Endpoint> for EndpointAnswer<'a> {
     }
 }
 
-fn check_url(url: &str) -> Result<(), String> {
+fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
     if url.len() > 2048 {
         return Err("must be at most 2048 characters".into());
     }
@@ -55,6 +55,9 @@ fn check_url(url: &str) -> Result<(), String> {
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not carry credentials".into());
+    }
+    if !allow_private && let Some(why) = crate::webhooks::targets::refused_host(&parsed) {
+        return Err(format!("must reach a public address: {why}"));
     }
     Ok(())
 }
@@ -76,7 +79,7 @@ pub async fn create(
     ApiJson(req): ApiJson<NewEndpoint>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
-    if let Err(e) = check_url(req.url.trim()) {
+    if let Err(e) = check_url(req.url.trim(), settings.allow_private_targets) {
         errors.push(FieldError::new("url", e));
     }
     let mut types = req

@@ -8,6 +8,7 @@
 //! failures with exponential backoff and jitter until the retry window (24 h by default) is
 //! over; then the delivery is dead until replayed.
 
+pub mod targets;
 pub mod worker;
 
 use crate::store::webhooks::Job;

@@ -34,7 +34,11 @@ enum Sent {
 impl Worker {
     pub fn new(db: Db, settings: WebhookSettings) -> anyhow::Result<Self> {
         carriers::http::install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if !settings.allow_private_targets {
+            client = client.dns_resolver(Arc::new(super::targets::PublicOnly));
+        }
+        let client = client
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms.min(5_000)))
             .redirect(reqwest::redirect::Policy::none())
@@ -161,6 +165,17 @@ impl Worker {
     }
 
     async fn send(&self, job: &Job, event_id: &str, body: Vec<u8>) -> Sent {
+        if !self.settings.allow_private_targets {
+            // Names are checked as they resolve; an address written in the URL here.
+            match reqwest::Url::parse(&job.url) {
+                Ok(url) => {
+                    if let Some(why) = super::targets::refused_host(&url) {
+                        return Sent::Failed(format!("target not allowed: {why}"));
+                    }
+                }
+                Err(e) => return Sent::Failed(format!("invalid endpoint URL: {e}")),
+            }
+        }
         let timestamp = now_millis() / 1000;
         let signature = super::signature(&job.secret, event_id, timestamp, &body);
         let result = self
@@ -179,7 +194,10 @@ impl Worker {
             Err(e) if e.is_timeout() => {
                 Sent::Failed(format!("no answer within {} ms", self.settings.timeout_ms))
             }
-            Err(e) if e.is_connect() => Sent::Failed("could not connect".into()),
+            Err(e) if e.is_connect() => Sent::Failed(match source_text(&e) {
+                Some(why) if why.contains("no public address") => why,
+                _ => "could not connect".into(),
+            }),
             Err(e) => Sent::Failed(format!("request failed: {e}")),
         }
     }
@@ -189,6 +207,17 @@ impl Worker {
     fn backoff(&self, attempt: i64) -> Duration {
         backoff(&self.settings, attempt)
     }
+}
+
+/// The innermost cause of a request error (a refused name says why).
+fn source_text(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    last
 }
 
 pub fn backoff(settings: &WebhookSettings, attempt: i64) -> Duration {
