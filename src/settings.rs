@@ -44,7 +44,7 @@ pub struct WebhookSettings {
     pub enabled: bool,
     /// How often an idle worker looks for due deliveries.
     pub poll_interval_ms: u64,
-    /// Deliveries claimed and sent at once per instance.
+    /// Deliveries in flight at once per instance.
     pub batch: u32,
     /// One delivery's budget (connect, send, answer).
     pub timeout_ms: u64,

@@ -52,12 +52,16 @@ impl TestApp {
     }
 
     async fn deliveries(&self, query: &str) -> Vec<Value> {
+        self.deliveries_as(&self.key, query).await
+    }
+
+    async fn deliveries_as(&self, key: &str, query: &str) -> Vec<Value> {
         let r = self
             .call(
                 Method::GET,
                 &format!("/v1/webhook-deliveries?limit=200{query}"),
                 "/v1/webhook-deliveries",
-                Some(&self.key),
+                Some(key),
                 None,
             )
             .await;
@@ -78,9 +82,13 @@ impl TestApp {
 
     /// Creates a waybill on the sandbox line-haul channel and waits for its delivery.
     async fn journey(&self, reference: &str) -> Value {
+        self.journey_as(&self.key, reference).await
+    }
+
+    async fn journey_as(&self, key: &str, reference: &str) -> Value {
         let mut req = waybill_request(reference);
         req["channel"] = json!("SANDBOX_LINEHAUL_US");
-        let r = self.create(&req).await;
+        let r = self.create_as(key, &req).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let number = r.waybill_number().to_owned();
         wait_for("the parcel to be delivered", 20, || async {
@@ -89,7 +97,7 @@ impl TestApp {
                     Method::GET,
                     &format!("/v1/tracking/{number}"),
                     "/v1/tracking/{number}",
-                    Some(&self.key),
+                    Some(key),
                     None,
                 )
                 .await;
@@ -617,6 +625,48 @@ async fn pushes_never_reach_private_addresses_unless_allowed() {
     assert!(
         receiver.received_requests().await.unwrap().is_empty(),
         "nothing reached the private address"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_up_the_others() {
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&slow)
+        .await;
+    let fast_receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&fast_receiver)
+        .await;
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        fast(s);
+        s.webhooks.timeout_ms = 3000;
+    })
+    .await;
+    let other = app.new_key("globex").await;
+    app.add_endpoint(&app.key, &slow.uri(), None).await;
+    app.add_endpoint(&other, &fast_receiver.uri(), None).await;
+    let (_, _) = tokio::join!(
+        app.journey("HOOK-SLOW-TENANT"),
+        app.journey_as(&other, "HOOK-FAST-TENANT")
+    );
+    // The other tenant's pushes all arrive while the slow receiver has taken a few at most.
+    let started = Instant::now();
+    wait_for("the fast receiver's pushes", 10, || async {
+        let pending = app.deliveries_as(&other, "&state=pending").await;
+        pending.is_empty().then_some(())
+    })
+    .await;
+    let fast_count = app.deliveries_as(&other, "&state=delivered").await.len();
+    assert!(fast_count > 10, "{fast_count} delivered");
+    let slow_done = app.deliveries("&state=delivered").await.len();
+    let slow_total = app.deliveries("").await.len();
+    assert!(
+        slow_done < slow_total / 2,
+        "{slow_done} of {slow_total} slow pushes done after {:?}",
+        started.elapsed()
     );
 }
 

@@ -51,27 +51,49 @@ impl Worker {
         })
     }
 
-    /// Runs rounds until `stop` is set; the round under way (the current batch) finishes first.
+    /// Sends deliveries until `stop` is set, with up to `batch` in flight: each claim takes as
+    /// many as there are free slots, and a slow receiver holds only its own slots, never the
+    /// others' deliveries. On `stop` the deliveries under way finish first.
     pub fn spawn(self, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let idle = Duration::from_millis(self.settings.poll_interval_ms);
+            let slots = self.settings.batch as usize;
+            let mut inflight = tokio::task::JoinSet::new();
             let mut pruned = Instant::now();
             loop {
                 if stop.load(Ordering::Acquire) {
+                    while inflight.join_next().await.is_some() {}
                     tracing::info!("webhook worker stopped");
                     return;
                 }
+                while inflight.try_join_next().is_some() {}
                 if pruned.elapsed() >= PRUNE_EVERY {
                     pruned = Instant::now();
                     self.prune().await;
                 }
-                match self.round().await {
-                    // A full batch: there may be more right away.
-                    Ok(n) if n >= self.settings.batch as usize => continue,
+                let free = slots.saturating_sub(inflight.len());
+                let claimed = if free == 0 {
+                    Ok(Vec::new())
+                } else {
+                    self.claim(free as u32).await
+                };
+                match claimed {
+                    Ok(jobs) if !jobs.is_empty() => {
+                        for job in jobs {
+                            let this = self.clone();
+                            inflight.spawn(async move { this.deliver(job).await });
+                        }
+                        continue;
+                    }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "webhook delivery round failed"),
+                    Err(e) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
                 }
-                tokio::time::sleep(idle).await;
+                // Nothing to claim (or no free slot): wait for a slot or the next look.
+                if inflight.is_empty() {
+                    tokio::time::sleep(idle).await;
+                } else {
+                    let _ = tokio::time::timeout(idle, inflight.join_next()).await;
+                }
             }
         })
     }
@@ -87,21 +109,15 @@ impl Worker {
         }
     }
 
-    /// Claims what is due and sends it, all at once; how many were claimed.
-    pub async fn round(&self) -> Result<usize, sqlx::Error> {
+    /// Claims up to `limit` due deliveries (nothing when none is due: idle instances only read).
+    async fn claim(&self, limit: u32) -> Result<Vec<Job>, sqlx::Error> {
         let now = now_millis();
         if !self.db.deliveries_due(now).await? {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         // Longer than one send can take (the client times out at `timeout_ms`) and its recording.
         let lease = self.settings.timeout_ms as i64 * 2 + 1_000;
-        let jobs = self
-            .db
-            .claim_deliveries(now, self.settings.batch, now + lease)
-            .await?;
-        let count = jobs.len();
-        futures_util::future::join_all(jobs.into_iter().map(|job| self.deliver(job))).await;
-        Ok(count)
+        self.db.claim_deliveries(now, limit, now + lease).await
     }
 
     async fn deliver(&self, job: Job) {
