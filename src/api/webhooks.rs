@@ -101,7 +101,11 @@ pub async fn create(
     }
     types.sort();
     types.dedup();
-    if req.description.as_ref().is_some_and(|d| d.len() > 256) {
+    if req
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 256)
+    {
         errors.push(FieldError::new(
             "description",
             "must be at most 256 characters",
