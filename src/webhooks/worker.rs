@@ -58,6 +58,7 @@ impl Worker {
         tokio::spawn(async move {
             let idle = Duration::from_millis(self.settings.poll_interval_ms);
             let slots = self.settings.batch as usize;
+            let refill = slots.div_ceil(4);
             let mut inflight = tokio::task::JoinSet::new();
             let mut pruned = Instant::now();
             loop {
@@ -71,8 +72,10 @@ impl Worker {
                     pruned = Instant::now();
                     self.prune().await;
                 }
+                // Claims come in chunks (a quarter of the slots at least), not one per finished
+                // send: each claim is a write.
                 let free = slots.saturating_sub(inflight.len());
-                let claimed = if free == 0 {
+                let claimed = if free == 0 || (free < refill && !inflight.is_empty()) {
                     Ok(Vec::new())
                 } else {
                     self.claim(free as u32).await
