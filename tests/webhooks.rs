@@ -91,7 +91,8 @@ impl TestApp {
         let r = self.create_as(key, &req).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let number = r.waybill_number().to_owned();
-        wait_for("the parcel to be delivered", 20, || async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
             let t = self
                 .call(
                     Method::GET,
@@ -101,9 +102,16 @@ impl TestApp {
                     None,
                 )
                 .await;
-            (t.body["trackingStatus"] == "DELIVERED").then_some(t.body)
-        })
-        .await
+            if t.body["trackingStatus"] == "DELIVERED" {
+                return t.body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{number} never delivered; last answer: {}",
+                t.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until no delivery is pending (all delivered, dead or cancelled).

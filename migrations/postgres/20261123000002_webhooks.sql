@@ -51,6 +51,8 @@ CREATE INDEX webhook_deliveries_order ON webhook_deliveries (endpoint_id, waybil
     WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, state, created_at);
 CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant_id, created_at);
+-- Dead letters, counted at every metrics scrape.
+CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (endpoint_id) WHERE state = 'dead';
 -- Finished deliveries, for pruning after the retention period.
 CREATE INDEX webhook_deliveries_done ON webhook_deliveries (created_at)
     WHERE state IN ('delivered', 'cancelled');

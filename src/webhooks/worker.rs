@@ -82,11 +82,15 @@ impl Worker {
                 };
                 match claimed {
                     Ok(jobs) if !jobs.is_empty() => {
+                        // Every slot filled: more may be due right away.
+                        let full = jobs.len() == free;
                         for job in jobs {
                             let this = self.clone();
                             inflight.spawn(async move { this.deliver(job).await });
                         }
-                        continue;
+                        if full {
+                            continue;
+                        }
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
