@@ -310,7 +310,8 @@ fn keys(row: &TrackRow) -> Vec<String> {
 
 /// True for events platform rules never show or push: USPS pre-advice (label created,
 /// pre-shipment information) when USPS carries the last mile. They stay hidden after the
-/// acceptance scan too.
+/// acceptance scan too. The outbox triggers (`migrations/*/…_webhooks.sql`) apply the same rule
+/// to pushes, in SQL.
 pub fn hidden(source: &str, event: &TrackingEvent) -> bool {
     source.eq_ignore_ascii_case(carriers::usps::ID)
         && carriers::usps::is_pre_advice(&event.status_code)
