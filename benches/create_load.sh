@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
+. benches/lib.sh
 
 backends=${1:-both}
 duration=${DURATION:-15s}
@@ -18,23 +19,16 @@ bin=$PWD/target/release/shipgate
 [ "$backends" = sqlite ] || services_start
 
 run_backend() {
-  local backend=$1 dir url key port pid
+  local backend=$1 dir key port pid
   dir=$(mktemp -d /tmp/shipgate-bench.XXXXXX)
-  if [ "$backend" = sqlite ]; then
-    url="sqlite://$dir/shipgate.db"
-  else
-    local db="bench_$(date +%s)"
-    psql -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $db"
-    url="${TEST_POSTGRES_URL%/*}/$db"
-  fi
-  export SHIPGATE_DATABASE_URL=$url
+  bench_database "$backend" "$dir"
   # The benchmark measures the server, not the per-key quota.
   export SHIPGATE_RATE_LIMITS__ENABLED=false
   port=$(free_port)
   key=$("$bin" keys create --tenant bench | tail -n 1)
   SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  wait_ready "http://127.0.0.1:$port"
 
   # The replay set: a short warm-up run creates BENCH-REPLAY-1..N (its first pass creates, the rest
   # replay); the measured replay run then only replays.

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
+. benches/lib.sh
 
 waybills=${WAYBILLS:-10000}
 events=${EVENTS:-20}
@@ -24,13 +25,7 @@ seed=$PWD/target/release/examples/tracking_seed
 services_start
 
 dir=$(mktemp -d /tmp/shipgate-bench.XXXXXX)
-if [ "$db" = postgres ]; then
-  name="bench_$(date +%s)"
-  psql -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $name"
-  export SHIPGATE_DATABASE_URL="${TEST_POSTGRES_URL%/*}/$name"
-else
-  export SHIPGATE_DATABASE_URL="sqlite://$dir/shipgate.db"
-fi
+bench_database "$db" "$dir"
 export SHIPGATE_REDIS_URL=$TEST_REDIS_URL
 export SHIPGATE_TRACKING__CALLBACKS__SANDBOX__SECRET=$secret
 export SHIPGATE_TRACKING__POLLING__ENABLED=false
@@ -43,7 +38,7 @@ key=$("$bin" keys create --tenant bench | tail -n 1)
 SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"; services_stop' EXIT
-for _ in $(seq 100); do curl -fs "$url/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$url"
 
 echo "shipgate tracking load: $waybills waybills x $events events, $db, $threads wrk threads, $connections connections, $duration per case, $(nproc) cores"
 "$seed" "$url" "$key" "$secret" "$waybills" "$events" "$dir/numbers.txt" 64 1 | tee "$dir/seed.txt"

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
+. benches/lib.sh
 
 waybills=${WAYBILLS:-2000}
 events=${EVENTS:-10}
@@ -22,13 +23,7 @@ sink=$PWD/target/release/examples/webhook_sink
 services_start
 
 dir=$(mktemp -d /tmp/shipgate-bench.XXXXXX)
-if [ "$db" = postgres ]; then
-  name="bench_$(date +%s)"
-  psql -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $name"
-  export SHIPGATE_DATABASE_URL="${TEST_POSTGRES_URL%/*}/$name"
-else
-  export SHIPGATE_DATABASE_URL="sqlite://$dir/shipgate.db"
-fi
+bench_database "$db" "$dir"
 export SHIPGATE_REDIS_URL=$TEST_REDIS_URL
 export SHIPGATE_TRACKING__CALLBACKS__SANDBOX__SECRET=$secret
 export SHIPGATE_TRACKING__POLLING__ENABLED=false
@@ -47,7 +42,7 @@ sink_pid=$!
 SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid $sink_pid 2>/dev/null || true; rm -rf "$dir"; services_stop' EXIT
-for _ in $(seq 100); do curl -fs "$url/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$url"
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$sink_port/count" >/dev/null && break; sleep 0.1; done
 
 curl -fs "$url/v1/webhook-endpoints" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \

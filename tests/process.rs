@@ -554,6 +554,45 @@ async fn delivery_state(url: &str, endpoint: &str, push: &Value) -> (String, i64
     (row.get(0), row.get(1))
 }
 
+/// Subscribes `body`'s endpoint for the key's tenant.
+async fn subscribe(client: &reqwest::Client, server: &Server, key: &str, body: Value) {
+    let r = client
+        .post(format!("{}/v1/webhook-endpoints", server.address))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+/// Creates a waybill on the sandbox line-haul channel (its parcel moves and is pushed).
+async fn ship(client: &reqwest::Client, server: &Server, key: &str, reference: &str) {
+    let mut req = waybill_request(reference);
+    req["channel"] = "SANDBOX_LINEHAUL_US".into();
+    let r = client
+        .post(format!("{}/v1/waybills", server.address))
+        .bearer_auth(key)
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+/// A JSON answer of `GET path` with the key.
+async fn get_json(client: &reqwest::Client, server: &Server, key: &str, path: &str) -> Value {
+    client
+        .get(format!("{}{path}", server.address))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_deliveries_survive_sigkill_and_finish_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -562,24 +601,14 @@ async fn webhook_deliveries_survive_sigkill_and_finish_on_sigterm() {
     let receiver = holding_receiver(Duration::from_millis(1200)).await;
     let mut first = Server::start(&url, dir.path(), "first.log", FAST_PUSHES);
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{}/v1/webhook-endpoints", first.address))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({ "url": receiver.uri() }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let mut req = waybill_request("HOOK-KILL-1");
-    req["channel"] = "SANDBOX_LINEHAUL_US".into();
-    let r = client
-        .post(format!("{}/v1/waybills", first.address))
-        .bearer_auth(&key)
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    subscribe(
+        &client,
+        &first,
+        &key,
+        serde_json::json!({ "url": receiver.uri() }),
+    )
+    .await;
+    ship(&client, &first, &key, "HOOK-KILL-1").await;
 
     // The first push is under way (the receiver holds it): the instance dies.
     wait_pushes(&receiver, 1).await;
@@ -594,28 +623,9 @@ async fn webhook_deliveries_survive_sigkill_and_finish_on_sigterm() {
     let mut second = Server::start(&url, dir.path(), "second.log", FAST_PUSHES);
     let started = Instant::now();
     let events = loop {
-        let list: Value = client
-            .get(format!(
-                "{}/v1/webhook-deliveries?limit=200",
-                second.address
-            ))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&client, &second, &key, "/v1/webhook-deliveries?limit=200").await;
         let list = list["deliveries"].as_array().unwrap().clone();
-        let tracking: Value = client
-            .get(format!("{}/v1/tracking/HOOK-KILL-1", second.address))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let tracking = get_json(&client, &second, &key, "/v1/tracking/HOOK-KILL-1").await;
         if tracking["trackingStatus"] == "DELIVERED"
             && list.iter().all(|d| d["state"] == "delivered")
         {
@@ -643,26 +653,14 @@ async fn webhook_deliveries_survive_sigkill_and_finish_on_sigterm() {
     // SIGTERM while a push is under way: it finishes, is recorded, and the process exits.
     receiver.reset().await;
     let receiver_hold = holding_receiver(Duration::from_millis(1200)).await;
-    let r = client
-        .post(format!("{}/v1/webhook-endpoints", second.address))
-        .bearer_auth(&key)
-        .json(
-            &serde_json::json!({ "url": receiver_hold.uri(), "eventTypes": ["tracking.updated"] }),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let mut req = waybill_request("HOOK-TERM-1");
-    req["channel"] = "SANDBOX_LINEHAUL_US".into();
-    let r = client
-        .post(format!("{}/v1/waybills", second.address))
-        .bearer_auth(&key)
-        .json(&req)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    subscribe(
+        &client,
+        &second,
+        &key,
+        serde_json::json!({ "url": receiver_hold.uri(), "eventTypes": ["tracking.updated"] }),
+    )
+    .await;
+    ship(&client, &second, &key, "HOOK-TERM-1").await;
     wait_pushes(&receiver_hold, 1).await;
     sigterm(&second);
     let status = wait_exit(&mut second, Duration::from_secs(10));

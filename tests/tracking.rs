@@ -13,18 +13,6 @@ use std::time::{Duration, Instant};
 
 const SECRET: &str = "sandbox-push-secret";
 
-fn fast_sandbox(s: &mut Settings) {
-    // 200,000x: the 73-hour journey takes about 1.3 s.
-    s.carriers.sandbox.clock_speed = 200_000.0;
-    let p = &mut s.tracking.polling;
-    p.tick_ms = 100;
-    p.first_ms = 50;
-    p.moving_ms = 150;
-    p.out_for_delivery_ms = 100;
-    p.delivered_grace_ms = 60_000;
-    p.rate_per_second = 1000;
-}
-
 fn pushes(s: &mut Settings) {
     s.tracking.polling.enabled = false;
     for carrier in ["sandbox", "fedex", "sf_express"] {
@@ -153,7 +141,7 @@ fn event(code: &str, at: &str) -> Value {
 
 async fn sandbox_parcels_move_and_are_tracked_by_every_number(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        fast_sandbox(s);
+        common::fast_sandbox(s);
         // The first poll comes late enough for the first query to see the creation alone, even
         // on a loaded machine.
         s.tracking.polling.first_ms = 1000;
@@ -648,7 +636,7 @@ async fn redis_outages_fall_back_to_the_database_and_recover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_keeps_to_the_carrier_rate_limit() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        fast_sandbox(s);
+        common::fast_sandbox(s);
         s.tracking.polling.rate_per_second = 5;
         s.tracking.polling.moving_ms = 50;
         s.tracking.polling.first_ms = 1;
@@ -670,7 +658,7 @@ async fn polling_keeps_to_the_carrier_rate_limit() {
 
 async fn instances_side_by_side_poll_each_parcel_once_per_round(backend: Backend) {
     let first = spawn_app_with(backend, |s| {
-        fast_sandbox(s);
+        common::fast_sandbox(s);
         s.tracking.polling.first_ms = 300;
         s.tracking.polling.moving_ms = 3_600_000;
         s.tracking.polling.rate_per_second = 20;
@@ -678,7 +666,7 @@ async fn instances_side_by_side_poll_each_parcel_once_per_round(backend: Backend
     .await;
     let url = first.database_url.clone();
     let second = spawn_app_with(backend, |s| {
-        fast_sandbox(s);
+        common::fast_sandbox(s);
         s.database_url = url;
         s.tracking.polling.first_ms = 300;
         s.tracking.polling.moving_ms = 3_600_000;

@@ -18,14 +18,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// Parcels move through the whole journey in about a second (the poller asks the sandbox), and
 /// the worker looks for deliveries often and retries quickly.
 fn fast(s: &mut Settings) {
-    s.carriers.sandbox.clock_speed = 200_000.0;
-    let p = &mut s.tracking.polling;
-    p.tick_ms = 100;
-    p.first_ms = 50;
-    p.moving_ms = 150;
-    p.out_for_delivery_ms = 100;
-    p.delivered_grace_ms = 60_000;
-    p.rate_per_second = 1000;
+    common::fast_sandbox(s);
     let w = &mut s.webhooks;
     w.poll_interval_ms = 20;
     w.initial_backoff_ms = 30;
@@ -47,6 +40,39 @@ impl TestApp {
             "/v1/webhook-endpoints",
             Some(key),
             Some(&body),
+        )
+        .await
+    }
+
+    async fn endpoints(&self, key: &str) -> common::Reply {
+        self.call(
+            Method::GET,
+            "/v1/webhook-endpoints",
+            "/v1/webhook-endpoints",
+            Some(key),
+            None,
+        )
+        .await
+    }
+
+    async fn delete_endpoint(&self, key: &str, id: &str) -> common::Reply {
+        self.call(
+            Method::DELETE,
+            &format!("/v1/webhook-endpoints/{id}"),
+            "/v1/webhook-endpoints/{id}",
+            Some(key),
+            None,
+        )
+        .await
+    }
+
+    async fn replay_delivery(&self, key: &str, id: &str) -> common::Reply {
+        self.call(
+            Method::POST,
+            &format!("/v1/webhook-deliveries/{id}/replay"),
+            "/v1/webhook-deliveries/{id}/replay",
+            Some(key),
+            None,
         )
         .await
     }
@@ -239,15 +265,7 @@ async fn endpoints_are_managed_per_tenant_and_the_secret_is_shown_once() {
         json!(["last_mile.assigned", "tracking.updated"])
     );
 
-    let list = app
-        .call(
-            Method::GET,
-            "/v1/webhook-endpoints",
-            "/v1/webhook-endpoints",
-            Some(&app.key),
-            None,
-        )
-        .await;
+    let list = app.endpoints(&app.key).await;
     assert_eq!(list.body["endpoints"][0]["id"], id.as_str());
     assert!(
         !list.body.to_string().contains("whsec_"),
@@ -289,47 +307,14 @@ async fn endpoints_are_managed_per_tenant_and_the_secret_is_shown_once() {
 
     // Another tenant neither sees nor deletes it.
     let other = app.new_key("globex").await;
-    let list = app
-        .call(
-            Method::GET,
-            "/v1/webhook-endpoints",
-            "/v1/webhook-endpoints",
-            Some(&other),
-            None,
-        )
-        .await;
+    let list = app.endpoints(&other).await;
     assert_eq!(list.body["endpoints"], json!([]));
-    let path = format!("/v1/webhook-endpoints/{id}");
-    let r = app
-        .call(
-            Method::DELETE,
-            &path,
-            "/v1/webhook-endpoints/{id}",
-            Some(&other),
-            None,
-        )
-        .await;
+    let r = app.delete_endpoint(&other, &id).await;
     assert_eq!(r.status, 404);
 
-    let r = app
-        .call(
-            Method::DELETE,
-            &path,
-            "/v1/webhook-endpoints/{id}",
-            Some(&app.key),
-            None,
-        )
-        .await;
+    let r = app.delete_endpoint(&app.key, &id).await;
     assert_eq!((r.status.as_u16(), &r.body["deleted"]), (200, &json!(true)));
-    let r = app
-        .call(
-            Method::DELETE,
-            &path,
-            "/v1/webhook-endpoints/{id}",
-            Some(&app.key),
-            None,
-        )
-        .await;
+    let r = app.delete_endpoint(&app.key, &id).await;
     assert_eq!(r.status, 404);
     let r = app
         .call(
@@ -565,15 +550,7 @@ async fn slow_and_failing_receivers_are_retried_dead_lettered_and_replayed() {
 
     // One delivery sent again on request: the same event id arrives once more.
     let one = dead[0]["id"].as_str().unwrap();
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/v1/webhook-deliveries/{one}/replay"),
-            "/v1/webhook-deliveries/{id}/replay",
-            Some(&app.key),
-            None,
-        )
-        .await;
+    let r = app.replay_delivery(&app.key, one).await;
     assert_eq!(r.body["state"], "pending");
     app.outbox_settled().await;
     let again = received(&receiver, &secret).await;
@@ -585,15 +562,7 @@ async fn slow_and_failing_receivers_are_retried_dead_lettered_and_replayed() {
 
     // Another tenant cannot replay it.
     let other = app.new_key("globex").await;
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/v1/webhook-deliveries/{one}/replay"),
-            "/v1/webhook-deliveries/{id}/replay",
-            Some(&other),
-            None,
-        )
-        .await;
+    let r = app.replay_delivery(&other, one).await;
     assert_eq!(r.status, 404);
 }
 

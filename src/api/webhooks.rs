@@ -6,7 +6,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::ApiJson;
 use crate::settings::WebhookSettings;
 use crate::store::webhooks::{Attempt, Delivery, Endpoint};
-use crate::store::{Db, now_millis, now_rfc3339};
+use crate::store::{Db, now_millis, now_rfc3339, rfc3339_millis as rfc3339};
 use crate::webhooks::EVENT_TYPES;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -203,12 +203,6 @@ pub struct DeliveryFilter {
 }
 
 const STATES: [&str; 4] = ["pending", "delivered", "dead", "cancelled"];
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -66,11 +66,10 @@ const UNICODE_FONT: &[u8] = include_bytes!("../../label_templates/fonts/wqy-micr
 
 /// The shipped Unicode face, prepared once at start. A label embeds only the glyphs it shows.
 pub struct UnicodeFont {
-    /// For character to glyph look-ups.
-    face: ParsedFont,
     /// The face without its 28,000 glyph names (`post` version 3: a PDF never uses them), which
-    /// otherwise dominate the cost of cutting a subset.
-    lean: Vec<u8>,
+    /// otherwise dominate the cost of cutting a subset: for character look-ups, and the bytes
+    /// subsets are cut from.
+    face: ParsedFont,
 }
 
 impl UnicodeFont {
@@ -79,8 +78,6 @@ impl UnicodeFont {
         let unreadable = |e: &dyn std::fmt::Display| {
             format!("label_templates/fonts/wqy-microhei.ttf is not a readable font: {e}")
         };
-        let face = ParsedFont::from_bytes(UNICODE_FONT, 0, &mut Vec::new())
-            .ok_or_else(|| unreadable(&"no font"))?;
         let source = FontRef::new(UNICODE_FONT).map_err(|e| unreadable(&e))?;
         let old = source.post().map_err(|e| unreadable(&e))?;
         let mut post = write_fonts::tables::post::Post::new(
@@ -97,10 +94,9 @@ impl UnicodeFont {
         let mut builder = write_fonts::FontBuilder::new();
         builder.add_table(&post).map_err(|e| unreadable(&e))?;
         builder.copy_missing_tables(source);
-        Ok(Self {
-            face,
-            lean: builder.build(),
-        })
+        let face = ParsedFont::from_bytes(&builder.build(), 0, &mut Vec::new())
+            .ok_or_else(|| unreadable(&"the face without glyph names does not parse"))?;
+        Ok(Self { face })
     }
 
     /// A font of just the glyphs of `chars` (and `.notdef`): cut out of the face by `subsetter`
@@ -124,7 +120,11 @@ impl UnicodeFont {
                 mappings.insert(c, GlyphId::new(u32::from(remapper.remap(gid))));
             }
         }
-        let glyphs = subsetter::subset(&self.lean, 0, &remapper)
+        let lean = self
+            .face
+            .source_bytes()
+            .ok_or("the label font kept no bytes to subset")?;
+        let glyphs = subsetter::subset(lean.as_slice(), 0, &remapper)
             .map_err(|e| format!("subsetting the label font: {e}"))?;
         let cmap = write_fonts::tables::cmap::Cmap::from_mappings(mappings)
             .map_err(|e| format!("label font cmap: {e}"))?;

@@ -209,6 +209,13 @@ pub fn now_millis() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
+/// An instant in epoch milliseconds as RFC 3339 UTC with millisecond precision.
+pub fn rfc3339_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Current UTC time as RFC 3339 with millisecond precision (`2026-11-23T04:28:10.123Z`).
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();

@@ -88,9 +88,34 @@ pub struct OutboxStats {
     pub dead: i64,
 }
 
-const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, w.waybill_number, d.sequence, d.event_type, \
-     d.state, d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at, d.last_status, \
-     d.last_error, d.delivered_at, d.waybill_id";
+/// `SELECT` of a delivery as the log shows it (`d`: the delivery, `w`: its waybill), then `$where`.
+macro_rules! select_delivery {
+    ($where:literal) => {
+        concat!(
+            "SELECT d.id, d.endpoint_id, w.waybill_number, d.sequence, d.event_type, d.state, \
+             d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at, d.last_status, \
+             d.last_error, d.delivered_at, d.waybill_id FROM webhook_deliveries d \
+             JOIN waybills w ON w.id = d.waybill_id WHERE ",
+            $where
+        )
+    };
+}
+
+/// Claims due deliveries (see `Db::claim_deliveries`); `$lock` is the dialect's row locking.
+macro_rules! claim_deliveries {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT d.id FROM webhook_deliveries d \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND NOT EXISTS \
+             (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
+             AND p.waybill_id = d.waybill_id AND p.state = 'pending' AND p.sequence < d.sequence) \
+             ORDER BY d.next_attempt_at, d.created_at LIMIT $3 ",
+            $lock,
+            ") RETURNING id"
+        )
+    };
+}
 
 fn delivery(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
     Ok(Delivery {
@@ -220,21 +245,13 @@ impl Db {
         limit: u32,
         lease_until: i64,
     ) -> Result<Vec<Job>, sqlx::Error> {
-        let lock = match self.dialect {
-            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
+        let sql = match self.dialect {
+            Dialect::Postgres => claim_deliveries!("FOR UPDATE SKIP LOCKED"),
+            Dialect::Sqlite => claim_deliveries!(""),
         };
-        let sql = format!(
-            "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT d.id FROM webhook_deliveries d \
-             WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND NOT EXISTS \
-             (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
-             AND p.waybill_id = d.waybill_id AND p.state = 'pending' AND p.sequence < d.sequence) \
-             ORDER BY d.next_attempt_at, d.created_at LIMIT $3 {lock}) RETURNING id"
-        );
         let claimed = self
             .write_fetch_all(
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                sqlx::query(sql)
                     .bind(lease_until)
                     .bind(now_ms)
                     .bind(i64::from(limit)),
@@ -310,19 +327,16 @@ impl Db {
         state: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Delivery>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d \
-             JOIN waybills w ON w.id = d.waybill_id WHERE d.tenant_id = $1 \
-             AND ($2 IS NULL OR d.endpoint_id = $2) AND ($3 IS NULL OR d.state = $3) \
-             ORDER BY d.created_at DESC, d.sequence DESC LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id.to_owned())
-            .bind(endpoint_id.map(str::to_owned))
-            .bind(state.map(str::to_owned))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(select_delivery!(
+            "d.tenant_id = $1 AND ($2 IS NULL OR d.endpoint_id = $2) \
+             AND ($3 IS NULL OR d.state = $3) ORDER BY d.created_at DESC, d.sequence DESC LIMIT $4"
+        ))
+        .bind(tenant_id.to_owned())
+        .bind(endpoint_id.map(str::to_owned))
+        .bind(state.map(str::to_owned))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(delivery).collect()
     }
 
@@ -332,11 +346,7 @@ impl Db {
         tenant_id: &str,
         id: &str,
     ) -> Result<Option<(Delivery, Vec<Attempt>)>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d \
-             JOIN waybills w ON w.id = d.waybill_id WHERE d.id = $1 AND d.tenant_id = $2"
-        );
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let Some(row) = sqlx::query(select_delivery!("d.id = $1 AND d.tenant_id = $2"))
             .bind(id.to_owned())
             .bind(tenant_id.to_owned())
             .fetch_optional(&self.pool)

@@ -77,9 +77,9 @@ fn check_skew(req: &Request<'_>, timestamp: &str) -> Result<(), CallbackError> {
     Ok(())
 }
 
-fn mac(secret: &str) -> HmacSha256 {
+fn mac(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length.
-    HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length")
+    HmacSha256::new_from_slice(key).expect("HMAC accepts any key length")
 }
 
 /// The Standard Webhooks signature of `id.timestamp.body`, as sent in `webhook-signature`,
@@ -91,7 +91,7 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
 /// The same signature keyed with raw key bytes.
 pub fn sign_with_key(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     use base64::Engine;
-    let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
+    let mut m = mac(key);
     m.update(format!("{id}.{timestamp}.").as_bytes());
     m.update(body);
     format!(
@@ -111,7 +111,7 @@ fn sandbox(req: &Request<'_>, secret: &str) -> Result<Vec<Delivery>, CallbackErr
         header("webhook-timestamp")?,
         header("webhook-signature")?,
     );
-    let mut m = mac(secret);
+    let mut m = mac(secret.as_bytes());
     m.update(format!("{id}.{}.", timestamp.trim()).as_bytes());
     m.update(req.body);
     let valid = signatures.split_whitespace().any(|s| {
@@ -232,7 +232,7 @@ fn fedex(req: &Request<'_>, secret: &str) -> Result<Vec<Delivery>, CallbackError
         .ok_or_else(|| {
             CallbackError::Unauthorized("fdx-signature is neither hex nor base64".into())
         })?;
-    let mut m = mac(secret);
+    let mut m = mac(secret.as_bytes());
     m.update(req.body);
     m.verify_slice(&sig)
         .map_err(|_| CallbackError::Unauthorized("signature does not match".into()))?;

@@ -81,14 +81,11 @@ struct Data<'a> {
 
 /// The JSON body of a delivery (the same bytes on every attempt: built from stored rows only).
 pub fn payload(job: &Job, event_id: &str) -> serde_json::Result<Vec<u8>> {
-    let created_at = chrono::DateTime::from_timestamp_millis(job.created_at)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     serde_json::to_vec(&Payload {
         event_id,
         event_type: &job.event_type,
         sequence: job.sequence,
-        created_at,
+        created_at: crate::store::rfc3339_millis(job.created_at),
         data: Data {
             waybill_number: &job.waybill_number,
             reference_number: &job.reference_number,

@@ -144,15 +144,15 @@ impl Worker {
             Sent::Failed(e) => (None, Some(e.clone())),
         };
         let window_ms = self.settings.retry_window_secs.saturating_mul(1000) as i64;
-        let (state, next_attempt_at) = match sent {
-            Sent::Ok(_) => ("delivered", at),
-            _ if at - job.window_start >= window_ms => ("dead", at),
-            _ => ("pending", at + self.backoff(job.attempt).as_millis() as i64),
-        };
-        let outcome = match state {
-            "delivered" => "delivered",
-            "dead" => "dead",
-            _ => "retry",
+        // (state stored, next attempt, outcome counted)
+        let (state, next_attempt_at, outcome) = match sent {
+            Sent::Ok(_) => ("delivered", at, "delivered"),
+            _ if at - job.window_start >= window_ms => ("dead", at, "dead"),
+            _ => (
+                "pending",
+                at + backoff(&self.settings, job.attempt).as_millis() as i64,
+                "retry",
+            ),
         };
         metrics::counter!("shipgate_webhook_deliveries_total", "outcome" => outcome).increment(1);
         if state == "dead" {
@@ -224,12 +224,6 @@ impl Worker {
             Err(e) => Sent::Failed(format!("request failed: {e}")),
         }
     }
-
-    /// The wait after failed attempt `attempt` (1-based): exponential from
-    /// `initial_backoff_ms`, capped at `max_backoff_ms`, with up to 100 % jitter added.
-    fn backoff(&self, attempt: i64) -> Duration {
-        backoff(&self.settings, attempt)
-    }
 }
 
 /// The innermost cause of a request error (a refused name says why).
@@ -243,6 +237,8 @@ fn source_text(e: &reqwest::Error) -> Option<String> {
     last
 }
 
+/// The wait after failed attempt `attempt` (1-based): exponential from `initial_backoff_ms`,
+/// capped at `max_backoff_ms`, with up to 100 % jitter added.
 pub fn backoff(settings: &WebhookSettings, attempt: i64) -> Duration {
     let n = usize::try_from(attempt.max(1) - 1).unwrap_or(0);
     backon::ExponentialBuilder::new()

@@ -78,6 +78,18 @@ pub fn test_settings(backend_url: String) -> Settings {
     s
 }
 
+/// Sandbox parcels move at 200,000× (the 73-hour journey takes about 1.3 s) and are polled often.
+pub fn fast_sandbox(s: &mut Settings) {
+    s.carriers.sandbox.clock_speed = 200_000.0;
+    let p = &mut s.tracking.polling;
+    p.tick_ms = 100;
+    p.first_ms = 50;
+    p.moving_ms = 150;
+    p.out_for_delivery_ms = 100;
+    p.delivered_grace_ms = 60_000;
+    p.rate_per_second = 1000;
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }

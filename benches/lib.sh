@@ -1,0 +1,18 @@
+# Shared by the load scripts in benches/ (sourced after scripts/lib/services.sh).
+
+# bench_database sqlite|postgres DIR: exports SHIPGATE_DATABASE_URL, a fresh SQLite file in DIR or
+# a fresh database on the PostgreSQL server the services started.
+bench_database() {
+  if [ "$1" = postgres ]; then
+    local name="bench_$(date +%s)"
+    psql -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $name"
+    export SHIPGATE_DATABASE_URL="${TEST_POSTGRES_URL%/*}/$name"
+  else
+    export SHIPGATE_DATABASE_URL="sqlite://$2/shipgate.db"
+  fi
+}
+
+# wait_ready URL: waits up to 10 s for the server's /readyz.
+wait_ready() {
+  for _ in $(seq 100); do curl -fs "$1/readyz" >/dev/null && break; sleep 0.1; done
+}
