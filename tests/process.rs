@@ -492,7 +492,8 @@ const FAST_PUSHES: &[(&str, &str)] = &[
     ("SHIPGATE_TRACKING__POLLING__OUT_FOR_DELIVERY_MS", "100"),
     ("SHIPGATE_TRACKING__POLLING__RATE_PER_SECOND", "1000"),
     ("SHIPGATE_WEBHOOKS__POLL_INTERVAL_MS", "50"),
-    ("SHIPGATE_WEBHOOKS__TIMEOUT_MS", "1500"),
+    // Well above the receiver's 1.2 s hold, also on a loaded machine (the lease is 2 × this + 1 s).
+    ("SHIPGATE_WEBHOOKS__TIMEOUT_MS", "3000"),
     ("SHIPGATE_WEBHOOKS__INITIAL_BACKOFF_MS", "50"),
     ("SHIPGATE_WEBHOOKS__MAX_BACKOFF_MS", "200"),
     ("SHIPGATE_SHUTDOWN__DRAIN_DELAY_MS", "200"),
