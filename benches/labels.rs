@@ -3,7 +3,7 @@
 
 use carriers::{Address, Created, Customs, CustomsItem, Parcel, Shipment};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shipgate::labels::{Labeler, layout, returns};
+use shipgate::labels::{Labeler, layout};
 use std::hint::black_box;
 
 fn shipment() -> Shipment {
@@ -48,7 +48,11 @@ fn shipment() -> Shipment {
 
 fn labels(c: &mut Criterion) {
     let layouts = layout::load(None).expect("built-in layouts");
-    let labeler = Labeler::new(layouts["4x6"].clone(), returns::examples()).expect("labeler");
+    let labeler = Labeler::new(
+        layouts["4x6"].clone(),
+        shipgate::settings::Settings::default().returns.warehouses,
+    )
+    .expect("labeler");
     let s = shipment();
     let created = Created::new("SBX17954086907661483", "SBX17954086907661483");
     let data = labeler.data(&s, &created, "SANDBOX_EXPRESS", "2026-11-23");

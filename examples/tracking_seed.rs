@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
                 let body = serde_json::to_vec(&json!({"waybillNumber": number, "events": evs}))?;
                 let id = format!("bench-{run}-{w}-{p}");
                 let ts = chrono::Utc::now().timestamp();
-                let signature = shipgate::tracking::callbacks::sign(&secret, &id, ts, &body);
+                let signature = carriers::signing::standard_webhooks_sign(secret.as_bytes(), &id, ts, &body);
                 let res = client
                     .post(format!("{url}/v1/callbacks/sandbox"))
                     .header("content-type", "application/json")

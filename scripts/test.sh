@@ -25,6 +25,12 @@ promtool check config --syntax-only ops/prometheus/prometheus.yml
 python3 -m json.tool ops/grafana/dashboards/shipgate.json >/dev/null
 echo "alert rules, Prometheus config, Grafana dashboard: valid"
 
+# Dependencies point one way: no module cycle in either crate (the map is in docs/architecture.md).
+for crate_src in src carriers/src; do
+  python3 scripts/modgraph.py "$crate_src" 2 >/dev/null
+done
+echo "module graphs: no cycles"
+
 status=0
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@" || status=$?

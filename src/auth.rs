@@ -3,18 +3,24 @@
 //! Keys are 192 random bits, so a plain SHA-256 digest is a safe way to store them (a slow
 //! password hash protects guessable secrets, which these are not) and lets a lookup use an index.
 
-use crate::error::ApiError;
 use crate::settings::RateLimitSettings;
-use crate::store::Db;
 use crate::store::tenants::Tenant;
-use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::future::LocalBoxFuture;
+use crate::store::{Db, StoreError};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 pub const KEY_PREFIX: &str = "sg_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The key used up its request quota.
+    #[error("too many requests for this API key")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 type Limiter = governor::DefaultDirectRateLimiter;
 
@@ -59,7 +65,7 @@ impl Auth {
     }
 
     /// Takes one request from the key's quota, or says how long to wait.
-    async fn admit(&self, digest: &str, tenant: &Tenant) -> Result<(), ApiError> {
+    async fn admit(&self, digest: &str, tenant: &Tenant) -> Result<(), AuthError> {
         let Some(limiters) = &self.limiters else {
             return Ok(());
         };
@@ -81,15 +87,15 @@ impl Auth {
             use governor::clock::Clock;
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             metrics::counter!("shipgate_rate_limited_total").increment(1);
-            ApiError::RateLimited {
+            AuthError::RateLimited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             }
         })
     }
 
-    pub async fn verify(&self, key: &str) -> Result<Tenant, ApiError> {
+    pub async fn verify(&self, key: &str) -> Result<Tenant, AuthError> {
         if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
-            return Err(ApiError::Unauthorized("invalid API key"));
+            return Err(AuthError::Unauthorized("invalid API key"));
         }
         let digest = digest(key);
         if let Some(tenant) = self.cache.get(&digest).await {
@@ -100,7 +106,7 @@ impl Auth {
             .db
             .tenant_by_key_hash(&digest)
             .await?
-            .ok_or(ApiError::Unauthorized("invalid API key"))?;
+            .ok_or(AuthError::Unauthorized("invalid API key"))?;
         self.cache.insert(digest.clone(), tenant.clone()).await;
         self.admit(&digest, &tenant).await?;
         Ok(tenant)
@@ -125,44 +131,4 @@ pub async fn create_key(db: &Db, tenant: &str) -> anyhow::Result<(Tenant, String
     db.insert_api_key(&tenant.id, &digest(&key), &key[..KEY_PREFIX.len() + 6])
         .await?;
     Ok((tenant, key))
-}
-
-/// The authenticated tenant of a `/v1` request.
-pub struct AuthTenant(pub Tenant);
-
-impl FromRequest for AuthTenant {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let auth = req.app_data::<web::Data<Auth>>().cloned();
-        let header = req
-            .headers()
-            .get(AUTHORIZATION)
-            .map(|h| h.to_str().map(str::to_owned));
-        Box::pin(async move {
-            let auth = auth.ok_or_else(|| ApiError::Internal("auth not configured".into()))?;
-            let key = match header {
-                None => {
-                    return Err(ApiError::Unauthorized(
-                        "missing Authorization: Bearer <api key>",
-                    ));
-                }
-                Some(Err(_)) => {
-                    return Err(ApiError::Unauthorized("malformed Authorization header"));
-                }
-                Some(Ok(value)) => match value.split_once(' ') {
-                    Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => {
-                        key.trim().to_owned()
-                    }
-                    _ => {
-                        return Err(ApiError::Unauthorized(
-                            "expected Authorization: Bearer <api key>",
-                        ));
-                    }
-                },
-            };
-            auth.verify(&key).await.map(AuthTenant)
-        })
-    }
 }

@@ -1,10 +1,16 @@
 //! shipgate: a carrier-facing logistics gateway.
+//!
+//! Dependencies point one way: `api` (HTTP) -> the capabilities (`waybills`, `tracking`,
+//! `labels`, `webhooks`, `auth`) -> `store` -> `settings`, with `fields`, `lifecycle` and
+//! `request_id` as leaves everyone may use. `startup` wires it all together. See
+//! docs/architecture.md.
 
 pub mod api;
 pub mod auth;
-pub mod error;
-pub mod extract;
+pub mod fields;
 pub mod labels;
+pub mod lifecycle;
+pub mod request_id;
 pub mod settings;
 pub mod startup;
 pub mod store;

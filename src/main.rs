@@ -41,7 +41,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     carriers::http::install_crypto_provider();
-    let settings = match Settings::load() {
+    let settings = match Settings::load().and_then(|s| shipgate::startup::check(&s).map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("shipgate: {e}");

@@ -1,21 +1,24 @@
 //! Builds the application: storage, carriers, services, and every route, listed once.
 
-use crate::api;
+use crate::api::error::ApiError;
+use crate::api::extract::MaxBody;
+use crate::api::{self, middleware};
 use crate::auth::Auth;
-use crate::error::ApiError;
-use crate::extract::MaxBody;
-use crate::settings::Settings;
+use crate::lifecycle::Draining;
+use crate::settings::{ConfigError, HttpCarrierSettings, Settings};
 use crate::store::Db;
 use crate::telemetry;
-use crate::tracking::TrackingService;
+use crate::tracking::schedule::FirstPoll;
+use crate::tracking::{PushConfig, TrackingService};
 use crate::waybills::{Channel, WaybillService};
+use crate::webhooks::WebhookService;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::web::{self, PayloadConfig, QueryConfig};
 use actix_web::{App, HttpServer};
-use carriers::Registry;
 use carriers::http::HttpCarrier;
 use carriers::sandbox::{SandboxCarrier, SandboxConfig};
+use carriers::{CarrierId, Registry};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,20 +36,6 @@ pub struct Application {
     _poller: Option<AbortOnDrop>,
     /// The webhook delivery worker; on SIGTERM its current batch finishes (bounded).
     webhooks: Option<AbortOnDrop>,
-}
-
-/// Whether the instance is on its way out (SIGTERM received).
-#[derive(Clone, Default)]
-pub struct Draining(pub Arc<std::sync::atomic::AtomicBool>);
-
-impl Draining {
-    pub fn is_set(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    pub fn set(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Release);
-    }
 }
 
 /// The listening socket with SO_REUSEPORT, so a new instance can bind the same port while the
@@ -77,6 +66,7 @@ impl Drop for AbortOnDrop {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        check(&settings)?;
         telemetry::prometheus();
         let mut db = Db::connect(&settings.database_url, settings.database_pool_size).await?;
         if settings.labels.storage == crate::settings::LabelStorage::Directory {
@@ -96,7 +86,7 @@ impl Application {
         }
         for (id, carrier) in settings.http_carriers() {
             if carrier.enabled {
-                registry.insert(http_carrier(id, carrier.http_config())?);
+                registry.insert(http_carrier(id, carrier)?);
             }
         }
         let registry_for_polling = registry.clone();
@@ -107,7 +97,7 @@ impl Application {
                 (
                     code.clone(),
                     Channel {
-                        carrier: c.carrier.clone(),
+                        carrier: c.carrier,
                         service: c.service.clone(),
                     },
                 )
@@ -126,8 +116,7 @@ impl Application {
                     layouts.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
             })?;
-        let labeler = crate::labels::Labeler::new(layout, settings.returns.warehouses.clone())
-            .map_err(|e| anyhow::anyhow!("labels: {e}"))?;
+        let labeler = crate::labels::Labeler::new(layout, settings.returns.warehouses.clone())?;
         let waybills = WaybillService::new(
             db.clone(),
             registry,
@@ -137,7 +126,9 @@ impl Application {
             settings.carrier_budget(),
             labeler,
         )
-        .with_polling(settings.tracking.polling.clone());
+        .with_first_poll(settings.tracking.polling.enabled.then_some(FirstPoll {
+            after_ms: settings.tracking.polling.first_ms,
+        }));
         let t = &settings.tracking;
         let cache = crate::tracking::cache::Cache::new(&crate::tracking::cache::CacheConfig {
             redis_url: settings.redis_url.clone().filter(|u| !u.trim().is_empty()),
@@ -150,7 +141,15 @@ impl Application {
         })?;
         let aliases = crate::tracking::aliases::Aliases::new(&t.last_mile_carriers)
             .map_err(|e| anyhow::anyhow!("tracking.last_mile_carriers: {e}"))?;
-        let tracking = TrackingService::new(db.clone(), cache, aliases);
+        let pushes = PushConfig {
+            secrets: t
+                .callbacks
+                .iter()
+                .map(|(carrier, c)| (*carrier, c.secret.clone()))
+                .collect(),
+            max_skew_secs: t.callback_max_skew_secs,
+        };
+        let tracking = TrackingService::new(db.clone(), cache, aliases, pushes);
         let poller = crate::tracking::poller::Poller::new(
             tracking.clone(),
             registry_for_polling,
@@ -158,7 +157,7 @@ impl Application {
         );
         let draining = Draining::default();
         let poller = if t.polling.enabled {
-            Some(poller.spawn(draining.0.clone()))
+            Some(poller.spawn(draining.clone()))
         } else {
             // Without polling the cache still needs its repairs after a Redis outage.
             let tracking = tracking.clone();
@@ -170,14 +169,6 @@ impl Application {
                 }
             }))
         };
-        let callback_config = crate::api::tracking::CallbackConfig {
-            secrets: t
-                .callbacks
-                .iter()
-                .map(|(carrier, c)| (carrier.clone(), c.secret.clone()))
-                .collect(),
-            max_skew_secs: t.callback_max_skew_secs,
-        };
         let auth = Auth::new(
             db.clone(),
             Duration::from_secs(settings.auth.cache_ttl_secs),
@@ -187,7 +178,7 @@ impl Application {
         let webhooks = if settings.webhooks.enabled {
             let worker =
                 crate::webhooks::worker::Worker::new(db.clone(), settings.webhooks.clone())?;
-            Some(AbortOnDrop(worker.spawn(draining.0.clone())))
+            Some(AbortOnDrop(worker.spawn(draining.clone())))
         } else {
             None
         };
@@ -201,22 +192,19 @@ impl Application {
             web::Data::new(auth),
         );
         let draining_data = web::Data::new(draining.clone());
-        let webhook_settings = web::Data::new(settings.webhooks.clone());
-        let (tracking_data, callback_config) = (
-            web::Data::new(tracking.clone()),
-            web::Data::new(callback_config),
-        );
+        let webhook_service =
+            web::Data::new(WebhookService::new(db.clone(), settings.webhooks.clone()));
+        let tracking_data = web::Data::new(tracking.clone());
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(close_when_draining))
-                .wrap(from_fn(telemetry::request_context))
+                .wrap(from_fn(middleware::close_when_draining))
+                .wrap(from_fn(middleware::request_context))
                 .app_data(draining_data.clone())
                 .app_data(db_data.clone())
                 .app_data(waybills.clone())
                 .app_data(auth.clone())
                 .app_data(tracking_data.clone())
-                .app_data(callback_config.clone())
-                .app_data(webhook_settings.clone())
+                .app_data(webhook_service.clone())
                 .app_data(PayloadConfig::new(max_body))
                 .app_data(MaxBody(max_body))
                 .app_data(QueryConfig::default().error_handler(|err, _| {
@@ -226,6 +214,8 @@ impl Application {
                 .route("/readyz", web::get().to(api::health::readyz))
                 .route("/openapi.json", web::get().to(api::openapi::document))
                 .route("/metrics", web::get().to(api::health::metrics))
+                .route("/docs", web::get().to(api::docs::page))
+                .route("/docs/docs.js", web::get().to(api::docs::script))
                 .route("/station", web::get().to(api::station::page))
                 .route("/station/station.js", web::get().to(api::station::script))
                 .service(
@@ -234,78 +224,78 @@ impl Application {
                             web::resource("/waybills")
                                 .route(web::post().to(api::waybills::create))
                                 .route(web::get().to(api::waybills::by_reference))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/waybills/{number}")
                                 .route(web::get().to(api::waybills::get))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/waybills/{number}/label")
                                 .route(web::get().to(api::waybills::label))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/labels/batch")
                                 .route(web::post().to(api::labels::batch))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/waybills/{number}/last-mile")
                                 .route(web::get().to(api::tracking::last_mile))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/tracking/query")
                                 .route(web::post().to(api::tracking::query))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/tracking/{number}")
                                 .route(web::get().to(api::tracking::get))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/callbacks/{carrier}")
                                 .route(web::post().to(api::tracking::callback))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/webhook-endpoints")
                                 .route(web::post().to(api::webhooks::create))
                                 .route(web::get().to(api::webhooks::list))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/webhook-endpoints/{id}")
                                 .route(web::delete().to(api::webhooks::delete))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/webhook-endpoints/{id}/replay")
                                 .route(web::post().to(api::webhooks::replay_dead))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/webhook-deliveries")
                                 .route(web::get().to(api::webhooks::deliveries))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/webhook-deliveries/{id}")
                                 .route(web::get().to(api::webhooks::delivery))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/webhook-deliveries/{id}/replay")
                                 .route(web::post().to(api::webhooks::replay))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         )
                         .service(
                             web::resource("/waybills/{number}/cancel")
                                 .route(web::post().to(api::waybills::cancel))
-                                .default_service(web::to(method_not_allowed)),
+                                .default_service(web::to(middleware::method_not_allowed)),
                         ),
                 )
                 .default_service(web::to(api::health::not_found))
@@ -411,39 +401,105 @@ fn tls_config(cert: &str, key: &str) -> anyhow::Result<rustls::ServerConfig> {
         .map_err(|e| anyhow::anyhow!("tls: the key does not fit the certificate: {e}"))
 }
 
-/// The executor around the adapter of carrier `id`.
+/// The executor around the adapter of carrier `id`, with that carrier's typed credentials.
 fn http_carrier(
-    id: &str,
-    config: carriers::http::HttpConfig,
+    id: CarrierId,
+    c: &HttpCarrierSettings,
 ) -> anyhow::Result<Arc<dyn carriers::CarrierClient>> {
     use carriers::{dhl_express, fedex, sf_express, ups, usps};
+    fn config<C>(c: &HttpCarrierSettings, credentials: C) -> carriers::http::HttpConfig<C> {
+        carriers::http::HttpConfig {
+            base_url: c.base_url.clone(),
+            timeout: Duration::from_millis(c.timeout_ms),
+            rate_per_second: c.rate_per_second,
+            rate_burst: c.rate_burst,
+            rate_max_wait: Duration::from_millis(c.rate_max_wait_ms),
+            retries: c.retries,
+            breaker_failures: c.breaker_failures,
+            breaker_open: Duration::from_millis(c.breaker_open_ms),
+            credentials,
+        }
+    }
     Ok(match id {
-        fedex::ID => Arc::new(HttpCarrier::new(fedex::Fedex, config)?),
-        dhl_express::ID => Arc::new(HttpCarrier::new(dhl_express::DhlExpress, config)?),
-        ups::ID => Arc::new(HttpCarrier::new(ups::Ups, config)?),
-        usps::ID => Arc::new(HttpCarrier::new(usps::Usps, config)?),
-        sf_express::ID => Arc::new(HttpCarrier::new(sf_express::SfExpress, config)?),
-        other => anyhow::bail!("no adapter for carrier `{other}`"),
+        CarrierId::Fedex => Arc::new(HttpCarrier::new(
+            fedex::Fedex,
+            config(
+                c,
+                fedex::FedexCredentials {
+                    client_id: c.client_id.clone(),
+                    client_secret: c.client_secret.clone(),
+                    account_number: c.account_number.clone(),
+                },
+            ),
+        )?),
+        CarrierId::DhlExpress => Arc::new(HttpCarrier::new(
+            dhl_express::DhlExpress,
+            config(
+                c,
+                dhl_express::DhlExpressCredentials {
+                    client_id: c.client_id.clone(),
+                    client_secret: c.client_secret.clone(),
+                    account_number: c.account_number.clone(),
+                },
+            ),
+        )?),
+        CarrierId::Ups => Arc::new(HttpCarrier::new(
+            ups::Ups,
+            config(
+                c,
+                ups::UpsCredentials {
+                    client_id: c.client_id.clone(),
+                    client_secret: c.client_secret.clone(),
+                    account_number: c.account_number.clone(),
+                    api_version: c.api_version.clone(),
+                },
+            ),
+        )?),
+        CarrierId::Usps => Arc::new(HttpCarrier::new(
+            usps::Usps,
+            config(
+                c,
+                usps::UspsCredentials {
+                    client_id: c.client_id.clone(),
+                    client_secret: c.client_secret.clone(),
+                    account_number: c.account_number.clone(),
+                    crid: c.crid.clone(),
+                    mid: c.mid.clone(),
+                },
+            ),
+        )?),
+        CarrierId::SfExpress => Arc::new(HttpCarrier::new(
+            sf_express::SfExpress,
+            config(
+                c,
+                sf_express::SfExpressCredentials {
+                    customer_code: c.customer_code.clone(),
+                    account_number: c.account_number.clone(),
+                    checkword: c.checkword.clone(),
+                },
+            ),
+        )?),
+        CarrierId::Sandbox => anyhow::bail!("the sandbox is not an HTTP carrier"),
     })
 }
 
-/// While draining, every response asks the client to reconnect (to the instance that stays).
-async fn close_when_draining(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let draining = req
-        .app_data::<web::Data<Draining>>()
-        .is_some_and(|d| d.is_set());
-    let mut res = next.call(req).await?;
-    if draining {
-        res.response_mut()
-            .head_mut()
-            .set_connection_type(actix_web::http::ConnectionType::Close);
+/// What the configuration names that only the capabilities can check: return warehouses,
+/// last-mile names, carriers' push formats. Start-up stops with the key when one is wrong.
+pub fn check(settings: &Settings) -> Result<(), ConfigError> {
+    crate::labels::returns::validate(&settings.returns.warehouses)
+        .map_err(|e| ConfigError(e.to_string()))?;
+    crate::tracking::aliases::Aliases::new(&settings.tracking.last_mile_carriers)
+        .map_err(|e| ConfigError(format!("tracking.last_mile_carriers: {e}")))?;
+    for carrier in settings.tracking.callbacks.keys() {
+        if carriers::push_receiver(*carrier).is_none() {
+            return Err(ConfigError(format!(
+                "tracking.callbacks.{carrier}: no push format for this carrier (have: {})",
+                carriers::pushing_carriers()
+                    .map(CarrierId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
     }
-    Ok(res)
-}
-
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+    Ok(())
 }

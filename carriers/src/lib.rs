@@ -3,23 +3,28 @@
 //! Nothing here knows about HTTP servers or databases: the service crate validates input into a
 //! [`Shipment`], routes it to a [`CarrierClient`] by channel, and stores what comes back.
 
+pub mod breaker;
 pub mod dhl_express;
 pub mod error;
 pub mod fedex;
 pub mod http;
+mod id;
 pub mod model;
+pub mod push;
 pub mod registry;
 pub mod sandbox;
 pub mod sf_express;
+pub mod signing;
 pub mod tracking;
 pub mod ups;
 pub mod usps;
 
 pub use error::CarrierError;
+pub use id::{CarrierId, UnknownCarrier};
 pub use model::{
     Address, Charge, Created, Customs, CustomsItem, Label, LabelFormat, Parcel, Shipment,
 };
-pub use registry::Registry;
+pub use registry::{Registry, push_receiver, pushing_carriers};
 pub use tracking::{LastMile, TrackingEvent, TrackingStatus, TrackingUpdate};
 
 use async_trait::async_trait;
@@ -31,8 +36,7 @@ use async_trait::async_trait;
 /// [`CarrierClient::lookup_by_reference`] instead of creating a second shipment.
 #[async_trait]
 pub trait CarrierClient: Send + Sync + 'static {
-    /// Stable lower-case identifier (`sandbox`, `fedex`, ...).
-    fn id(&self) -> &'static str;
+    fn id(&self) -> CarrierId;
 
     /// Creates the shipment. An error that [`CarrierError::is_ambiguous`] may have created it.
     async fn create(&self, shipment: &Shipment) -> Result<Created, CarrierError>;

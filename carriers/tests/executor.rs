@@ -1,7 +1,7 @@
 //! The executor against mock carriers: tracking through every adapter, retries only of what is
 //! safe to repeat, and rate-limit waiting.
 
-use carriers::http::{Credentials, HttpCarrier, HttpConfig};
+use carriers::http::{HttpCarrier, HttpConfig};
 use carriers::{CarrierClient, CarrierError, TrackingStatus};
 use std::time::Duration;
 use wiremock::matchers::{method, path, path_regex};
@@ -15,7 +15,7 @@ fn fixture(carrier: &str, name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn config(base_url: String) -> HttpConfig {
+fn config<C: Default>(base_url: String) -> HttpConfig<C> {
     HttpConfig {
         base_url,
         timeout: Duration::from_secs(2),
@@ -25,11 +25,7 @@ fn config(base_url: String) -> HttpConfig {
         retries: 2,
         breaker_failures: 5,
         breaker_open: Duration::from_secs(30),
-        credentials: Credentials {
-            client_id: "id".into(),
-            client_secret: "secret".into(),
-            ..Credentials::default()
-        },
+        credentials: C::default(),
     }
 }
 

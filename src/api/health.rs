@@ -1,4 +1,4 @@
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::store::Db;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -13,7 +13,7 @@ pub async fn livez() -> HttpResponse {
 pub async fn readyz(
     db: web::Data<Db>,
     tracking: web::Data<crate::tracking::TrackingService>,
-    draining: web::Data<crate::startup::Draining>,
+    draining: web::Data<crate::lifecycle::Draining>,
 ) -> Result<HttpResponse, ApiError> {
     if draining.is_set() {
         return Err(ApiError::Unavailable(
@@ -23,12 +23,7 @@ pub async fn readyz(
     db.ping()
         .await
         .map_err(|e| ApiError::Unavailable(format!("database not ready: {e}")))?;
-    let cache = tracking.cache();
-    let state = match (cache.kind(), cache.ping().await) {
-        ("local", _) => "local",
-        (_, true) => "redis",
-        (_, false) => "redis-unavailable",
-    };
+    let state = tracking.cache_state().await.as_str();
     Ok(HttpResponse::Ok().json(json!({ "status": 1, "database": "ok", "cache": state })))
 }
 
@@ -41,7 +36,7 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 /// tracking, webhook deliveries, and at each scrape readiness, the database pool and the outbox.
 pub async fn metrics(
     db: web::Data<Db>,
-    draining: web::Data<crate::startup::Draining>,
+    draining: web::Data<crate::lifecycle::Draining>,
 ) -> HttpResponse {
     let ready = !draining.is_set() && db.ping().await.is_ok();
     metrics::gauge!("shipgate_ready").set(if ready { 1.0 } else { 0.0 });

@@ -2,15 +2,13 @@
 //! `GET /v1/waybills/{number}/label` and `POST /v1/labels/batch` (up to 200 labels as one PDF,
 //! in the order asked).
 
-use crate::auth::AuthTenant;
-use crate::error::{ApiError, FieldError};
-use crate::extract::ApiJson;
+use crate::api::auth::AuthTenant;
+use crate::api::error::{ApiError, FieldError};
+use crate::api::extract::ApiJson;
 use crate::waybills::WaybillService;
 use actix_web::{HttpResponse, web};
 use base64::Engine;
 use serde::Deserialize;
-
-pub const MAX_BATCH: usize = 200;
 
 #[derive(Deserialize)]
 pub struct BatchRequest {
@@ -64,41 +62,7 @@ pub async fn batch(
     query: web::Query<EncodingQuery>,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if req.numbers.is_empty() || req.numbers.len() > MAX_BATCH {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "numbers",
-            format!("must hold 1 to {MAX_BATCH} waybill or reference numbers"),
-        )]));
-    }
     let base64 = query.base64()?;
-    let mut documents = Vec::with_capacity(req.numbers.len());
-    let mut missing = Vec::new();
-    for (i, number) in req.numbers.iter().enumerate() {
-        match service.label(&tenant.0.id, number).await {
-            Ok((format, content)) if format == "pdf" => documents.push(content),
-            Ok((format, _)) => missing.push(FieldError::new(
-                format!("numbers[{i}]"),
-                format!("`{number}` has a {format} label, not a PDF"),
-            )),
-            Err(ApiError::NotFound(_)) => {
-                missing.push(FieldError::new(
-                    format!("numbers[{i}]"),
-                    format!("no waybill `{number}`"),
-                ));
-            }
-            Err(ApiError::LabelNotAvailable(_)) => missing.push(FieldError::new(
-                format!("numbers[{i}]"),
-                format!("waybill `{number}` has no stored label"),
-            )),
-            Err(e) => return Err(e),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::NotFoundItems(missing));
-    }
-    let merged = tokio::task::spawn_blocking(move || crate::labels::merge::merge(&documents))
-        .await
-        .map_err(|e| ApiError::Internal(format!("merging labels: {e}")))?
-        .map_err(|e| ApiError::Internal(format!("merging labels: {e}")))?;
+    let merged = service.label_batch(&tenant.0.id, &req.numbers).await?;
     Ok(document("pdf", merged, base64))
 }

@@ -1,5 +1,13 @@
+//! The HTTP layer: handlers (parse, call one service, render), the error envelope, the JSON
+//! extractor, authentication of requests and the middleware. Nothing below `api` knows actix.
+
+pub mod auth;
+pub mod docs;
+pub mod error;
+pub mod extract;
 pub mod health;
 pub mod labels;
+pub mod middleware;
 pub mod openapi;
 pub mod station;
 pub mod tracking;

@@ -1,12 +1,10 @@
 //! Tracking queries (served from the cache, never from a carrier), the last mile of a waybill,
 //! and carrier pushes.
 
-use crate::auth::AuthTenant;
-use crate::error::{ApiError, FieldError};
-use crate::extract::ApiJson;
-use crate::store::now_millis;
-use crate::tracking::TrackingService;
-use crate::tracking::callbacks::{self, CallbackError};
+use crate::api::auth::AuthTenant;
+use crate::api::error::{ApiError, FieldError};
+use crate::api::extract::ApiJson;
+use crate::tracking::{PushSummary, TrackingService, intake};
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -85,10 +83,8 @@ pub async fn query(
             let tracking = answer
                 .map(|body| {
                     String::from_utf8(body.to_vec())
-                        .map_err(|e| ApiError::Internal(e.to_string()))
-                        .and_then(|s| {
-                            RawValue::from_string(s).map_err(|e| ApiError::Internal(e.to_string()))
-                        })
+                        .map_err(ApiError::internal)
+                        .and_then(|s| RawValue::from_string(s).map_err(ApiError::internal))
                 })
                 .transpose()?;
             Ok(BatchItem {
@@ -120,8 +116,7 @@ pub async fn last_mile(
 ) -> Result<HttpResponse, ApiError> {
     check_number("number", &number)?;
     let row = tracking
-        .db()
-        .track_row(&tenant.0.id, &number)
+        .last_mile(&tenant.0.id, &number)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no waybill {number}")))?;
     Ok(HttpResponse::Ok().json(LastMileAnswer {
@@ -133,12 +128,6 @@ pub async fn last_mile(
     }))
 }
 
-/// Push settings: each carrier's secret and the allowed clock skew.
-pub struct CallbackConfig {
-    pub secrets: std::collections::BTreeMap<String, String>,
-    pub max_skew_secs: u64,
-}
-
 #[derive(Serialize)]
 struct PushAnswer {
     status: u8,
@@ -147,125 +136,50 @@ struct PushAnswer {
     unknown: u64,
 }
 
+impl From<PushSummary> for PushAnswer {
+    fn from(s: PushSummary) -> Self {
+        Self {
+            status: 1,
+            accepted: s.accepted,
+            duplicates: s.duplicates,
+            unknown: s.unknown,
+        }
+    }
+}
+
 /// `POST /v1/callbacks/{carrier}`: authenticated per carrier, stored before it is acknowledged,
-/// answered in the carrier's own format.
+/// answered in the carrier's own format where it has one.
 pub async fn callback(
     req: HttpRequest,
     carrier: web::Path<String>,
     body: web::Bytes,
     tracking: web::Data<TrackingService>,
-    config: web::Data<CallbackConfig>,
 ) -> Result<HttpResponse, ApiError> {
-    let carrier = carrier.into_inner();
-    let xml = carrier == carriers::sf_express::ID;
-    match take_push(&req, &carrier, &body, &tracking, &config).await {
-        Ok(_) if xml => Ok(HttpResponse::Ok()
-            .content_type("application/xml; charset=utf-8")
-            .body(carriers::sf_express::push::ok_answer())),
-        Ok(answer) => Ok(HttpResponse::Ok().json(answer)),
-        Err(e) if xml => {
-            let (code, status) = e.code_and_status();
-            let sf_code = match code {
-                "CALLBACK_UNAUTHORIZED" => "4002",
-                "CALLBACK_REPLAYED" => "4003",
-                "INVALID_REQUEST" => "4004",
-                _ => "4001",
-            };
-            Ok(HttpResponse::build(status)
-                .content_type("application/xml; charset=utf-8")
-                .body(carriers::sf_express::push::err_answer(
-                    sf_code,
-                    &e.to_string(),
-                )))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-async fn take_push(
-    req: &HttpRequest,
-    carrier: &str,
-    body: &[u8],
-    tracking: &TrackingService,
-    config: &CallbackConfig,
-) -> Result<PushAnswer, ApiError> {
     let header = |name: &str| {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let deliveries = callbacks::read(&callbacks::Request {
-        carrier,
-        secret: config.secrets.get(carrier).map(String::as_str),
-        header: &header,
-        body,
-        now_secs: now_millis() / 1000,
-        max_skew_secs: config.max_skew_secs,
-    })
-    .map_err(|e| {
-        // Only known carriers become label values (the path is the caller's to choose).
-        let label = callbacks::SUPPORTED
-            .iter()
-            .find(|c| **c == carrier)
-            .copied()
-            .unwrap_or("unknown");
-        metrics::counter!("shipgate_callbacks_refused_total", "carrier" => label).increment(1);
-        match e {
-            CallbackError::UnknownCarrier(_) => ApiError::NotFound(e.to_string()),
-            CallbackError::NotConfigured(_)
-            | CallbackError::Unauthorized(_)
-            | CallbackError::Stale(_) => ApiError::CallbackUnauthorized(e.to_string()),
-            CallbackError::Invalid(m) => ApiError::InvalidRequest(m),
-        }
-    })?;
-    let db = tracking.db();
-    let mut answer = PushAnswer {
-        status: 1,
-        accepted: 0,
-        duplicates: 0,
-        unknown: 0,
-    };
-    // A delivery id recorded before is a replay: its events are the stored ones (deduplicated
-    // by their key), so taking it again changes nothing, and when every delivery of the push was
-    // seen before, the push is refused as a replay.
-    let total = deliveries.len();
-    let mut replayed = 0;
-    for d in deliveries {
-        match tracking.row_for_push(carrier, &d.number).await? {
-            Some(row) => {
-                let events = d.update.events.len() as u64
-                    + d.update
-                        .last_mile
-                        .as_ref()
-                        .map_or(0, |l| l.events.len() as u64);
-                let got = tracking
-                    .ingest(&row, carrier, d.update, Some((carrier, &d.id)))
-                    .await?;
-                replayed += usize::from(got.replayed);
-                answer.accepted += got.new_events;
-                answer.duplicates += events - got.new_events;
-            }
-            None => {
-                answer.unknown += 1;
-                tracing::info!(carrier, number = %d.number, "push for a number shipgate does not know");
-                let done = db
-                    .write(crate::store::Db::record_receipt(
-                        carrier,
-                        &d.id,
-                        now_millis(),
-                    ))
-                    .await?;
-                replayed += usize::from(done.rows_affected() == 0);
+    let outcome = tracking.take_push(&carrier, &header, &body).await;
+    let receiver = intake::receiver(&carrier);
+    match outcome {
+        Ok(summary) => Ok(match receiver.and_then(|r| r.answer(Ok(()))) {
+            Some(answer) => HttpResponse::Ok()
+                .content_type(answer.content_type)
+                .body(answer.body),
+            None => HttpResponse::Ok().json(PushAnswer::from(summary)),
+        }),
+        Err(e) => {
+            let refusal = e.refusal();
+            let e = ApiError::from(e);
+            let message = e.to_string();
+            match receiver.and_then(|r| r.answer(Err((refusal, &message)))) {
+                Some(answer) => Ok(HttpResponse::build(e.code_and_status().1)
+                    .content_type(answer.content_type)
+                    .body(answer.body)),
+                None => Err(e),
             }
         }
     }
-    if replayed == total {
-        return Err(ApiError::CallbackReplayed(format!(
-            "delivery already received from {carrier}"
-        )));
-    }
-    metrics::counter!("shipgate_callback_events_total", "carrier" => carrier.to_owned())
-        .increment(answer.accepted);
-    Ok(answer)
 }

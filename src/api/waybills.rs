@@ -1,10 +1,10 @@
 //! `/v1/waybills`: create (idempotent on tenant + referenceNumber), get, query by reference,
 //! cancel, and the stored label.
 
+use crate::api::auth::AuthTenant;
+use crate::api::error::{ApiError, FieldError};
+use crate::api::extract::ApiJson;
 use crate::api::labels::{EncodingQuery, document};
-use crate::auth::AuthTenant;
-use crate::error::{ApiError, FieldError};
-use crate::extract::ApiJson;
 use crate::waybills::{
     CreateWaybillRequest, LabelEncoding, Outcome, WaybillService, WaybillView, validate,
 };

@@ -1,13 +1,12 @@
-//! Webhook endpoints of a tenant (the secret is shown once, at creation), the delivery log,
-//! and replays.
+//! `/v1/webhook-endpoints` and `/v1/webhook-deliveries`: parse, call the webhooks service,
+//! render.
 
-use crate::auth::AuthTenant;
-use crate::error::{ApiError, FieldError};
-use crate::extract::ApiJson;
-use crate::settings::WebhookSettings;
+use crate::api::auth::AuthTenant;
+use crate::api::error::ApiError;
+use crate::api::extract::ApiJson;
+use crate::store::rfc3339_millis as rfc3339;
 use crate::store::webhooks::{Attempt, Delivery, Endpoint};
-use crate::store::{Db, now_millis, now_rfc3339, rfc3339_millis as rfc3339};
-use crate::webhooks::EVENT_TYPES;
+use crate::webhooks::service::{self, WebhookService};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
@@ -42,99 +41,21 @@ impl<'a> From<&'a Endpoint> for EndpointAnswer<'a> {
     }
 }
 
-fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
-    if url.len() > 2048 {
-        return Err("must be at most 2048 characters".into());
-    }
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err("must be an http or https URL".into());
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err("must name a host".into());
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("must not carry credentials".into());
-    }
-    if !allow_private && let Some(why) = crate::webhooks::targets::refused_host(&parsed) {
-        return Err(format!("must reach a public address: {why}"));
-    }
-    Ok(())
-}
-
-fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 64 {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            field,
-            "must be 1 to 64 characters",
-        )]));
-    }
-    Ok(())
-}
-
 pub async fn create(
     tenant: AuthTenant,
-    db: web::Data<Db>,
-    settings: web::Data<WebhookSettings>,
+    webhooks: web::Data<WebhookService>,
     ApiJson(req): ApiJson<NewEndpoint>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Vec::new();
-    if let Err(e) = check_url(req.url.trim(), settings.allow_private_targets) {
-        errors.push(FieldError::new("url", e));
-    }
-    let mut types = req
-        .event_types
-        .unwrap_or_else(|| EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect());
-    if types.is_empty() {
-        errors.push(FieldError::new(
-            "eventTypes",
-            format!("must name at least one of {}", EVENT_TYPES.join(", ")),
-        ));
-    }
-    for (i, t) in types.iter().enumerate() {
-        if !EVENT_TYPES.contains(&t.as_str()) {
-            errors.push(FieldError::new(
-                format!("eventTypes[{i}]"),
-                format!("must be one of {}", EVENT_TYPES.join(", ")),
-            ));
-        }
-    }
-    types.sort();
-    types.dedup();
-    if req
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 256)
-    {
-        errors.push(FieldError::new(
-            "description",
-            "must be at most 256 characters",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let existing = db.webhook_endpoints(&tenant.0.id).await?;
-    if existing.len() >= settings.max_endpoints as usize {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "url",
-            format!(
-                "a tenant has at most {} webhook endpoints; delete one first",
-                settings.max_endpoints
-            ),
-        )]));
-    }
-    let secret = crate::webhooks::new_secret()
-        .map_err(|e| ApiError::Internal(format!("no randomness for a secret: {e}")))?;
-    let endpoint = Endpoint {
-        id: format!("whe_{}", uuid::Uuid::now_v7().simple()),
-        tenant_id: tenant.0.id.clone(),
-        url: req.url.trim().to_owned(),
-        event_types: types,
-        description: req.description,
-        created_at: now_rfc3339(),
-    };
-    db.insert_webhook_endpoint(&endpoint, &secret).await?;
+    let (endpoint, secret) = webhooks
+        .create_endpoint(
+            &tenant.0.id,
+            service::NewEndpoint {
+                url: req.url,
+                event_types: req.event_types,
+                description: req.description,
+            },
+        )
+        .await?;
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Created<'a> {
@@ -150,8 +71,11 @@ pub async fn create(
     }))
 }
 
-pub async fn list(tenant: AuthTenant, db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
-    let endpoints = db.webhook_endpoints(&tenant.0.id).await?;
+pub async fn list(
+    tenant: AuthTenant,
+    webhooks: web::Data<WebhookService>,
+) -> Result<HttpResponse, ApiError> {
+    let endpoints = webhooks.endpoints(&tenant.0.id).await?;
     #[derive(Serialize)]
     struct List<'a> {
         status: u8,
@@ -165,32 +89,20 @@ pub async fn list(tenant: AuthTenant, db: web::Data<Db>) -> Result<HttpResponse,
 
 pub async fn delete(
     tenant: AuthTenant,
-    db: web::Data<Db>,
+    webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    check_id("id", &id)?;
-    if !db.delete_webhook_endpoint(&tenant.0.id, &id).await? {
-        return Err(ApiError::NotFound(format!("no webhook endpoint {id}")));
-    }
+    webhooks.delete_endpoint(&tenant.0.id, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": 1, "id": *id, "deleted": true })))
 }
 
 /// Sends every dead delivery of the endpoint again.
 pub async fn replay_dead(
     tenant: AuthTenant,
-    db: web::Data<Db>,
+    webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    check_id("id", &id)?;
-    if !db
-        .webhook_endpoints(&tenant.0.id)
-        .await?
-        .iter()
-        .any(|e| e.id == *id)
-    {
-        return Err(ApiError::NotFound(format!("no webhook endpoint {id}")));
-    }
-    let replayed = db.replay_dead(&tenant.0.id, &id, now_millis()).await?;
+    let replayed = webhooks.replay_dead(&tenant.0.id, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": 1, "replayed": replayed })))
 }
 
@@ -201,8 +113,6 @@ pub struct DeliveryFilter {
     state: Option<String>,
     limit: Option<u32>,
 }
-
-const STATES: [&str; 4] = ["pending", "delivered", "dead", "cancelled"];
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -276,38 +186,17 @@ impl<'a> From<&'a Attempt> for AttemptAnswer<'a> {
 /// The delivery log, newest first.
 pub async fn deliveries(
     tenant: AuthTenant,
-    db: web::Data<Db>,
+    webhooks: web::Data<WebhookService>,
     filter: web::Query<DeliveryFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Vec::new();
-    if let Some(state) = &filter.state
-        && !STATES.contains(&state.as_str())
-    {
-        errors.push(FieldError::new(
-            "state",
-            format!("must be one of {}", STATES.join(", ")),
-        ));
-    }
-    let limit = filter.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        errors.push(FieldError::new("limit", "must be between 1 and 200"));
-    }
-    if filter
-        .endpoint_id
-        .as_ref()
-        .is_some_and(|e| e.is_empty() || e.len() > 64)
-    {
-        errors.push(FieldError::new("endpointId", "must be 1 to 64 characters"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let list = db
-        .webhook_deliveries(
+    let list = webhooks
+        .deliveries(
             &tenant.0.id,
-            filter.endpoint_id.as_deref(),
-            filter.state.as_deref(),
-            limit,
+            service::DeliveryFilter {
+                endpoint_id: filter.endpoint_id.as_deref(),
+                state: filter.state.as_deref(),
+                limit: filter.limit,
+            },
         )
         .await?;
     #[derive(Serialize)]
@@ -324,13 +213,10 @@ pub async fn deliveries(
 /// One delivery with every attempt.
 pub async fn delivery(
     tenant: AuthTenant,
-    db: web::Data<Db>,
+    webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    check_id("id", &id)?;
-    let Some((d, attempts)) = db.webhook_delivery(&tenant.0.id, &id).await? else {
-        return Err(ApiError::NotFound(format!("no webhook delivery {id}")));
-    };
+    let (d, attempts) = webhooks.delivery(&tenant.0.id, &id).await?;
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct One<'a> {
@@ -349,14 +235,9 @@ pub async fn delivery(
 /// Sends one delivery again (whatever its state, unless its endpoint was deleted).
 pub async fn replay(
     tenant: AuthTenant,
-    db: web::Data<Db>,
+    webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    check_id("id", &id)?;
-    if !db.replay_delivery(&tenant.0.id, &id, now_millis()).await? {
-        return Err(ApiError::NotFound(format!(
-            "no webhook delivery {id} (or its endpoint was deleted)"
-        )));
-    }
+    webhooks.replay(&tenant.0.id, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": 1, "id": *id, "state": "pending" })))
 }

@@ -1,5 +1,6 @@
 //! Label layouts: data files in `label_templates/`, read and checked once at start.
 
+use super::LabelError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -78,20 +79,23 @@ pub enum Field {
 }
 
 /// Every layout by name: the built-in ones, then `*.toml` files of `dir` (which may replace them).
-pub fn load(dir: Option<&std::path::Path>) -> Result<BTreeMap<String, Layout>, String> {
+pub fn load(dir: Option<&std::path::Path>) -> Result<BTreeMap<String, Layout>, LabelError> {
     let mut layouts = BTreeMap::new();
     for (file, text) in BUILT_IN {
-        let layout = parse(text).map_err(|e| format!("built-in layout {file}: {e}"))?;
+        let layout =
+            parse(text).map_err(|e| LabelError::Layout(format!("built-in layout {file}: {e}")))?;
         layouts.insert(layout.name.clone(), layout);
     }
     if let Some(dir) = dir.filter(|d| d.is_dir()) {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| LabelError::Layout(format!("{}: {e}", dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                let layout = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                    .map_err(|e| LabelError::Layout(format!("{}: {e}", path.display())))?;
+                let layout = parse(&text)
+                    .map_err(|e| LabelError::Layout(format!("{}: {e}", path.display())))?;
                 layouts.insert(layout.name.clone(), layout);
             }
         }
@@ -99,10 +103,12 @@ pub fn load(dir: Option<&std::path::Path>) -> Result<BTreeMap<String, Layout>, S
     Ok(layouts)
 }
 
-pub fn parse(text: &str) -> Result<Layout, String> {
-    let layout: Layout = toml::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse(text: &str) -> Result<Layout, LabelError> {
+    let layout: Layout = toml::from_str(text).map_err(|e| LabelError::Layout(e.to_string()))?;
     if !(50.0..=300.0).contains(&layout.width_mm) || !(50.0..=300.0).contains(&layout.height_mm) {
-        return Err("width_mm and height_mm must be between 50 and 300".into());
+        return Err(LabelError::Layout(
+            "width_mm and height_mm must be between 50 and 300".into(),
+        ));
     }
     let inside =
         |x: f32, y: f32| x >= 0.0 && y >= 0.0 && x <= layout.width_mm && y <= layout.height_mm;
@@ -135,7 +141,9 @@ pub fn parse(text: &str) -> Result<Layout, String> {
             } => inside(x_mm + size_mm, y_mm + size_mm),
         };
         if !ok {
-            return Err(format!("blocks[{i}] lies outside the label or has no size"));
+            return Err(LabelError::Layout(format!(
+                "blocks[{i}] lies outside the label or has no size"
+            )));
         }
     }
     if !layout
@@ -143,7 +151,7 @@ pub fn parse(text: &str) -> Result<Layout, String> {
         .iter()
         .any(|b| matches!(b, Block::Barcode { .. }))
     {
-        return Err("a layout needs a barcode block".into());
+        return Err(LabelError::Layout("a layout needs a barcode block".into()));
     }
     Ok(layout)
 }

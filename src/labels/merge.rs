@@ -1,17 +1,18 @@
 //! Batch printing: many label PDFs (ours and carriers') merged into one, pages in order.
 
+use super::LabelError;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 /// Attributes a page may inherit from its `Pages` ancestors (PDF 32000-1, 7.7.3.4).
 const INHERITED: &[&[u8]] = &[b"Resources", b"MediaBox", b"CropBox", b"Rotate"];
 
-pub fn merge(documents: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+pub fn merge(documents: &[Vec<u8>]) -> Result<Vec<u8>, LabelError> {
     let mut out = Document::with_version("1.5");
     let pages_id = out.new_object_id();
     let mut kids = Vec::new();
     for (n, bytes) in documents.iter().enumerate() {
         let mut doc = Document::load_mem(bytes)
-            .map_err(|e| format!("label {n} is not a readable PDF: {e}"))?;
+            .map_err(|e| LabelError::Merge(format!("label {n} is not a readable PDF: {e}")))?;
         doc.renumber_objects_with(out.max_id + 1);
         out.max_id = doc.max_id;
         let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
@@ -35,7 +36,7 @@ pub fn merge(documents: &[Vec<u8>]) -> Result<Vec<u8>, String> {
         }
     }
     if kids.is_empty() {
-        return Err("no pages to print".into());
+        return Err(LabelError::Merge("no pages to print".into()));
     }
     let count = kids.len() as i64;
     out.objects.insert(
@@ -54,7 +55,7 @@ pub fn merge(documents: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     out.compress();
     let mut bytes = Vec::new();
     out.save_to(&mut bytes)
-        .map_err(|e| format!("writing the merged PDF: {e}"))?;
+        .map_err(|e| LabelError::Merge(format!("writing the merged PDF: {e}")))?;
     Ok(bytes)
 }
 

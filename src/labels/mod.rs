@@ -2,10 +2,13 @@
 //! are placed on a page, and where a carrier prints nothing (the sandbox, SF Express routing
 //! data) shipgate renders its own label from a layout in `label_templates/`.
 
+mod error;
 pub mod layout;
 pub mod merge;
 pub mod render;
 pub mod returns;
+
+pub use error::LabelError;
 
 use carriers::{Created, Label, LabelFormat, Shipment};
 use layout::Layout;
@@ -26,7 +29,7 @@ pub struct Labeler {
 }
 
 impl Labeler {
-    pub fn new(layout: Layout, warehouses: Vec<Warehouse>) -> Result<Self, String> {
+    pub fn new(layout: Layout, warehouses: Vec<Warehouse>) -> Result<Self, LabelError> {
         Ok(Self {
             layout: Arc::new(layout),
             warehouses: Arc::new(warehouses),
@@ -114,7 +117,7 @@ impl Labeler {
         }
     }
 
-    pub fn render(&self, data: &LabelData) -> Result<Label, String> {
+    pub fn render(&self, data: &LabelData) -> Result<Label, LabelError> {
         Ok(Label {
             format: LabelFormat::Pdf,
             content: render::render(&self.layout, data, Some(&self.unicode))?,
@@ -149,7 +152,7 @@ const PAGE_H: f32 = 432.0;
 /// Carrier labels that come as images (UPS GIF/PNG) are placed on a 4x6 in PDF page; PDFs are
 /// kept as the carrier made them.
 /// A label that cannot be converted comes back unchanged with the reason.
-pub fn as_pdf(label: Label) -> Result<Label, (Label, String)> {
+pub fn as_pdf(label: Label) -> Result<Label, (Label, LabelError)> {
     match label.format {
         LabelFormat::Gif | LabelFormat::Png => match image_on_4x6(&label.content) {
             Ok(content) => Ok(Label {
@@ -164,9 +167,9 @@ pub fn as_pdf(label: Label) -> Result<Label, (Label, String)> {
 
 /// The image scaled to fit a 4x6 in portrait page, centred; landscape images (UPS prints its
 /// label sideways) are turned a quarter so they fill the page.
-pub fn image_on_4x6(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub fn image_on_4x6(bytes: &[u8]) -> Result<Vec<u8>, LabelError> {
     let mut warnings = Vec::new();
-    let image = RawImage::decode_from_bytes(bytes, &mut warnings)?;
+    let image = RawImage::decode_from_bytes(bytes, &mut warnings).map_err(LabelError::Image)?;
     let (w, h) = (image.width as f32, image.height as f32);
     let landscape = w > h;
     // Resolution at which the image fits the page; points = pixels / dpi * 72.

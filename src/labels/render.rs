@@ -1,6 +1,7 @@
 //! Drawing a label: text in the PDF base fonts (WinAnsi: Latin with accents), the waybill number
 //! as Code128 vector bars sized in whole printer dots, rules, and an optional QR code.
 
+use super::LabelError;
 use super::layout::{Block, Field, Layout};
 use printpdf::{
     BuiltinFont, Color, FontId, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument,
@@ -73,10 +74,12 @@ pub struct UnicodeFont {
 }
 
 impl UnicodeFont {
-    pub fn load() -> Result<Self, String> {
+    pub fn load() -> Result<Self, LabelError> {
         use write_fonts::read::{FontRef, TableProvider};
         let unreadable = |e: &dyn std::fmt::Display| {
-            format!("label_templates/fonts/wqy-microhei.ttf is not a readable font: {e}")
+            LabelError::Render(format!(
+                "label_templates/fonts/wqy-microhei.ttf is not a readable font: {e}"
+            ))
         };
         let source = FontRef::new(UNICODE_FONT).map_err(|e| unreadable(&e))?;
         let old = source.post().map_err(|e| unreadable(&e))?;
@@ -102,13 +105,13 @@ impl UnicodeFont {
     /// A font of just the glyphs of `chars` (and `.notdef`): cut out of the face by `subsetter`
     /// (which keeps what a PDF needs), with a `cmap` for those characters added back by
     /// `write-fonts`, so the PDF writer can map text to the subset's glyphs. Embedded as it is.
-    fn subset(&self, chars: impl Iterator<Item = char>) -> Result<ParsedFont, String> {
+    fn subset(&self, chars: impl Iterator<Item = char>) -> Result<ParsedFont, LabelError> {
         let bytes = self.subset_bytes(chars)?;
         ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
-            .ok_or_else(|| "the label font subset is not readable".to_owned())
+            .ok_or_else(|| LabelError::Render("the label font subset is not readable".into()))
     }
 
-    fn subset_bytes(&self, chars: impl Iterator<Item = char>) -> Result<Vec<u8>, String> {
+    fn subset_bytes(&self, chars: impl Iterator<Item = char>) -> Result<Vec<u8>, LabelError> {
         use write_fonts::types::GlyphId;
         let mut remapper = subsetter::GlyphRemapper::new();
         let mut mappings = std::collections::BTreeMap::new();
@@ -123,17 +126,17 @@ impl UnicodeFont {
         let lean = self
             .face
             .source_bytes()
-            .ok_or("the label font kept no bytes to subset")?;
+            .ok_or_else(|| LabelError::Render("the label font kept no bytes to subset".into()))?;
         let glyphs = subsetter::subset(lean.as_slice(), 0, &remapper)
-            .map_err(|e| format!("subsetting the label font: {e}"))?;
+            .map_err(|e| LabelError::Render(format!("subsetting the label font: {e}")))?;
         let cmap = write_fonts::tables::cmap::Cmap::from_mappings(mappings)
-            .map_err(|e| format!("label font cmap: {e}"))?;
+            .map_err(|e| LabelError::Render(format!("label font cmap: {e}")))?;
         let subset = write_fonts::read::FontRef::new(&glyphs)
-            .map_err(|e| format!("reading the label font subset: {e}"))?;
+            .map_err(|e| LabelError::Render(format!("reading the label font subset: {e}")))?;
         let mut builder = write_fonts::FontBuilder::new();
         builder
             .add_table(&cmap)
-            .map_err(|e| format!("label font cmap: {e}"))?;
+            .map_err(|e| LabelError::Render(format!("label font cmap: {e}")))?;
         builder.copy_missing_tables(subset);
         Ok(builder.build())
     }
@@ -220,10 +223,10 @@ fn barcode(
     height: f32,
     max_width: f32,
     text_size: f32,
-) -> Result<(), String> {
+) -> Result<(), LabelError> {
     // Code Set B covers letters and digits; `Ɓ` selects it.
     let modules = barcoders::sym::code128::Code128::new(format!("Ɓ{number}"))
-        .map_err(|e| format!("barcode for {number}: {e}"))?
+        .map_err(|e| LabelError::Render(format!("barcode for {number}: {e}")))?
         .encode();
     let dots = ((max_width / DOT_PT) / modules.len() as f32)
         .floor()
@@ -262,8 +265,9 @@ fn barcode(
     Ok(())
 }
 
-fn qr(ops: &mut Vec<Op>, data: &str, x: f32, top: f32, size: f32) -> Result<(), String> {
-    let code = qrcode::QrCode::new(data.as_bytes()).map_err(|e| format!("QR code: {e}"))?;
+fn qr(ops: &mut Vec<Op>, data: &str, x: f32, top: f32, size: f32) -> Result<(), LabelError> {
+    let code = qrcode::QrCode::new(data.as_bytes())
+        .map_err(|e| LabelError::Render(format!("QR code: {e}")))?;
     let n = code.width();
     let cell = size / n as f32;
     for (i, color) in code.to_colors().into_iter().enumerate() {
@@ -286,7 +290,7 @@ pub fn render(
     layout: &Layout,
     data: &LabelData,
     unicode: Option<&UnicodeFont>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, LabelError> {
     let mut doc = PdfDocument::new(&format!("Label {}", data.waybill_number));
     let unicode_lines: Vec<String> = (0..data.pieces.len().max(1))
         .flat_map(|page| all_fields().map(move |f| data.field(f, page)))
@@ -311,7 +315,7 @@ pub fn render(
             let ops = page_ops(layout, data, page, font_id.as_ref())?;
             Ok(PdfPage::new(Mm(layout.width_mm), Mm(layout.height_mm), ops))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, LabelError>>()?;
     let mut warnings = Vec::new();
     Ok(doc.with_pages(pages).save(
         &PdfSaveOptions {
@@ -345,7 +349,7 @@ fn page_ops(
     data: &LabelData,
     page: usize,
     unicode: Option<&FontId>,
-) -> Result<Vec<Op>, String> {
+) -> Result<Vec<Op>, LabelError> {
     let (w, h) = (layout.width_mm * MM_PT, layout.height_mm * MM_PT);
     let mut ops = vec![
         Op::SetFillColor { col: black() },

@@ -1,31 +1,8 @@
 //! Requirement 4.1: the sender / return block of a last-mile label is the platform's nearest
 //! return warehouse, chosen by postcode range or state from configuration.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Warehouse {
-    pub code: String,
-    pub name: String,
-    pub company: String,
-    pub phone: String,
-    pub street1: String,
-    pub city: String,
-    pub state: String,
-    pub postal_code: String,
-    pub country: String,
-    /// States it serves (`NY`, `CA`).
-    #[serde(default)]
-    pub states: Vec<String>,
-    /// Postcode ranges it serves, inclusive, as prefixes of equal length (`"900-961"`) or
-    /// single prefixes (`"100"`).
-    #[serde(default)]
-    pub postcode_ranges: Vec<String>,
-    /// Used when no warehouse serves the destination.
-    #[serde(default)]
-    pub default: bool,
-}
+use super::LabelError;
+pub use crate::settings::Warehouse;
 
 impl Warehouse {
     pub fn lines(&self) -> Vec<String> {
@@ -52,16 +29,18 @@ fn range(spec: &str) -> Option<(u64, u64, usize)> {
     Some((lo.parse().ok()?, hi.parse().ok()?, lo.len()))
 }
 
-pub fn validate(warehouses: &[Warehouse]) -> Result<(), String> {
+pub fn validate(warehouses: &[Warehouse]) -> Result<(), LabelError> {
     for (i, w) in warehouses.iter().enumerate() {
         if let Some(bad) = w.postcode_ranges.iter().find(|r| range(r).is_none()) {
-            return Err(format!(
+            return Err(LabelError::Warehouses(format!(
                 "returns.warehouses[{i}].postcode_ranges: `{bad}` is not a range like 900-961"
-            ));
+            )));
         }
     }
     if !warehouses.is_empty() && warehouses.iter().filter(|w| w.default).count() != 1 {
-        return Err("returns.warehouses: exactly one warehouse must be the default".into());
+        return Err(LabelError::Warehouses(
+            "returns.warehouses: exactly one warehouse must be the default".into(),
+        ));
     }
     Ok(())
 }
@@ -105,43 +84,6 @@ pub fn choose<'a>(
         .or_else(|| warehouses.iter().find(|w| w.default))
 }
 
-/// The example warehouses built into the default configuration.
-pub fn examples() -> Vec<Warehouse> {
-    let states = |list: &str| list.split_whitespace().map(str::to_owned).collect();
-    vec![
-        Warehouse {
-            code: "US-EAST".into(),
-            name: "Returns US-East".into(),
-            company: "Shipgate Returns".into(),
-            phone: "+1 201 555 0100".into(),
-            street1: "400 Harbor Blvd".into(),
-            city: "Secaucus".into(),
-            state: "NJ".into(),
-            postal_code: "07094".into(),
-            country: "US".into(),
-            states: states(
-                "ME NH VT MA RI CT NY NJ PA DE MD DC VA WV NC SC GA FL OH MI IN KY TN AL MS",
-            ),
-            postcode_ranges: vec!["010-299".into(), "300-399".into()],
-            default: true,
-        },
-        Warehouse {
-            code: "US-WEST".into(),
-            name: "Returns US-West".into(),
-            company: "Shipgate Returns".into(),
-            phone: "+1 909 555 0100".into(),
-            street1: "1200 Airport Dr".into(),
-            city: "Ontario".into(),
-            state: "CA".into(),
-            postal_code: "91761".into(),
-            country: "US".into(),
-            states: states("CA OR WA NV AZ UT ID MT WY CO NM AK HI"),
-            postcode_ranges: vec!["900-961".into(), "970-994".into(), "850-865".into()],
-            default: false,
-        },
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,7 +94,7 @@ mod tests {
 
     #[test]
     fn states_postcode_ranges_overlaps_and_the_default() {
-        let mut ws = examples();
+        let mut ws = crate::settings::Settings::default().returns.warehouses;
         assert_eq!(
             code(choose(&ws, "US", Some("CA"), Some("90001"))),
             "US-WEST"
@@ -191,11 +133,11 @@ mod tests {
 
     #[test]
     fn bad_configuration_is_named() {
-        let mut ws = examples();
+        let mut ws = crate::settings::Settings::default().returns.warehouses;
         ws[1].postcode_ranges.push("90-961".into());
-        assert!(validate(&ws).unwrap_err().contains("90-961"));
+        assert!(validate(&ws).unwrap_err().to_string().contains("90-961"));
         ws[1].postcode_ranges.pop();
         ws[1].default = true;
-        assert!(validate(&ws).unwrap_err().contains("default"));
+        assert!(validate(&ws).unwrap_err().to_string().contains("default"));
     }
 }

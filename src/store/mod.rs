@@ -4,11 +4,14 @@
 //! `ON CONFLICT`, `RETURNING`); timestamps are RFC 3339 text, instants used in comparisons are
 //! epoch milliseconds.
 
+pub mod error;
 pub mod tenants;
 pub mod tracking;
 pub mod waybills;
 pub mod webhooks;
 pub(crate) mod writer;
+
+pub use error::StoreError;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyQueryResult, AnyRow, install_default_drivers};
@@ -111,10 +114,10 @@ impl Db {
     }
 
     /// Runs one write statement (on SQLite through the group-commit writer).
-    pub async fn write(&self, query: writer::WriteQuery) -> Result<AnyQueryResult, sqlx::Error> {
+    pub async fn write(&self, query: writer::WriteQuery) -> Result<AnyQueryResult, StoreError> {
         match &self.writes {
-            Writes::Pool(pool) => pool.execute(query).await,
-            Writes::Batched(w) => w.execute(query).await,
+            Writes::Pool(pool) => Ok(pool.execute(query).await?),
+            Writes::Batched(w) => Ok(w.execute(query).await?),
         }
     }
 
@@ -122,10 +125,10 @@ impl Db {
     pub async fn write_returning(
         &self,
         query: writer::WriteQuery,
-    ) -> Result<Option<AnyRow>, sqlx::Error> {
+    ) -> Result<Option<AnyRow>, StoreError> {
         match &self.writes {
-            Writes::Pool(pool) => pool.fetch_optional(query).await,
-            Writes::Batched(w) => w.fetch_optional(query).await,
+            Writes::Pool(pool) => Ok(pool.fetch_optional(query).await?),
+            Writes::Batched(w) => Ok(w.fetch_optional(query).await?),
         }
     }
 
@@ -133,10 +136,10 @@ impl Db {
     pub async fn write_fetch_all(
         &self,
         query: writer::WriteQuery,
-    ) -> Result<Vec<AnyRow>, sqlx::Error> {
+    ) -> Result<Vec<AnyRow>, StoreError> {
         match &self.writes {
-            Writes::Pool(pool) => pool.fetch_all(query).await,
-            Writes::Batched(w) => w.fetch_all(query).await,
+            Writes::Pool(pool) => Ok(pool.fetch_all(query).await?),
+            Writes::Batched(w) => Ok(w.fetch_all(query).await?),
         }
     }
 
@@ -146,7 +149,7 @@ impl Db {
     pub async fn write_group(
         &self,
         queries: Vec<writer::WriteQuery>,
-    ) -> Result<Vec<AnyQueryResult>, sqlx::Error> {
+    ) -> Result<Vec<AnyQueryResult>, StoreError> {
         match &self.writes {
             Writes::Pool(pool) => {
                 let mut tx = pool.begin().await?;
@@ -157,13 +160,14 @@ impl Db {
                 tx.commit().await?;
                 Ok(done)
             }
-            Writes::Batched(w) => w.execute_group(queries).await,
+            Writes::Batched(w) => Ok(w.execute_group(queries).await?),
         }
     }
 
     /// Readiness: the database answers a trivial query.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }
 

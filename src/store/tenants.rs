@@ -1,4 +1,5 @@
 use super::{Db, now_rfc3339};
+use crate::store::error::StoreError;
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,7 +10,7 @@ pub struct Tenant {
 
 impl Db {
     /// The tenant named `name`, created if it does not exist yet.
-    pub async fn ensure_tenant(&self, name: &str) -> Result<Tenant, sqlx::Error> {
+    pub async fn ensure_tenant(&self, name: &str) -> Result<Tenant, StoreError> {
         self.write(
             sqlx::query(
                 "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) \
@@ -35,7 +36,7 @@ impl Db {
         tenant_id: &str,
         key_hash: &str,
         key_prefix: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         self.write(
             sqlx::query(
                 "INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, created_at) \
@@ -51,7 +52,7 @@ impl Db {
         .map(drop)
     }
 
-    pub async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<Tenant>, sqlx::Error> {
+    pub async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<Tenant>, StoreError> {
         let row = sqlx::query(
             "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",

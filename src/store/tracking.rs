@@ -3,6 +3,7 @@
 
 use super::writer::WriteQuery;
 use super::{Db, Dialect, now_rfc3339};
+use crate::store::error::StoreError;
 use carriers::{TrackingEvent, TrackingStatus};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -36,7 +37,7 @@ macro_rules! select_track_row {
     };
 }
 
-fn track_row(row: &AnyRow) -> Result<TrackRow, sqlx::Error> {
+fn track_row(row: &AnyRow) -> Result<TrackRow, StoreError> {
     Ok(TrackRow {
         id: row.try_get(0)?,
         tenant_id: row.try_get(1)?,
@@ -104,9 +105,8 @@ type EventColumns = (
     Option<String>,
 );
 
-fn parse_events(json: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let rows: Vec<EventColumns> =
-        serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(e.into()))?;
+fn parse_events(json: &str) -> Result<Vec<StoredEvent>, StoreError> {
+    let rows: Vec<EventColumns> = serde_json::from_str(json).map_err(StoreError::decode)?;
     rows.into_iter()
         .map(
             |(
@@ -123,8 +123,8 @@ fn parse_events(json: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
                 postal_code,
                 country,
             )| {
-                let occurred_at = chrono::DateTime::parse_from_rfc3339(&at)
-                    .map_err(|e| sqlx::Error::Decode(e.into()))?;
+                let occurred_at =
+                    chrono::DateTime::parse_from_rfc3339(&at).map_err(StoreError::decode)?;
                 Ok(StoredEvent {
                     source,
                     occurred_at_ms: ms,
@@ -187,7 +187,7 @@ impl Db {
         &self,
         tenant_id: &str,
         number: &str,
-    ) -> Result<Option<TrackRow>, sqlx::Error> {
+    ) -> Result<Option<TrackRow>, StoreError> {
         // One indexed look-up per kind of number (an OR across the three columns would make
         // SQLite scan the tenant's rows).
         self.first_track_row(
@@ -210,7 +210,7 @@ impl Db {
         sql: &'static str,
         first: &str,
         second: &str,
-    ) -> Result<Option<TrackRow>, sqlx::Error> {
+    ) -> Result<Option<TrackRow>, StoreError> {
         sqlx::query(sql)
             .bind(first)
             .bind(second)
@@ -221,7 +221,7 @@ impl Db {
             .transpose()
     }
 
-    pub async fn track_row_by_id(&self, id: &str) -> Result<Option<TrackRow>, sqlx::Error> {
+    pub async fn track_row_by_id(&self, id: &str) -> Result<Option<TrackRow>, StoreError> {
         sqlx::query(select_track_row!("id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -237,7 +237,7 @@ impl Db {
         &self,
         carrier: &str,
         number: &str,
-    ) -> Result<Option<TrackRow>, sqlx::Error> {
+    ) -> Result<Option<TrackRow>, StoreError> {
         self.first_track_row(
             concat!(
                 select_track_row!("carrier = $1 AND waybill_number = $2"),
@@ -254,7 +254,7 @@ impl Db {
     }
 
     /// The waybill's events, newest first.
-    pub async fn events(&self, waybill_id: &str) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    pub async fn events(&self, waybill_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = match self.dialect {
             Dialect::Sqlite => concat!("SELECT ", events_json_sqlite!("$1")),
             Dialect::Postgres => concat!("SELECT ", events_json_postgres!("$1")),
@@ -271,7 +271,7 @@ impl Db {
     pub async fn track_row_with_events(
         &self,
         waybill_id: &str,
-    ) -> Result<Option<(TrackRow, Vec<StoredEvent>)>, sqlx::Error> {
+    ) -> Result<Option<(TrackRow, Vec<StoredEvent>)>, StoreError> {
         let sql = match self.dialect {
             Dialect::Sqlite => concat!(
                 "SELECT id, tenant_id, reference_number, waybill_number, carrier, state, \
@@ -372,7 +372,7 @@ impl Db {
         waybill_id: &str,
         version: i64,
         status: Option<TrackingStatus>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         self.write(
             sqlx::query(
                 "UPDATE waybills SET tracking_status = $1 WHERE id = $2 AND tracking_version = $3",
@@ -393,7 +393,7 @@ impl Db {
         now_ms: i64,
         limit: u32,
         lease_until: i64,
-    ) -> Result<Vec<DuePoll>, sqlx::Error> {
+    ) -> Result<Vec<DuePoll>, StoreError> {
         let sql = match self.dialect {
             Dialect::Postgres => {
                 "UPDATE waybills SET next_poll_at = $1 WHERE id IN (SELECT id FROM waybills \
@@ -427,11 +427,7 @@ impl Db {
     }
 
     /// When to poll next (`None`: never again).
-    pub async fn schedule_poll(
-        &self,
-        waybill_id: &str,
-        at: Option<i64>,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn schedule_poll(&self, waybill_id: &str, at: Option<i64>) -> Result<(), StoreError> {
         self.write(
             sqlx::query("UPDATE waybills SET next_poll_at = $1 WHERE id = $2")
                 .bind(at)

@@ -3,6 +3,7 @@
 
 use super::writer::WriteQuery;
 use super::{Db, Dialect, now_rfc3339};
+use crate::store::error::StoreError;
 use carriers::Created;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -28,15 +29,13 @@ impl State {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, sqlx::Error> {
+    fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "pending" => Ok(Self::Pending),
             "unknown" => Ok(Self::Unknown),
             "created" => Ok(Self::Created),
             "cancelled" => Ok(Self::Cancelled),
-            other => Err(sqlx::Error::Decode(
-                format!("unknown waybill state {other}").into(),
-            )),
+            other => Err(StoreError::decode(format!("unknown waybill state {other}"))),
         }
     }
 }
@@ -73,7 +72,7 @@ macro_rules! select_row {
     };
 }
 
-fn from_row(row: &AnyRow) -> Result<WaybillRow, sqlx::Error> {
+fn from_row(row: &AnyRow) -> Result<WaybillRow, StoreError> {
     Ok(WaybillRow {
         id: row.try_get(0)?,
         reference_number: row.try_get(1)?,
@@ -113,7 +112,7 @@ pub struct Claim {
 
 impl Db {
     /// Claims the reference for a first attempt. `None` when the reference already has a row.
-    pub async fn claim_reference(&self, c: &NewClaim<'_>) -> Result<Option<Claim>, sqlx::Error> {
+    pub async fn claim_reference(&self, c: &NewClaim<'_>) -> Result<Option<Claim>, StoreError> {
         let now = now_rfc3339();
         let id = uuid::Uuid::now_v7().simple().to_string();
         let query = sqlx::query(
@@ -141,7 +140,7 @@ impl Db {
         row: &WaybillRow,
         now_ms: i64,
         lease_until: i64,
-    ) -> Result<Option<Claim>, sqlx::Error> {
+    ) -> Result<Option<Claim>, StoreError> {
         let query = sqlx::query(
             "UPDATE waybills SET state = 'pending', lease_until = $1, attempts = attempts + 1, \
              updated_at = $2 WHERE id = $3 AND attempts = $4 \
@@ -166,7 +165,7 @@ impl Db {
         claim: &Claim,
         created: &Created,
         next_poll_at: Option<i64>,
-    ) -> Result<Option<String>, sqlx::Error> {
+    ) -> Result<Option<String>, StoreError> {
         let now = now_rfc3339();
         // The label goes in first (or in the same statement): a waybill is never marked created
         // without its label. In directory storage the file is written and synced first and
@@ -243,11 +242,11 @@ impl Db {
     }
 
     /// Marks the attempt's outcome as unknown so the next request asks the carrier first.
-    pub async fn mark_unknown(&self, claim: &Claim) -> Result<(), sqlx::Error> {
+    pub async fn mark_unknown(&self, claim: &Claim) -> Result<(), StoreError> {
         self.set_state(claim, State::Unknown).await
     }
 
-    async fn set_state(&self, claim: &Claim, state: State) -> Result<(), sqlx::Error> {
+    async fn set_state(&self, claim: &Claim, state: State) -> Result<(), StoreError> {
         self.write(
             sqlx::query(
                 "UPDATE waybills SET state = $1, updated_at = $2 \
@@ -263,7 +262,7 @@ impl Db {
     }
 
     /// Gives the reference back after a definite failure: nothing exists at the carrier.
-    pub async fn release(&self, claim: &Claim) -> Result<(), sqlx::Error> {
+    pub async fn release(&self, claim: &Claim) -> Result<(), StoreError> {
         self.write(
             sqlx::query(
                 "DELETE FROM waybills WHERE id = $1 AND attempts = $2 AND state = 'pending'",
@@ -279,7 +278,7 @@ impl Db {
         &self,
         tenant_id: &str,
         reference: &str,
-    ) -> Result<Option<WaybillRow>, sqlx::Error> {
+    ) -> Result<Option<WaybillRow>, StoreError> {
         sqlx::query(select_row!("w.tenant_id = $1 AND w.reference_number = $2"))
             .bind(tenant_id)
             .bind(reference)
@@ -291,7 +290,7 @@ impl Db {
     }
 
     /// Marks a created waybill cancelled; false if it was not in the created state.
-    pub async fn mark_cancelled(&self, id: &str) -> Result<bool, sqlx::Error> {
+    pub async fn mark_cancelled(&self, id: &str) -> Result<bool, StoreError> {
         let now = now_rfc3339();
         let query = sqlx::query(
             "UPDATE waybills SET state = 'cancelled', cancelled_at = $1, updated_at = $1, \
@@ -304,7 +303,7 @@ impl Db {
     }
 
     /// The stored label of a waybill: format and content.
-    pub async fn label(&self, waybill_id: &str) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+    pub async fn label(&self, waybill_id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         let row = sqlx::query("SELECT format, content FROM labels WHERE waybill_id = $1")
             .bind(waybill_id)
             .fetch_optional(&self.pool)
@@ -313,7 +312,7 @@ impl Db {
         let (format, content): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
         match self.label_file(waybill_id, &format) {
             Some(path) if content.is_empty() => {
-                let content = tokio::fs::read(&path).await.map_err(sqlx::Error::Io)?;
+                let content = tokio::fs::read(&path).await?;
                 Ok(Some((format, content)))
             }
             _ => Ok(Some((format, content))),
@@ -331,7 +330,7 @@ impl Db {
         &self,
         tenant_id: &str,
         number: &str,
-    ) -> Result<Option<WaybillRow>, sqlx::Error> {
+    ) -> Result<Option<WaybillRow>, StoreError> {
         sqlx::query(select_row!(
             "w.tenant_id = $1 AND w.state IN ('created', 'cancelled') \
              AND (w.waybill_number = $2 OR w.reference_number = $2)"
@@ -347,7 +346,7 @@ impl Db {
 }
 
 /// Writes a file so that it survives a crash once this returns: temp file, fsync, rename.
-async fn write_durably(path: std::path::PathBuf, content: Vec<u8>) -> Result<(), sqlx::Error> {
+async fn write_durably(path: std::path::PathBuf, content: Vec<u8>) -> Result<(), StoreError> {
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let tmp = path.with_extension("tmp");
@@ -361,6 +360,6 @@ async fn write_durably(path: std::path::PathBuf, content: Vec<u8>) -> Result<(),
         Ok::<_, std::io::Error>(())
     })
     .await
-    .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
-    .map_err(sqlx::Error::Io)
+    .map_err(std::io::Error::other)??;
+    Ok(())
 }

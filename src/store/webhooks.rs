@@ -3,6 +3,7 @@
 //! endpoints, claims due deliveries for the worker, records attempts, and serves the log.
 
 use super::{Db, Dialect, now_rfc3339};
+use crate::store::error::StoreError;
 use carriers::{TrackingEvent, TrackingStatus};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -117,7 +118,7 @@ macro_rules! claim_deliveries {
     };
 }
 
-fn delivery(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
+fn delivery(row: &AnyRow) -> Result<Delivery, StoreError> {
     Ok(Delivery {
         id: row.try_get(0)?,
         endpoint_id: row.try_get(1)?,
@@ -136,7 +137,7 @@ fn delivery(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
     })
 }
 
-fn endpoint(row: &AnyRow) -> Result<Endpoint, sqlx::Error> {
+fn endpoint(row: &AnyRow) -> Result<Endpoint, StoreError> {
     let types: String = row.try_get(3)?;
     Ok(Endpoint {
         id: row.try_get(0)?,
@@ -165,7 +166,7 @@ impl Db {
         &self,
         e: &Endpoint,
         secret: &str,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), StoreError> {
         self.write(
             sqlx::query(
                 "INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, description, \
@@ -184,7 +185,7 @@ impl Db {
     }
 
     /// The tenant's endpoints that are not deleted, oldest first.
-    pub async fn webhook_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, sqlx::Error> {
+    pub async fn webhook_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, url, event_types, description, created_at \
              FROM webhook_endpoints WHERE tenant_id = $1 AND deleted_at IS NULL \
@@ -202,7 +203,7 @@ impl Db {
         &self,
         tenant_id: &str,
         id: &str,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let done = self
             .write_group(vec![
                 sqlx::query(
@@ -224,7 +225,7 @@ impl Db {
     }
 
     /// Whether any delivery is due (a read, so idle instances do not write).
-    pub async fn deliveries_due(&self, now_ms: i64) -> Result<bool, sqlx::Error> {
+    pub async fn deliveries_due(&self, now_ms: i64) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "SELECT 1 FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1 \
              LIMIT 1",
@@ -244,7 +245,7 @@ impl Db {
         now_ms: i64,
         limit: u32,
         lease_until: i64,
-    ) -> Result<Vec<Job>, sqlx::Error> {
+    ) -> Result<Vec<Job>, StoreError> {
         let sql = match self.dialect {
             Dialect::Postgres => claim_deliveries!("FOR UPDATE SKIP LOCKED"),
             Dialect::Sqlite => claim_deliveries!(""),
@@ -288,7 +289,7 @@ impl Db {
 
     /// Stores an attempt and its consequence for the delivery, unless the delivery was claimed
     /// again meanwhile (its lease ran out): then the newer claim decides.
-    pub async fn record_attempt(&self, r: &AttemptRecord<'_>) -> Result<(), sqlx::Error> {
+    pub async fn record_attempt(&self, r: &AttemptRecord<'_>) -> Result<(), StoreError> {
         self.write_group(vec![
             sqlx::query(
                 "INSERT INTO webhook_attempts (delivery_id, attempt, at, http_status, error, \
@@ -326,7 +327,7 @@ impl Db {
         endpoint_id: Option<&str>,
         state: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Delivery>, sqlx::Error> {
+    ) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(select_delivery!(
             "d.tenant_id = $1 AND ($2 IS NULL OR d.endpoint_id = $2) \
              AND ($3 IS NULL OR d.state = $3) ORDER BY d.created_at DESC, d.sequence DESC LIMIT $4"
@@ -345,7 +346,7 @@ impl Db {
         &self,
         tenant_id: &str,
         id: &str,
-    ) -> Result<Option<(Delivery, Vec<Attempt>)>, sqlx::Error> {
+    ) -> Result<Option<(Delivery, Vec<Attempt>)>, StoreError> {
         let Some(row) = sqlx::query(select_delivery!("d.id = $1 AND d.tenant_id = $2"))
             .bind(id.to_owned())
             .bind(tenant_id.to_owned())
@@ -371,7 +372,7 @@ impl Db {
                 duration_ms: r.try_get(4)?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some((delivery(&row)?, attempts)))
     }
 
@@ -382,7 +383,7 @@ impl Db {
         tenant_id: &str,
         id: &str,
         now_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<bool, StoreError> {
         let done = self
             .write(
                 sqlx::query(
@@ -404,7 +405,7 @@ impl Db {
         tenant_id: &str,
         endpoint_id: &str,
         now_ms: i64,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, StoreError> {
         let done = self
             .write(
                 sqlx::query(
@@ -423,7 +424,7 @@ impl Db {
 
     /// Deletes up to `limit` delivered or cancelled deliveries created before `before` (their
     /// attempts go with them); how many.
-    pub async fn prune_deliveries(&self, before: i64, limit: u32) -> Result<u64, sqlx::Error> {
+    pub async fn prune_deliveries(&self, before: i64, limit: u32) -> Result<u64, StoreError> {
         let done = self
             .write(
                 sqlx::query(
@@ -438,7 +439,7 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    pub async fn outbox_stats(&self) -> Result<OutboxStats, sqlx::Error> {
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         let pending = sqlx::query(
             "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'",
         )
@@ -455,7 +456,7 @@ impl Db {
     }
 }
 
-fn job(r: &AnyRow) -> Result<Job, sqlx::Error> {
+fn job(r: &AnyRow) -> Result<Job, StoreError> {
     let event_type: String = r.try_get(5)?;
     let source: Option<String> = r.try_get(12)?;
     let code: Option<String> = r.try_get(15)?;
@@ -463,8 +464,8 @@ fn job(r: &AnyRow) -> Result<Job, sqlx::Error> {
         (Some(source), Some(status_code)) => {
             let at: String = r.try_get(16)?;
             let status: String = r.try_get(17)?;
-            let occurred_at = chrono::DateTime::parse_from_rfc3339(&at)
-                .map_err(|e| sqlx::Error::Decode(e.into()))?;
+            let occurred_at =
+                chrono::DateTime::parse_from_rfc3339(&at).map_err(StoreError::decode)?;
             Some((
                 source,
                 TrackingEvent {

@@ -4,65 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-/// The built-in table: normalized name -> names seen for it.
-pub fn defaults() -> BTreeMap<String, Vec<String>> {
-    let table: &[(&str, &[&str])] = &[
-        (
-            "USPS",
-            &[
-                "usps",
-                "United States Postal Service",
-                "U.S. Postal Service",
-                "US Postal Service",
-                "US Mail",
-                "美国邮政",
-                "美國郵政",
-            ],
-        ),
-        (
-            "UPS",
-            &[
-                "ups",
-                "United Parcel Service",
-                "UPS Ground",
-                "美国联合包裹",
-                "联合包裹",
-            ],
-        ),
-        (
-            "FedEx",
-            &[
-                "fedex",
-                "Federal Express",
-                "FedEx Ground",
-                "FedEx Home Delivery",
-                "联邦快递",
-            ],
-        ),
-        (
-            "DHL eCommerce",
-            &["dhl ecommerce", "DHL eCommerce Solutions", "dhlecom"],
-        ),
-        ("OnTrac", &["ontrac", "OnTrac Logistics", "LaserShip"]),
-        ("UniUni", &["uniuni", "Uni Uni"]),
-        ("GOFO", &["gofo", "GOFO Express"]),
-        ("Amazon Logistics", &["amazon", "amzl", "Amazon Shipping"]),
-        (
-            "Canada Post",
-            &["canada post", "Postes Canada", "加拿大邮政"],
-        ),
-        ("Royal Mail", &["royal mail", "英国皇家邮政"]),
-    ];
-    table
-        .iter()
-        .map(|(name, aliases)| {
-            (
-                (*name).to_owned(),
-                aliases.iter().map(|a| (*a).to_owned()).collect(),
-            )
-        })
-        .collect()
-}
+/// A table that does not map every name to one carrier.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AliasError(String);
 
 /// What a reported name became.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,21 +41,25 @@ fn key(name: &str) -> String {
 }
 
 impl Aliases {
-    pub fn new(table: &BTreeMap<String, Vec<String>>) -> Result<Self, String> {
+    pub fn new(table: &BTreeMap<String, Vec<String>>) -> Result<Self, AliasError> {
         let mut by_key = HashMap::new();
         for (name, aliases) in table {
             if name.trim().is_empty() {
-                return Err("a normalized name is empty".into());
+                return Err(AliasError("a normalized name is empty".into()));
             }
             for alias in std::iter::once(name).chain(aliases) {
                 let k = key(alias);
                 if k.is_empty() {
-                    return Err(format!("{name}: alias `{alias}` has no letters or digits"));
+                    return Err(AliasError(format!(
+                        "{name}: alias `{alias}` has no letters or digits"
+                    )));
                 }
                 if let Some(other) = by_key.insert(k, name.clone())
                     && other != *name
                 {
-                    return Err(format!("`{alias}` names both {other} and {name}"));
+                    return Err(AliasError(format!(
+                        "`{alias}` names both {other} and {name}"
+                    )));
                 }
             }
         }
@@ -137,7 +86,12 @@ mod tests {
 
     #[test]
     fn names_are_normalized_with_exact_case() {
-        let a = Aliases::new(&defaults()).unwrap();
+        let a = Aliases::new(
+            &crate::settings::Settings::default()
+                .tracking
+                .last_mile_carriers,
+        )
+        .unwrap();
         for reported in [
             "美国邮政",
             "United States Postal Service",
@@ -158,9 +112,11 @@ mod tests {
 
     #[test]
     fn an_alias_naming_two_carriers_is_refused() {
-        let mut t = defaults();
+        let mut t = crate::settings::Settings::default()
+            .tracking
+            .last_mile_carriers;
         t.insert("Other".into(), vec!["usps".into()]);
-        let err = Aliases::new(&t).unwrap_err();
+        let err = Aliases::new(&t).unwrap_err().to_string();
         assert!(err.contains("Other") && err.contains("USPS"), "{err}");
     }
 }

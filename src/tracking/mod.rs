@@ -1,17 +1,22 @@
 //! Tracking: the timeline of each waybill, its derived status and last mile, and the
 //! ready-to-send answers the query path serves without ever calling a carrier.
 //!
-//! Events arrive through carrier pushes ([`callbacks`]) and the poller ([`poller`]); both end in
+//! Events arrive through carrier pushes ([`intake`]) and the poller ([`poller`]); both end in
 //! [`TrackingService::ingest`], which stores what is new, bumps the waybill's tracking version and
 //! writes the rebuilt answer through to the cache ([`cache`]).
 
 pub mod aliases;
 pub mod cache;
-pub mod callbacks;
+mod error;
+pub mod intake;
 pub mod poller;
+pub mod schedule;
 
-use crate::store::Db;
+pub use error::TrackingError;
+pub use intake::{PushConfig, PushSummary};
+
 use crate::store::tracking::{StoredEvent, TrackRow};
+use crate::store::{Db, StoreError};
 use bytes::Bytes;
 use cache::{Cache, Lookup};
 use carriers::tracking::{derive_status, zone_for, zone_name};
@@ -36,10 +41,28 @@ struct Inner {
     /// Waybills by (carrier, pushed number), for pushes: ingest uses only what never changes
     /// (the id), and every answer is rebuilt from a fresh read.
     pushed_rows: moka::future::Cache<(String, String), TrackRow>,
+    pushes: PushConfig,
 }
 
 /// Memory for built answers kept beside the cache (by body size).
 const BUILT_ANSWERS_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheState {
+    Local,
+    Redis,
+    RedisUnavailable,
+}
+
+impl CacheState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Redis => "redis",
+            Self::RedisUnavailable => "redis-unavailable",
+        }
+    }
+}
 
 /// What one ingest changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +74,7 @@ pub struct Ingested {
 }
 
 impl TrackingService {
-    pub fn new(db: Db, cache: Cache, aliases: aliases::Aliases) -> Self {
+    pub fn new(db: Db, cache: Cache, aliases: aliases::Aliases, pushes: PushConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -67,16 +90,33 @@ impl TrackingService {
                     .max_capacity(100_000)
                     .time_to_live(std::time::Duration::from_secs(300))
                     .build(),
+                pushes,
             }),
         }
     }
 
-    pub fn db(&self) -> &Db {
+    /// The database, for the poller's claims.
+    pub(in crate::tracking) fn db(&self) -> &Db {
         &self.inner.db
     }
 
-    pub fn cache(&self) -> &Cache {
-        &self.inner.cache
+    /// The last mile of a tenant's waybill (by any of its numbers), as stored.
+    pub async fn last_mile(
+        &self,
+        tenant_id: &str,
+        number: &str,
+    ) -> Result<Option<TrackRow>, StoreError> {
+        self.inner.db.track_row(tenant_id, number).await
+    }
+
+    /// Where answers are served from, for readiness: the in-process cache, or Redis (and
+    /// whether it answers now).
+    pub async fn cache_state(&self) -> CacheState {
+        match (self.inner.cache.kind(), self.inner.cache.ping().await) {
+            ("local", _) => CacheState::Local,
+            (_, true) => CacheState::Redis,
+            (_, false) => CacheState::RedisUnavailable,
+        }
     }
 
     /// The waybill a carrier's push is about (see `Db::track_row_for_carrier`), remembered for
@@ -85,7 +125,7 @@ impl TrackingService {
         &self,
         carrier: &str,
         number: &str,
-    ) -> Result<Option<TrackRow>, sqlx::Error> {
+    ) -> Result<Option<TrackRow>, StoreError> {
         let key = (carrier.to_owned(), number.to_owned());
         if let Some(row) = self.inner.pushed_rows.get(&key).await {
             return Ok(Some(row));
@@ -103,7 +143,7 @@ impl TrackingService {
         &self,
         tenant_id: &str,
         number: &str,
-    ) -> Result<Option<Bytes>, sqlx::Error> {
+    ) -> Result<Option<Bytes>, TrackingError> {
         let key = cache::key(tenant_id, number);
         let fill = match self.inner.cache.get(&key).await {
             Lookup::Hit(body) => return Ok(Some(body)),
@@ -118,7 +158,7 @@ impl TrackingService {
         &self,
         tenant_id: &str,
         numbers: &[String],
-    ) -> Result<Vec<Option<Bytes>>, sqlx::Error> {
+    ) -> Result<Vec<Option<Bytes>>, TrackingError> {
         let keys: Vec<String> = numbers.iter().map(|n| cache::key(tenant_id, n)).collect();
         let cached = self.inner.cache.get_many(&keys).await;
         let mut out = Vec::with_capacity(numbers.len());
@@ -141,7 +181,7 @@ impl TrackingService {
         tenant_id: &str,
         number: &str,
         fill: bool,
-    ) -> Result<Option<Bytes>, sqlx::Error> {
+    ) -> Result<Option<Bytes>, TrackingError> {
         let Some(row) = self.inner.db.track_row(tenant_id, number).await? else {
             return Ok(None);
         };
@@ -164,7 +204,7 @@ impl TrackingService {
         source: &str,
         update: TrackingUpdate,
         receipt: Option<(&str, &str)>,
-    ) -> Result<Ingested, sqlx::Error> {
+    ) -> Result<Ingested, TrackingError> {
         let mut group = Db::insert_events(&row.id, source, &update.events);
         let mut last_mile_at = None;
         if let Some(lm) = &update.last_mile {
@@ -226,12 +266,11 @@ impl TrackingService {
     /// Rebuilds a waybill's answer from the database and writes it through to the cache. The
     /// row (with its version) and its events are one read, so the answer holds every event of
     /// that version.
-    pub async fn refresh(&self, waybill_id: &str) -> Result<Option<TrackingStatus>, sqlx::Error> {
+    pub async fn refresh(&self, waybill_id: &str) -> Result<Option<TrackingStatus>, TrackingError> {
         let Some((row, stored)) = self.inner.db.track_row_with_events(waybill_id).await? else {
             return Ok(None);
         };
-        let (body, status) =
-            render(&row, &stored).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let (body, status) = render(&row, &stored)?;
         let body = Bytes::from(body);
         self.inner
             .built
@@ -277,15 +316,17 @@ impl TrackingService {
     /// database still has that version, the events are not read again (this is what serves
     /// queries at speed while Redis is away, and it can never be stale: the version comes from
     /// the database on every query).
-    async fn build(&self, row: &TrackRow) -> Result<(Bytes, Option<TrackingStatus>), sqlx::Error> {
+    async fn build(
+        &self,
+        row: &TrackRow,
+    ) -> Result<(Bytes, Option<TrackingStatus>), TrackingError> {
         if let Some((version, body, status)) = self.inner.built.get(&row.id).await
             && version == row.version
         {
             return Ok((body, status));
         }
         let stored = self.inner.db.events(&row.id).await?;
-        let (body, status) =
-            render(row, &stored).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let (body, status) = render(row, &stored)?;
         let body = Bytes::from(body);
         self.inner
             .built
@@ -313,7 +354,7 @@ fn keys(row: &TrackRow) -> Vec<String> {
 /// acceptance scan too. The outbox triggers (`migrations/*/…_webhooks.sql`) apply the same rule
 /// to pushes, in SQL.
 pub fn hidden(source: &str, event: &TrackingEvent) -> bool {
-    source.eq_ignore_ascii_case(carriers::usps::ID)
+    source.eq_ignore_ascii_case(carriers::usps::ID.as_str())
         && carriers::usps::is_pre_advice(&event.status_code)
 }
 

@@ -9,12 +9,14 @@
 //! more after the grace period after delivery, then never), with ±10 % jitter so parcels created
 //! together do not stay in step.
 
-use super::TrackingService;
+use super::schedule::jitter;
+use super::{TrackingError, TrackingService};
+use crate::lifecycle::Draining;
 use crate::settings::PollingSettings;
 use crate::store::now_millis;
 use crate::store::tracking::DuePoll;
 use carriers::tracking::derive_status;
-use carriers::{CarrierError, Registry, TrackingStatus, TrackingUpdate};
+use carriers::{CarrierError, CarrierId, Registry, TrackingStatus, TrackingUpdate};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,7 +28,7 @@ pub struct Poller {
     tracking: TrackingService,
     registry: Registry,
     settings: PollingSettings,
-    limiters: Arc<HashMap<&'static str, DefaultDirectRateLimiter>>,
+    limiters: Arc<HashMap<CarrierId, DefaultDirectRateLimiter>>,
 }
 
 impl Poller {
@@ -49,22 +51,15 @@ impl Poller {
         }
     }
 
-    /// When a new waybill is first polled.
-    pub fn first_poll_at(settings: &PollingSettings, created_ms: i64) -> Option<i64> {
-        settings
-            .enabled
-            .then(|| created_ms + jitter(settings.first_ms))
-    }
-
     /// Runs rounds until `stop` is set (a round under way finishes first; what it claimed and
     /// did not poll comes due again when its lease ends).
-    pub fn spawn(self, stop: Arc<std::sync::atomic::AtomicBool>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(self, stop: Draining) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(self.settings.tick_ms));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if stop.load(std::sync::atomic::Ordering::Acquire) {
+                if stop.is_set() {
                     tracing::info!("tracking poller stopped");
                     return;
                 }
@@ -77,7 +72,7 @@ impl Poller {
     }
 
     /// Claims what is due (about one tick's worth of calls per carrier) and polls it.
-    pub async fn round(&self) -> Result<usize, sqlx::Error> {
+    pub async fn round(&self) -> Result<usize, TrackingError> {
         let now = now_millis();
         let per_tick = (u64::from(self.settings.rate_per_second) * self.settings.tick_ms)
             .div_ceil(1000)
@@ -113,7 +108,12 @@ impl Poller {
 
     async fn poll(&self, due: DuePoll) {
         let db = self.tracking.db();
-        let Some(carrier) = self.registry.get(&due.carrier) else {
+        let Some(carrier) = due
+            .carrier
+            .parse::<CarrierId>()
+            .ok()
+            .and_then(|id| self.registry.get(id))
+        else {
             // The carrier is no longer configured here: leave the parcel to an instance that has
             // it, a while later.
             let _ = db
@@ -124,7 +124,7 @@ impl Poller {
                 .await;
             return;
         };
-        if let Some(limiter) = self.limiters.get(carrier.id()) {
+        if let Some(limiter) = self.limiters.get(&carrier.id()) {
             limiter.until_ready().await;
         }
         let created = chrono::DateTime::parse_from_rfc3339(&due.created_at)
@@ -135,7 +135,10 @@ impl Poller {
                 let next = next_poll(&update, now_millis(), &self.settings);
                 match db.track_row_by_id(&due.id).await {
                     Ok(Some(row)) => {
-                        if let Err(e) = self.tracking.ingest(&row, carrier.id(), update, None).await
+                        if let Err(e) = self
+                            .tracking
+                            .ingest(&row, carrier.id().as_str(), update, None)
+                            .await
                         {
                             tracing::warn!(error = %e, waybill = %due.waybill_number, "storing polled events");
                         }
@@ -143,13 +146,13 @@ impl Poller {
                     Ok(None) => {}
                     Err(e) => tracing::warn!(error = %e, "reading a polled waybill"),
                 }
-                metrics::counter!("shipgate_tracking_polls_total", "carrier" => carrier.id(), "outcome" => "ok").increment(1);
+                metrics::counter!("shipgate_tracking_polls_total", "carrier" => carrier.id().as_str(), "outcome" => "ok").increment(1);
                 next
             }
             Err(CarrierError::NotSupported(_)) => None,
             Err(e) => {
                 tracing::info!(error = %e, waybill = %due.waybill_number, "tracking poll failed; retrying later");
-                metrics::counter!("shipgate_tracking_polls_total", "carrier" => carrier.id(), "outcome" => "error").increment(1);
+                metrics::counter!("shipgate_tracking_polls_total", "carrier" => carrier.id().as_str(), "outcome" => "error").increment(1);
                 Some(now_millis() + jitter(self.settings.moving_ms))
             }
         };
@@ -182,18 +185,6 @@ fn next_poll(update: &TrackingUpdate, now: i64, s: &PollingSettings) -> Option<i
         }
         _ => Some(now + jitter(s.moving_ms)),
     }
-}
-
-/// `ms` ± 10 %.
-fn jitter(ms: u64) -> i64 {
-    let r = getrandom::u32().unwrap_or(u32::MAX / 2);
-    let spread = ms / 10;
-    let offset = if spread == 0 {
-        0
-    } else {
-        u64::from(r) % (2 * spread + 1)
-    };
-    (ms - spread + offset) as i64
 }
 
 #[cfg(test)]
@@ -253,14 +244,5 @@ mod tests {
             next_poll(&vec![event(old, TrackingStatus::Delivered)].into(), ms, &s),
             None
         );
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..1000 {
-            let j = jitter(1000);
-            assert!((900..=1100).contains(&j), "{j}");
-        }
-        assert_eq!(jitter(5), 5);
     }
 }

@@ -1,10 +1,13 @@
 //! Creating and finding waybills: validation, the idempotency protocol and the carrier call.
 
+mod error;
 mod fingerprint;
+mod labels;
 pub mod request;
 mod service;
 pub mod validation;
 
+pub use error::WaybillError;
 pub use fingerprint::fingerprint;
 pub use request::CreateWaybillRequest;
 pub use service::{Channel, Outcome, WaybillService, WaybillView};

@@ -8,12 +8,15 @@
 //! 4. a definite carrier failure deletes the claim (nothing exists, the client may correct and
 //!    retry); an ambiguous one leaves it `unknown`.
 
+use super::WaybillError;
 use super::fingerprint;
 use super::validation::ValidRequest;
-use crate::error::ApiError;
+use crate::labels::LabelError;
+use crate::store::StoreError;
 use crate::store::waybills::{Claim, NewClaim, State, WaybillRow};
 use crate::store::{Db, now_millis};
-use carriers::{CarrierClient, CarrierError, Charge, Created, Registry, Shipment};
+use crate::tracking::schedule::FirstPoll;
+use carriers::{CarrierClient, CarrierError, CarrierId, Charge, Created, Registry, Shipment};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +24,7 @@ use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Channel {
-    pub carrier: String,
+    pub carrier: CarrierId,
     pub service: String,
 }
 
@@ -40,7 +43,7 @@ pub struct WaybillService {
     carrier_timeout: Duration,
     labeler: crate::labels::Labeler,
     /// When set, new waybills get their first tracking poll scheduled.
-    polling: Option<crate::settings::PollingSettings>,
+    first_poll: Option<FirstPoll>,
 }
 
 /// A created waybill as the API shows it.
@@ -94,33 +97,37 @@ impl WaybillService {
             lease,
             carrier_timeout,
             labeler,
-            polling: None,
+            first_poll: None,
         }
     }
 
     /// Schedules the first tracking poll of each new waybill.
-    pub fn with_polling(mut self, polling: crate::settings::PollingSettings) -> Self {
-        self.polling = polling.enabled.then_some(polling);
+    pub fn with_first_poll(mut self, first_poll: Option<FirstPoll>) -> Self {
+        self.first_poll = first_poll;
         self
     }
 
-    pub async fn create(&self, tenant_id: &str, req: ValidRequest) -> Result<Outcome, ApiError> {
+    pub async fn create(
+        &self,
+        tenant_id: &str,
+        req: ValidRequest,
+    ) -> Result<Outcome, WaybillError> {
         let channel = self
             .channels
             .get(&req.channel)
-            .ok_or_else(|| ApiError::UnknownChannel(req.channel.clone()))?;
+            .ok_or_else(|| WaybillError::UnknownChannel(req.channel.clone()))?;
         let carrier = self
             .carriers
-            .get(&channel.carrier)
+            .get(channel.carrier)
             .cloned()
-            .ok_or_else(|| ApiError::UnknownChannel(req.channel.clone()))?;
+            .ok_or_else(|| WaybillError::UnknownChannel(req.channel.clone()))?;
         let fingerprint = fingerprint(&req);
         let cache_key = (tenant_id.to_owned(), req.reference_number.clone());
         if let Some(hit) = self.created.get(&cache_key).await {
             return if hit.0 == fingerprint {
                 Ok(Outcome::Replayed(hit.1.clone()))
             } else {
-                Err(ApiError::ReferenceConflict)
+                Err(WaybillError::ReferenceConflict)
             };
         }
         let mut shipment = Shipment {
@@ -132,8 +139,7 @@ impl WaybillService {
             parcels: req.parcels,
             customs: req.customs,
         };
-        let request_json = serde_json::to_string(&shipment)
-            .map_err(|e| ApiError::Internal(format!("serializing shipment: {e}")))?;
+        let request_json = serde_json::to_string(&shipment)?;
         let lease_ms = self.lease.as_millis() as i64;
         let started = Instant::now();
         let deadline = started + self.wait;
@@ -148,7 +154,7 @@ impl WaybillService {
                 reference_number: &shipment.reference_number,
                 fingerprint: &fingerprint,
                 channel: &req.channel,
-                carrier: carrier.id(),
+                carrier: carrier.id().as_str(),
                 request_json: &request_json,
                 lease_until: now + lease_ms,
             };
@@ -163,7 +169,7 @@ impl WaybillService {
                     // Released by a failed attempt in between: claim it again at once.
                     None => continue,
                     Some(row) if row.fingerprint != fingerprint => {
-                        return Err(ApiError::ReferenceConflict);
+                        return Err(WaybillError::ReferenceConflict);
                     }
                     Some(row) if matches!(row.state, State::Created | State::Cancelled) => {
                         let view = view(row)?;
@@ -196,7 +202,7 @@ impl WaybillService {
                 return Ok(outcome);
             }
             if Instant::now() + pause > deadline {
-                return Err(ApiError::ReferenceInProgress {
+                return Err(WaybillError::ReferenceInProgress {
                     retry_after_secs: 1,
                 });
             }
@@ -215,7 +221,7 @@ impl WaybillService {
         shipment: Shipment,
         channel: &str,
         budget_end: Instant,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<Outcome, WaybillError> {
         let this = self.clone();
         let channel = channel.to_owned();
         let task_claim = claim.clone();
@@ -231,9 +237,7 @@ impl WaybillService {
             Err(join_error) => {
                 // The adapter died mid-call: whether the carrier acted is unknown.
                 self.db.mark_unknown(&claim).await?;
-                Err(ApiError::Internal(format!(
-                    "create attempt failed: {join_error}"
-                )))
+                Err(join_error.into())
             }
         }
     }
@@ -246,7 +250,7 @@ impl WaybillService {
         shipment: Shipment,
         channel: String,
         budget_end: Instant,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<Outcome, WaybillError> {
         let remaining = || budget_end.saturating_duration_since(Instant::now());
         if mode == Mode::Recover {
             let found = tokio::time::timeout(remaining(), carrier.lookup_by_reference(&claim.id))
@@ -260,13 +264,13 @@ impl WaybillService {
                         "adopted a shipment the carrier created in an earlier attempt"
                     );
                     return self
-                        .finish(&claim, created, carrier.id(), channel, &shipment)
+                        .finish(&claim, created, carrier.id().as_str(), channel, &shipment)
                         .await;
                 }
                 Ok(None) => {}
                 Err(e) => {
                     self.db.mark_unknown(&claim).await?;
-                    return Err(ApiError::ShipmentStateUnknown(format!(
+                    return Err(WaybillError::ShipmentStateUnknown(format!(
                         "an earlier attempt may have created this shipment and the carrier \
                          could not be asked ({e}); retry later"
                     )));
@@ -281,23 +285,23 @@ impl WaybillService {
         match result {
             Ok(created) => {
                 tracing::info!(
-                    carrier = carrier.id(),
+                    carrier = %carrier.id(),
                     reference = %shipment.reference_number,
                     waybill = %created.waybill_number,
                     consignee = ?shipment.consignee,
                     elapsed_ms,
                     "carrier created shipment"
                 );
-                self.finish(&claim, created, carrier.id(), channel, &shipment)
+                self.finish(&claim, created, carrier.id().as_str(), channel, &shipment)
                     .await
             }
             Err(e) if e.is_ambiguous() => {
-                tracing::warn!(carrier = carrier.id(), error = %e, elapsed_ms, "ambiguous carrier failure");
+                tracing::warn!(carrier = %carrier.id(), error = %e, elapsed_ms, "ambiguous carrier failure");
                 self.db.mark_unknown(&claim).await?;
                 Err(e.into())
             }
             Err(e) => {
-                tracing::info!(carrier = carrier.id(), error = %e, elapsed_ms, "carrier refused");
+                tracing::info!(carrier = %carrier.id(), error = %e, elapsed_ms, "carrier refused");
                 self.db.release(&claim).await?;
                 Err(e.into())
             }
@@ -311,24 +315,18 @@ impl WaybillService {
         carrier: &str,
         channel: String,
         shipment: &Shipment,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<Outcome, WaybillError> {
         let created = self
             .with_pdf_label(created, carrier, &channel, shipment)
             .await;
         let finished = match self
             .db
-            .finish_created(
-                claim,
-                &created,
-                self.polling.as_ref().and_then(|p| {
-                    crate::tracking::poller::Poller::first_poll_at(p, crate::store::now_millis())
-                }),
-            )
+            .finish_created(claim, &created, self.first_poll.map(|p| p.at(now_millis())))
             .await
         {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Sql(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 self.db.mark_unknown(claim).await?;
-                return Err(ApiError::Carrier(CarrierError::BadResponse(format!(
+                return Err(WaybillError::Carrier(CarrierError::BadResponse(format!(
                     "{carrier} returned waybill number {} that is already recorded",
                     created.waybill_number
                 ))));
@@ -336,7 +334,7 @@ impl WaybillService {
             other => other?,
         };
         let Some(created_at) = finished else {
-            return Err(ApiError::Internal(
+            return Err(WaybillError::Inconsistent(
                 "the create attempt lost its claim before it could record the waybill".into(),
             ));
         };
@@ -382,10 +380,10 @@ impl WaybillService {
                 label
             })),
             (None, Some(data)) => labeler.render(&data),
-            (None, None) => Err("nothing to render".to_owned()),
+            (None, None) => Err(LabelError::Render("nothing to render".into())),
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| LabelError::Render(format!("rendering task: {e}")))
         .and_then(|r| r);
         match made {
             Ok(label) => created.label = Some(label),
@@ -399,25 +397,27 @@ impl WaybillService {
         &self,
         tenant_id: &str,
         number: &str,
-    ) -> Result<(String, Vec<u8>), ApiError> {
+    ) -> Result<(String, Vec<u8>), WaybillError> {
         let waybill = self.find(tenant_id, number).await?;
         self.db.label(&waybill.id).await?.ok_or_else(|| {
-            ApiError::LabelNotAvailable(format!("waybill `{number}` has no stored label"))
+            WaybillError::LabelNotAvailable(format!("waybill `{number}` has no stored label"))
         })
     }
 
     /// Voids a waybill at its carrier, then here. Cancelling twice is not an error.
-    pub async fn cancel(&self, tenant_id: &str, number: &str) -> Result<WaybillView, ApiError> {
+    pub async fn cancel(&self, tenant_id: &str, number: &str) -> Result<WaybillView, WaybillError> {
         let mut waybill = self.find(tenant_id, number).await?;
         if waybill.state == "cancelled" {
             return Ok(waybill);
         }
-        let carrier = self
-            .carriers
-            .get(&waybill.carrier)
+        let carrier = waybill
+            .carrier
+            .parse::<CarrierId>()
+            .ok()
+            .and_then(|id| self.carriers.get(id))
             .cloned()
             .ok_or_else(|| {
-                ApiError::Carrier(CarrierError::Unavailable(format!(
+                WaybillError::Carrier(CarrierError::Unavailable(format!(
                     "carrier `{}` is not enabled on this gateway",
                     waybill.carrier
                 )))
@@ -448,17 +448,17 @@ impl WaybillService {
     }
 
     /// A created waybill by waybill number or reference number.
-    pub async fn find(&self, tenant_id: &str, number: &str) -> Result<WaybillView, ApiError> {
+    pub async fn find(&self, tenant_id: &str, number: &str) -> Result<WaybillView, WaybillError> {
         match self.db.created_waybill(tenant_id, number).await? {
             Some(row) => view(row),
-            None => Err(ApiError::NotFound(format!("no waybill `{number}`"))),
+            None => Err(WaybillError::NotFound(format!("no waybill `{number}`"))),
         }
     }
 }
 
-fn view(row: WaybillRow) -> Result<WaybillView, ApiError> {
+fn view(row: WaybillRow) -> Result<WaybillView, WaybillError> {
     let (Some(waybill_number), Some(created_at)) = (row.waybill_number, row.created_at) else {
-        return Err(ApiError::Internal(format!(
+        return Err(WaybillError::Inconsistent(format!(
             "created waybill {} has no number",
             row.id
         )));

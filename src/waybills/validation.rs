@@ -2,7 +2,7 @@
 //! (all of them at once, with JSON paths such as `consignee.postalCode`).
 
 use super::request::{AddressInput, CreateWaybillRequest, CustomsInput, ParcelInput};
-use crate::error::FieldError;
+use crate::fields::FieldError;
 use carriers::{Address, Customs, CustomsItem, Parcel};
 use iso_currency::Currency;
 use isocountry::CountryCode;

@@ -8,8 +8,11 @@
 //! failures with exponential backoff and jitter until the retry window (24 h by default) is
 //! over; then the delivery is dead until replayed.
 
+pub mod service;
 pub mod targets;
 pub mod worker;
+
+pub use service::{WebhookError, WebhookService};
 
 use crate::store::webhooks::Job;
 use serde::Serialize;
@@ -44,7 +47,7 @@ pub fn signing_key(secret: &str) -> Vec<u8> {
 
 /// `webhook-signature` for a delivery: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`.
 pub fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
-    crate::tracking::callbacks::sign_with_key(&signing_key(secret), id, timestamp, body)
+    carriers::signing::standard_webhooks_sign(&signing_key(secret), id, timestamp, body)
 }
 
 /// The event id: the same for every endpoint and every attempt, unique per waybill change.
@@ -115,7 +118,7 @@ mod tests {
         assert!(s.starts_with("v1,"));
         assert_ne!(
             s,
-            crate::tracking::callbacks::sign(&a, "msg_1", 1_700_000_000, b"{}")
+            carriers::signing::standard_webhooks_sign(a.as_bytes(), "msg_1", 1_700_000_000, b"{}")
         );
     }
 

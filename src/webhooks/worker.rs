@@ -5,13 +5,13 @@
 //! SQLite), so instances side by side send each delivery once; a delivery whose instance died
 //! mid-send comes due again when the lease ends (receivers deduplicate by `webhook-id`).
 
+use crate::lifecycle::Draining;
 use crate::settings::WebhookSettings;
-use crate::store::Db;
 use crate::store::now_millis;
 use crate::store::webhooks::{AttemptRecord, Job};
+use crate::store::{Db, StoreError};
 use backon::BackoffBuilder;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often old deliveries are pruned.
@@ -54,7 +54,7 @@ impl Worker {
     /// Sends deliveries until `stop` is set, with up to `batch` in flight: each claim takes as
     /// many as there are free slots, and a slow receiver holds only its own slots, never the
     /// others' deliveries. On `stop` the deliveries under way finish first.
-    pub fn spawn(self, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(self, stop: Draining) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let idle = Duration::from_millis(self.settings.poll_interval_ms);
             let slots = self.settings.batch as usize;
@@ -62,7 +62,7 @@ impl Worker {
             let mut inflight = tokio::task::JoinSet::new();
             let mut pruned = Instant::now();
             loop {
-                if stop.load(Ordering::Acquire) {
+                if stop.is_set() {
                     while inflight.join_next().await.is_some() {}
                     tracing::info!("webhook worker stopped");
                     return;
@@ -117,7 +117,7 @@ impl Worker {
     }
 
     /// Claims up to `limit` due deliveries (nothing when none is due: idle instances only read).
-    async fn claim(&self, limit: u32) -> Result<Vec<Job>, sqlx::Error> {
+    async fn claim(&self, limit: u32) -> Result<Vec<Job>, StoreError> {
         let now = now_millis();
         if !self.db.deliveries_due(now).await? {
             return Ok(Vec::new());

@@ -6,10 +6,31 @@
 mod requests;
 mod responses;
 
+use crate::CarrierId;
 use crate::http::{Adapter, Context, OutboundRequest, RawResponse};
 use crate::{CarrierError, Created, Shipment, TrackingEvent};
+use secrecy::{ExposeSecret, SecretString};
 
-pub const ID: &str = "dhl_express";
+/// MyDHL API user (HTTP Basic) and the shipper account.
+#[derive(Debug, Clone)]
+pub struct DhlExpressCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub account_number: String,
+}
+
+/// Empty: a carrier that is not configured (it stays disabled) and tests.
+impl Default for DhlExpressCredentials {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: SecretString::from(String::new()),
+            account_number: String::new(),
+        }
+    }
+}
+
+pub const ID: CarrierId = CarrierId::DhlExpress;
 pub const SANDBOX_URL: &str = "https://express.api.dhl.com/mydhlapi/test";
 pub const PRODUCTION_URL: &str = "https://express.api.dhl.com/mydhlapi";
 
@@ -17,11 +38,24 @@ pub const PRODUCTION_URL: &str = "https://express.api.dhl.com/mydhlapi";
 pub struct DhlExpress;
 
 impl Adapter for DhlExpress {
-    fn id(&self) -> &'static str {
+    type Credentials = DhlExpressCredentials;
+
+    fn id(&self) -> CarrierId {
         ID
     }
 
-    fn build_create(&self, s: &Shipment, cx: &Context) -> Result<OutboundRequest, CarrierError> {
+    fn basic_auth(&self, c: &Self::Credentials) -> Option<(String, String)> {
+        Some((
+            c.client_id.clone(),
+            c.client_secret.expose_secret().to_owned(),
+        ))
+    }
+
+    fn build_create(
+        &self,
+        s: &Shipment,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Result<OutboundRequest, CarrierError> {
         Ok(requests::create(s, cx))
     }
 
@@ -33,7 +67,11 @@ impl Adapter for DhlExpress {
         responses::error(res)
     }
 
-    fn build_track(&self, number: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_track(
+        &self,
+        number: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::track(number))
     }
 

@@ -36,7 +36,7 @@ fn money(s: &str) -> f64 {
     (s.parse::<f64>().unwrap_or(0.0) * 100.0).round() / 100.0
 }
 
-pub fn create(s: &Shipment, cx: &Context) -> OutboundRequest {
+pub fn create(s: &Shipment, cx: &Context<super::DhlExpressCredentials>) -> OutboundRequest {
     let packages: Vec<Value> = s
         .parcels
         .iter()

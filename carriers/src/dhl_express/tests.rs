@@ -1,6 +1,6 @@
 use super::*;
 use crate::TrackingStatus;
-use crate::http::{Adapter, Body, Context, Credentials, RawResponse};
+use crate::http::{Adapter, Body, Context, RawResponse};
 
 fn fixture(name: &str, status: u16) -> RawResponse {
     let path = format!(
@@ -16,9 +16,9 @@ fn fixture(name: &str, status: u16) -> RawResponse {
 
 #[test]
 fn create_request_uses_mydhl_field_names() {
-    let creds = Credentials {
+    let creds = DhlExpressCredentials {
         account_number: "123456789".into(),
-        ..Credentials::default()
+        ..DhlExpressCredentials::default()
     };
     let cx = Context {
         credentials: &creds,

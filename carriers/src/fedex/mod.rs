@@ -1,15 +1,37 @@
 //! FedEx (REST APIs): OAuth2 client credentials, Ship (create, cancel), Track (by number and, for
 //! our idempotency key, by reference). Labels come inline as base64 PDF.
 
+pub mod push;
 mod requests;
 mod responses;
 
 pub use responses::pushed as parse_push;
 
-use crate::http::{Adapter, Context, Credentials, Method, Operation, OutboundRequest, RawResponse};
+use crate::CarrierId;
+use crate::http::{Adapter, Context, Method, Operation, OutboundRequest, RawResponse};
 use crate::{CarrierError, Created, Shipment, TrackingEvent};
+use secrecy::{ExposeSecret, SecretString};
 
-pub const ID: &str = "fedex";
+/// FedEx API project credentials and the shipping account.
+#[derive(Debug, Clone)]
+pub struct FedexCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub account_number: String,
+}
+
+/// Empty: a carrier that is not configured (it stays disabled) and tests.
+impl Default for FedexCredentials {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: SecretString::from(String::new()),
+            account_number: String::new(),
+        }
+    }
+}
+
+pub const ID: CarrierId = CarrierId::Fedex;
 pub const SANDBOX_URL: &str = "https://apis-sandbox.fedex.com";
 pub const PRODUCTION_URL: &str = "https://apis.fedex.com";
 
@@ -17,21 +39,30 @@ pub const PRODUCTION_URL: &str = "https://apis.fedex.com";
 pub struct Fedex;
 
 impl Adapter for Fedex {
-    fn id(&self) -> &'static str {
+    type Credentials = FedexCredentials;
+
+    fn id(&self) -> CarrierId {
         ID
     }
 
-    fn token_request(&self, c: &Credentials) -> Option<OutboundRequest> {
+    fn token_request(&self, c: &Self::Credentials) -> Option<OutboundRequest> {
         Some(
             OutboundRequest::new(Operation::Token, Method::POST, "/oauth/token").form(vec![
                 ("grant_type".into(), "client_credentials".into()),
                 ("client_id".into(), c.client_id.clone()),
-                ("client_secret".into(), c.client_secret.clone()),
+                (
+                    "client_secret".into(),
+                    c.client_secret.expose_secret().to_owned(),
+                ),
             ]),
         )
     }
 
-    fn build_create(&self, s: &Shipment, cx: &Context) -> Result<OutboundRequest, CarrierError> {
+    fn build_create(
+        &self,
+        s: &Shipment,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Result<OutboundRequest, CarrierError> {
         Ok(requests::create(s, cx))
     }
 
@@ -43,7 +74,11 @@ impl Adapter for Fedex {
         responses::error(res)
     }
 
-    fn build_lookup(&self, key: &str, cx: &Context) -> Option<OutboundRequest> {
+    fn build_lookup(
+        &self,
+        key: &str,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::lookup(key, cx))
     }
 
@@ -51,11 +86,19 @@ impl Adapter for Fedex {
         responses::lookup(res)
     }
 
-    fn build_cancel(&self, number: &str, cx: &Context) -> Option<OutboundRequest> {
+    fn build_cancel(
+        &self,
+        number: &str,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::cancel(number, cx))
     }
 
-    fn build_track(&self, number: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_track(
+        &self,
+        number: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::track(number))
     }
 

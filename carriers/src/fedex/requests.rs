@@ -28,7 +28,7 @@ fn kg(grams: u32) -> f64 {
     (f64::from(grams) / 1000.0 * 1000.0).round() / 1000.0
 }
 
-pub fn create(s: &Shipment, cx: &Context) -> OutboundRequest {
+pub fn create(s: &Shipment, cx: &Context<super::FedexCredentials>) -> OutboundRequest {
     let account = &cx.credentials.account_number;
     let packages: Vec<Value> = s
         .parcels
@@ -112,7 +112,7 @@ pub fn create(s: &Shipment, cx: &Context) -> OutboundRequest {
         }))
 }
 
-pub fn lookup(key: &str, cx: &Context) -> OutboundRequest {
+pub fn lookup(key: &str, cx: &Context<super::FedexCredentials>) -> OutboundRequest {
     let begin = cx.today - chrono::Days::new(30);
     OutboundRequest::new(
         Operation::Lookup,
@@ -132,7 +132,7 @@ pub fn lookup(key: &str, cx: &Context) -> OutboundRequest {
     }))
 }
 
-pub fn cancel(number: &str, cx: &Context) -> OutboundRequest {
+pub fn cancel(number: &str, cx: &Context<super::FedexCredentials>) -> OutboundRequest {
     OutboundRequest::new(Operation::Cancel, Method::PUT, "/ship/v1/shipments/cancel")
         .auth(Auth::Bearer)
         .json(json!({

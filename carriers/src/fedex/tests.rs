@@ -1,5 +1,5 @@
 use super::*;
-use crate::http::{Adapter, Context, Credentials, RawResponse};
+use crate::http::{Adapter, Context, RawResponse};
 use crate::{Address, Customs, CustomsItem, Parcel, Shipment, TrackingStatus};
 
 fn fixture(name: &str, status: u16) -> RawResponse {
@@ -61,7 +61,7 @@ pub(crate) fn shipment() -> Shipment {
     }
 }
 
-fn context(credentials: &Credentials) -> Context<'_> {
+fn context(credentials: &FedexCredentials) -> Context<'_, FedexCredentials> {
     Context {
         credentials,
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
@@ -70,9 +70,9 @@ fn context(credentials: &Credentials) -> Context<'_> {
 
 #[test]
 fn create_request_uses_fedex_field_names() {
-    let creds = Credentials {
+    let creds = FedexCredentials {
         account_number: "740561073".into(),
-        ..Credentials::default()
+        ..FedexCredentials::default()
     };
     let req = Fedex.build_create(&shipment(), &context(&creds)).unwrap();
     assert_eq!(req.path, "/ship/v1/shipments");

@@ -4,11 +4,10 @@
 //! callers wait their turn, retries of what is safe to repeat, a circuit breaker, per-call
 //! timeouts, metrics and masked logs.
 
-mod breaker;
 pub mod mask;
 mod token;
 
-use crate::{CarrierClient, CarrierError, Created, Shipment, TrackingEvent};
+use crate::{CarrierClient, CarrierError, CarrierId, Created, Shipment, TrackingEvent};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
@@ -21,7 +20,7 @@ pub use token::Token;
 
 /// Everything configurable about one HTTP carrier.
 #[derive(Debug, Clone)]
-pub struct HttpConfig {
+pub struct HttpConfig<C> {
     pub base_url: String,
     /// Budget of one HTTP exchange.
     pub timeout: Duration,
@@ -35,33 +34,8 @@ pub struct HttpConfig {
     /// Consecutive failures that open the circuit, and how long it stays open.
     pub breaker_failures: u32,
     pub breaker_open: Duration,
-    pub credentials: Credentials,
-}
-
-/// Carrier credentials and account data; fields a carrier does not use stay empty.
-#[derive(Clone, Default)]
-pub struct Credentials {
-    pub client_id: String,
-    pub client_secret: String,
-    pub account_number: String,
-    /// UPS API version in paths (`v2409`).
-    pub api_version: String,
-    /// SF Express: customer code (`<Head>`) and checkword (signature secret).
-    pub customer_code: String,
-    pub checkword: String,
-    /// USPS payment authorization: customer registration id and mailer id.
-    pub crid: String,
-    pub mid: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"***")
-            .field("account_number", &self.account_number)
-            .finish_non_exhaustive()
-    }
+    /// The carrier's own credentials type (secrets in `SecretString`).
+    pub credentials: C,
 }
 
 /// What the adapter builds for the executor to send.
@@ -175,7 +149,10 @@ impl RawResponse {
         (200..300).contains(&self.status)
     }
 
-    pub fn json<T: serde::de::DeserializeOwned>(&self, carrier: &str) -> Result<T, CarrierError> {
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        carrier: CarrierId,
+    ) -> Result<T, CarrierError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             CarrierError::BadResponse(format!(
                 "{carrier}: unreadable JSON (HTTP {}): {e}",
@@ -190,18 +167,21 @@ impl RawResponse {
 }
 
 /// Data an adapter may need besides the shipment.
-pub struct Context<'a> {
-    pub credentials: &'a Credentials,
+pub struct Context<'a, C> {
+    pub credentials: &'a C,
     /// The shipping date (the carrier's local "today").
     pub today: chrono::NaiveDate,
 }
 
 /// One carrier's protocol: pure functions from our model to its requests and back.
 pub trait Adapter: Send + Sync + 'static {
-    fn id(&self) -> &'static str;
+    /// Who we are at this carrier: account data and secrets, typed per carrier.
+    type Credentials: std::fmt::Debug + Send + Sync + 'static;
+
+    fn id(&self) -> CarrierId;
 
     /// The OAuth2 client-credentials token request, for carriers that use bearer tokens.
-    fn token_request(&self, _credentials: &Credentials) -> Option<OutboundRequest> {
+    fn token_request(&self, _credentials: &Self::Credentials) -> Option<OutboundRequest> {
         None
     }
 
@@ -210,12 +190,17 @@ pub trait Adapter: Send + Sync + 'static {
     }
 
     /// A second token that label requests carry (USPS payment authorization).
-    fn payment_token_request(&self, _credentials: &Credentials) -> Option<OutboundRequest> {
+    fn payment_token_request(&self, _credentials: &Self::Credentials) -> Option<OutboundRequest> {
         None
     }
 
     fn parse_payment_token(&self, res: &RawResponse) -> Result<Token, CarrierError> {
         token::parse_oauth(self.id(), res)
+    }
+
+    /// User and password of `Authorization: Basic` ([`Auth::Basic`] requests).
+    fn basic_auth(&self, _credentials: &Self::Credentials) -> Option<(String, String)> {
+        None
     }
 
     /// The header that carries the payment token.
@@ -226,7 +211,7 @@ pub trait Adapter: Send + Sync + 'static {
     fn build_create(
         &self,
         shipment: &Shipment,
-        cx: &Context,
+        cx: &Context<'_, Self::Credentials>,
     ) -> Result<OutboundRequest, CarrierError>;
 
     fn parse_create(&self, res: &RawResponse) -> Result<Created, CarrierError>;
@@ -246,7 +231,11 @@ pub trait Adapter: Send + Sync + 'static {
     }
 
     /// Finding a shipment by our idempotency key.
-    fn build_lookup(&self, _key: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_lookup(
+        &self,
+        _key: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         None
     }
 
@@ -254,11 +243,19 @@ pub trait Adapter: Send + Sync + 'static {
         Ok(None)
     }
 
-    fn build_cancel(&self, _number: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_cancel(
+        &self,
+        _number: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         None
     }
 
-    fn build_track(&self, _number: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_track(
+        &self,
+        _number: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         None
     }
 
@@ -268,18 +265,18 @@ pub trait Adapter: Send + Sync + 'static {
 }
 
 /// An [`Adapter`] with the executor around it: what the gateway calls.
-pub struct HttpCarrier<A> {
+pub struct HttpCarrier<A: Adapter> {
     adapter: A,
-    config: HttpConfig,
+    config: HttpConfig<A::Credentials>,
     client: reqwest::Client,
     token: token::TokenCache,
     payment: token::TokenCache,
     limiter: DefaultDirectRateLimiter,
-    breaker: breaker::Breaker,
+    breaker: crate::breaker::Breaker,
 }
 
 impl<A: Adapter> HttpCarrier<A> {
-    pub fn new(adapter: A, config: HttpConfig) -> Result<Self, CarrierError> {
+    pub fn new(adapter: A, config: HttpConfig<A::Credentials>) -> Result<Self, CarrierError> {
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -294,7 +291,7 @@ impl<A: Adapter> HttpCarrier<A> {
         let burst = NonZeroU32::new(config.rate_burst.max(1)).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
-            breaker: breaker::Breaker::new(config.breaker_failures, config.breaker_open),
+            breaker: crate::breaker::Breaker::new(config.breaker_failures, config.breaker_open),
             token: token::TokenCache::default(),
             payment: token::TokenCache::default(),
             adapter,
@@ -307,7 +304,7 @@ impl<A: Adapter> HttpCarrier<A> {
         &self.adapter
     }
 
-    fn context(&self) -> Context<'_> {
+    fn context(&self) -> Context<'_, A::Credentials> {
         Context {
             credentials: &self.config.credentials,
             today: chrono::Utc::now().date_naive(),
@@ -317,8 +314,14 @@ impl<A: Adapter> HttpCarrier<A> {
     /// Sends `req` with everything around it; any HTTP answer is returned, errors are transport
     /// failures, an open circuit or an exhausted rate-limit wait.
     pub async fn execute(&self, req: &OutboundRequest) -> Result<RawResponse, CarrierError> {
-        let id = self.adapter.id();
-        self.breaker.check(id)?;
+        let id = self.adapter.id().as_str();
+        if !self.breaker.allow() {
+            metrics::counter!("shipgate_carrier_breaker_rejections_total", "carrier" => id)
+                .increment(1);
+            return Err(CarrierError::Unavailable(format!(
+                "{id}: circuit open after repeated failures"
+            )));
+        }
         if tokio::time::timeout(self.config.rate_max_wait, self.limiter.until_ready())
             .await
             .is_err()
@@ -359,8 +362,16 @@ impl<A: Adapter> HttpCarrier<A> {
             Err(_) => "transport_error",
         };
         match &result {
-            Ok(res) if res.status < 500 => self.breaker.success(),
-            _ => self.breaker.failure(id),
+            Ok(res) if res.status < 500 => {
+                if self.breaker.success() {
+                    tracing::info!(carrier = id, "carrier circuit closed");
+                }
+            }
+            _ => {
+                if self.breaker.failure() {
+                    tracing::warn!(carrier = id, "carrier circuit opened");
+                }
+            }
         }
         let op = req.operation.as_str();
         let elapsed = started.elapsed();
@@ -412,7 +423,9 @@ impl<A: Adapter> HttpCarrier<A> {
         match req.auth {
             Auth::None => {}
             Auth::Basic => {
-                builder = builder.basic_auth(&creds.client_id, Some(&creds.client_secret));
+                if let Some((user, password)) = self.adapter.basic_auth(creds) {
+                    builder = builder.basic_auth(user, Some(password));
+                }
             }
             Auth::Bearer | Auth::BearerWithPayment => {
                 let token = self.bearer(refused).await?;
@@ -429,7 +442,7 @@ impl<A: Adapter> HttpCarrier<A> {
             Body::Json(v) => builder.json(v),
             Body::Form(fields) => builder.form(fields),
         };
-        let id = self.adapter.id();
+        let id = self.adapter.id().as_str();
         let response = builder.send().await.map_err(|e| transport_error(id, &e))?;
         let status = response.status().as_u16();
         let content_type = response
@@ -491,7 +504,7 @@ impl<A: Adapter> HttpCarrier<A> {
 
     /// The error a non-success answer means.
     fn failure(&self, res: &RawResponse) -> CarrierError {
-        let id = self.adapter.id();
+        let id = self.adapter.id().as_str();
         let parsed = self.adapter.parse_error(res);
         match res.status {
             401 | 403 => CarrierError::Auth(match parsed {
@@ -557,7 +570,7 @@ impl Failed {
 
 #[async_trait]
 impl<A: Adapter> CarrierClient for HttpCarrier<A> {
-    fn id(&self) -> &'static str {
+    fn id(&self) -> CarrierId {
         self.adapter.id()
     }
 
@@ -610,8 +623,8 @@ impl<A: Adapter> CarrierClient for HttpCarrier<A> {
             .filter(|e| e.status == crate::TrackingStatus::Unknown)
         {
             // Kept with its raw code; counted so that status maps can be completed.
-            tracing::info!(carrier = self.adapter.id(), code = %e.status_code, "unmapped tracking code");
-            metrics::counter!("shipgate_tracking_unknown_codes_total", "carrier" => self.adapter.id())
+            tracing::info!(carrier = self.adapter.id().as_str(), code = %e.status_code, "unmapped tracking code");
+            metrics::counter!("shipgate_tracking_unknown_codes_total", "carrier" => self.adapter.id().as_str())
                 .increment(1);
         }
         Ok(events)

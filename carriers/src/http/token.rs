@@ -61,7 +61,10 @@ struct OAuthBody {
     expires_in: Option<serde_json::Value>,
 }
 
-pub(crate) fn parse_oauth(carrier: &str, res: &RawResponse) -> Result<Token, CarrierError> {
+pub(crate) fn parse_oauth(
+    carrier: crate::CarrierId,
+    res: &RawResponse,
+) -> Result<Token, CarrierError> {
     let body: OAuthBody = res.json(carrier)?;
     let seconds = match body.expires_in {
         Some(serde_json::Value::Number(n)) => n.as_u64(),

@@ -14,6 +14,7 @@
 //! | `SANDBOX_PANIC`  | the adapter panics, as a bug would                                         |
 
 mod numbers;
+pub mod push;
 pub mod timeline;
 
 use crate::{CarrierClient, CarrierError, Charge, Created, Shipment};
@@ -136,8 +137,8 @@ pub fn quote(shipment: &Shipment) -> Charge {
 
 #[async_trait]
 impl CarrierClient for SandboxCarrier {
-    fn id(&self) -> &'static str {
-        "sandbox"
+    fn id(&self) -> crate::CarrierId {
+        crate::CarrierId::Sandbox
     }
 
     async fn create(&self, shipment: &Shipment) -> Result<Created, CarrierError> {

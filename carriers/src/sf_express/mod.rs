@@ -9,10 +9,31 @@ pub mod push;
 mod requests;
 mod responses;
 
+use crate::CarrierId;
 use crate::http::{Adapter, Context, OutboundRequest, RawResponse};
 use crate::{CarrierError, Created, Shipment, TrackingEvent};
+use secrecy::SecretString;
 
-pub const ID: &str = "sf_express";
+/// SF customer code (`<Head>`), monthly account (`custid`) and the checkword that signs.
+#[derive(Debug, Clone)]
+pub struct SfExpressCredentials {
+    pub customer_code: String,
+    pub account_number: String,
+    pub checkword: SecretString,
+}
+
+/// Empty: a carrier that is not configured (it stays disabled) and tests.
+impl Default for SfExpressCredentials {
+    fn default() -> Self {
+        Self {
+            customer_code: String::new(),
+            account_number: String::new(),
+            checkword: SecretString::from(String::new()),
+        }
+    }
+}
+
+pub const ID: CarrierId = CarrierId::SfExpress;
 pub const SANDBOX_URL: &str = "https://bsp-oisp.sit.sf-express.com/bsp-oisp/sfexpressService";
 pub const PRODUCTION_URL: &str = "https://bsp-oisp.sf-express.com/bsp-oisp/sfexpressService";
 /// SF's error code for an order id it has seen before.
@@ -24,11 +45,17 @@ pub use requests::verify_code;
 pub struct SfExpress;
 
 impl Adapter for SfExpress {
-    fn id(&self) -> &'static str {
+    type Credentials = SfExpressCredentials;
+
+    fn id(&self) -> CarrierId {
         ID
     }
 
-    fn build_create(&self, s: &Shipment, cx: &Context) -> Result<OutboundRequest, CarrierError> {
+    fn build_create(
+        &self,
+        s: &Shipment,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Result<OutboundRequest, CarrierError> {
         Ok(requests::create(s, cx))
     }
 
@@ -48,7 +75,11 @@ impl Adapter for SfExpress {
         code == DUPLICATE_ORDER
     }
 
-    fn build_lookup(&self, key: &str, cx: &Context) -> Option<OutboundRequest> {
+    fn build_lookup(
+        &self,
+        key: &str,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::order_search(key, cx))
     }
 
@@ -56,7 +87,11 @@ impl Adapter for SfExpress {
         responses::lookup(res)
     }
 
-    fn build_track(&self, number: &str, cx: &Context) -> Option<OutboundRequest> {
+    fn build_track(
+        &self,
+        number: &str,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::route(number, cx))
     }
 

@@ -4,8 +4,71 @@
 //! same `verifyCode` as requests) and expects `<Head>OK</Head>` back.
 
 use super::responses::route_event;
-use crate::{CarrierError, TrackingEvent};
+use crate::push::{PushAnswer, PushDelivery, PushError, PushReceiver, PushRequest, Refusal};
+use crate::{CarrierError, CarrierId, TrackingEvent};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+pub struct SfPush;
+
+impl PushReceiver for SfPush {
+    fn carrier(&self) -> CarrierId {
+        CarrierId::SfExpress
+    }
+
+    fn read(
+        &self,
+        req: &PushRequest<'_>,
+        checkword: &SecretString,
+    ) -> Result<Vec<PushDelivery>, PushError> {
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(req.body)
+            .map_err(|e| PushError::Invalid(format!("form body: {e}")))?;
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let content = field("content")
+            .or_else(|| field("xml"))
+            .ok_or_else(|| PushError::Invalid("form field `content` is missing".into()))?;
+        let verify = field("verifyCode")
+            .ok_or_else(|| PushError::Unauthorized("form field `verifyCode` is missing".into()))?;
+        let expected = super::verify_code(content, checkword.expose_secret());
+        if !crate::signing::constant_time_eq(expected.as_bytes(), verify.trim().as_bytes()) {
+            return Err(PushError::Unauthorized("verifyCode does not match".into()));
+        }
+        let routes = parse_route_push(content).map_err(|e| PushError::Invalid(e.to_string()))?;
+        Ok(routes
+            .into_iter()
+            .map(|r| PushDelivery {
+                id: r.id,
+                number: r.mailno,
+                update: vec![r.event].into(),
+            })
+            .collect())
+    }
+
+    /// SF expects its XML envelope back, with its own error codes.
+    fn answer(&self, outcome: Result<(), (Refusal, &str)>) -> Option<PushAnswer> {
+        let body = match outcome {
+            Ok(()) => ok_answer(),
+            Err((refusal, message)) => {
+                let code = match refusal {
+                    Refusal::Unauthorized => "4002",
+                    Refusal::Replayed => "4003",
+                    Refusal::Invalid => "4004",
+                    Refusal::Other => "4001",
+                };
+                err_answer(code, message)
+            }
+        };
+        Some(PushAnswer {
+            content_type: "application/xml; charset=utf-8",
+            body,
+        })
+    }
+}
 
 /// One pushed route: SF's route id (unique per route), the waybill and the event.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,7 +79,7 @@ pub struct RoutePush {
 }
 
 #[derive(Deserialize)]
-struct PushRequest {
+struct RoutePushRequest {
     #[serde(rename = "@service")]
     service: Option<String>,
     #[serde(rename = "Body")]
@@ -50,7 +113,7 @@ fn bad(msg: impl std::fmt::Display) -> CarrierError {
 }
 
 pub fn parse_route_push(xml: &str) -> Result<Vec<RoutePush>, CarrierError> {
-    let request: PushRequest =
+    let request: RoutePushRequest =
         quick_xml::de::from_str(xml).map_err(|e| bad(format!("unreadable XML: {e}")))?;
     if let Some(service) = request.service.as_deref()
         && service != "RoutePushService"

@@ -6,6 +6,7 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use quick_xml::Writer;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+use secrecy::ExposeSecret;
 
 /// `Base64(MD5(xml + checkword))`, SF's request signature.
 pub fn verify_code(xml: &str, checkword: &str) -> String {
@@ -55,7 +56,7 @@ fn party(order: &mut BytesStart, prefix: &str, a: &Address) {
     attr("country", &a.country);
 }
 
-pub fn create(s: &Shipment, cx: &Context) -> OutboundRequest {
+pub fn create(s: &Shipment, cx: &Context<super::SfExpressCredentials>) -> OutboundRequest {
     let c = cx.credentials;
     let grams = s.total_weight_grams();
     let xml = envelope("OrderService", &c.customer_code, |w| {
@@ -99,19 +100,23 @@ pub fn create(s: &Shipment, cx: &Context) -> OutboundRequest {
         }
         let _ = w.write_event(Event::End(BytesEnd::new("Order")));
     });
-    signed(Operation::Create, xml, &c.checkword)
+    signed(Operation::Create, xml, c.checkword.expose_secret())
 }
 
-pub fn order_search(key: &str, cx: &Context) -> OutboundRequest {
+pub fn order_search(key: &str, cx: &Context<super::SfExpressCredentials>) -> OutboundRequest {
     let xml = envelope("OrderSearchService", &cx.credentials.customer_code, |w| {
         let mut search = BytesStart::new("OrderSearch");
         search.push_attribute(("orderid", key));
         let _ = w.write_event(Event::Empty(search));
     });
-    signed(Operation::Lookup, xml, &cx.credentials.checkword)
+    signed(
+        Operation::Lookup,
+        xml,
+        cx.credentials.checkword.expose_secret(),
+    )
 }
 
-pub fn route(number: &str, cx: &Context) -> OutboundRequest {
+pub fn route(number: &str, cx: &Context<super::SfExpressCredentials>) -> OutboundRequest {
     let xml = envelope("RouteService", &cx.credentials.customer_code, |w| {
         let mut route = BytesStart::new("RouteRequest");
         route.push_attribute(("tracking_type", "1"));
@@ -119,5 +124,9 @@ pub fn route(number: &str, cx: &Context) -> OutboundRequest {
         route.push_attribute(("tracking_number", number));
         let _ = w.write_event(Event::Empty(route));
     });
-    signed(Operation::Track, xml, &cx.credentials.checkword)
+    signed(
+        Operation::Track,
+        xml,
+        cx.credentials.checkword.expose_secret(),
+    )
 }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::TrackingStatus;
-use crate::http::{Adapter, Body, Context, Credentials, RawResponse};
+use crate::http::{Adapter, Body, Context, RawResponse};
 
 fn fixture(name: &str) -> RawResponse {
     let path = format!(
@@ -22,11 +22,10 @@ fn verify_code_is_base64_of_md5() {
 
 #[test]
 fn create_request_is_signed_xml_with_chinese_intact() {
-    let creds = Credentials {
+    let creds = SfExpressCredentials {
         customer_code: "SLKJ2019".into(),
         checkword: "fc34c561a34f".into(),
         account_number: "7551234567".into(),
-        ..Credentials::default()
     };
     let cx = Context {
         credentials: &creds,

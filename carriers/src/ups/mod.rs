@@ -5,12 +5,33 @@
 mod requests;
 mod responses;
 
-use crate::http::{
-    Adapter, Auth, Context, Credentials, Method, Operation, OutboundRequest, RawResponse,
-};
+use crate::CarrierId;
+use crate::http::{Adapter, Auth, Context, Method, Operation, OutboundRequest, RawResponse};
 use crate::{CarrierError, Created, Shipment, TrackingEvent};
+use secrecy::{ExposeSecret, SecretString};
 
-pub const ID: &str = "ups";
+/// UPS OAuth client and shipper number; `api_version` in paths (`v2409` when empty).
+#[derive(Debug, Clone)]
+pub struct UpsCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub account_number: String,
+    pub api_version: String,
+}
+
+/// Empty: a carrier that is not configured (it stays disabled) and tests.
+impl Default for UpsCredentials {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: SecretString::from(String::new()),
+            account_number: String::new(),
+            api_version: String::new(),
+        }
+    }
+}
+
+pub const ID: CarrierId = CarrierId::Ups;
 pub const SANDBOX_URL: &str = "https://wwwcie.ups.com";
 pub const PRODUCTION_URL: &str = "https://onlinetools.ups.com";
 pub const DEFAULT_VERSION: &str = "v2409";
@@ -18,7 +39,7 @@ pub const DEFAULT_VERSION: &str = "v2409";
 #[derive(Debug, Default)]
 pub struct Ups;
 
-pub(crate) fn version(c: &Credentials) -> &str {
+pub(crate) fn version(c: &UpsCredentials) -> &str {
     if c.api_version.is_empty() {
         DEFAULT_VERSION
     } else {
@@ -27,11 +48,20 @@ pub(crate) fn version(c: &Credentials) -> &str {
 }
 
 impl Adapter for Ups {
-    fn id(&self) -> &'static str {
+    type Credentials = UpsCredentials;
+
+    fn id(&self) -> CarrierId {
         ID
     }
 
-    fn token_request(&self, _c: &Credentials) -> Option<OutboundRequest> {
+    fn basic_auth(&self, c: &Self::Credentials) -> Option<(String, String)> {
+        Some((
+            c.client_id.clone(),
+            c.client_secret.expose_secret().to_owned(),
+        ))
+    }
+
+    fn token_request(&self, _c: &Self::Credentials) -> Option<OutboundRequest> {
         Some(
             OutboundRequest::new(Operation::Token, Method::POST, "/security/v1/oauth/token")
                 .auth(Auth::Basic)
@@ -39,7 +69,11 @@ impl Adapter for Ups {
         )
     }
 
-    fn build_create(&self, s: &Shipment, cx: &Context) -> Result<OutboundRequest, CarrierError> {
+    fn build_create(
+        &self,
+        s: &Shipment,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Result<OutboundRequest, CarrierError> {
         Ok(requests::create(s, cx))
     }
 
@@ -51,7 +85,11 @@ impl Adapter for Ups {
         responses::error(res)
     }
 
-    fn build_lookup(&self, key: &str, cx: &Context) -> Option<OutboundRequest> {
+    fn build_lookup(
+        &self,
+        key: &str,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::lookup(key, cx))
     }
 
@@ -59,11 +97,19 @@ impl Adapter for Ups {
         responses::lookup(res)
     }
 
-    fn build_cancel(&self, number: &str, cx: &Context) -> Option<OutboundRequest> {
+    fn build_cancel(
+        &self,
+        number: &str,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::void(number, cx))
     }
 
-    fn build_track(&self, number: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_track(
+        &self,
+        number: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::track(number))
     }
 

@@ -27,7 +27,7 @@ fn transaction_headers(req: OutboundRequest, id: &str) -> OutboundRequest {
         .header("transactionSrc", "shipgate")
 }
 
-pub fn create(s: &Shipment, cx: &Context) -> OutboundRequest {
+pub fn create(s: &Shipment, cx: &Context<super::UpsCredentials>) -> OutboundRequest {
     let account = &cx.credentials.account_number;
     let mut shipper = party(&s.shipper);
     shipper["ShipperNumber"] = json!(account);
@@ -93,7 +93,7 @@ pub fn create(s: &Shipment, cx: &Context) -> OutboundRequest {
     transaction_headers(req, &s.idempotency_key)
 }
 
-pub fn lookup(key: &str, cx: &Context) -> OutboundRequest {
+pub fn lookup(key: &str, cx: &Context<super::UpsCredentials>) -> OutboundRequest {
     let from = cx.today - chrono::Days::new(30);
     let req = OutboundRequest::new(
         Operation::Lookup,
@@ -108,7 +108,7 @@ pub fn lookup(key: &str, cx: &Context) -> OutboundRequest {
     transaction_headers(req, key)
 }
 
-pub fn void(number: &str, cx: &Context) -> OutboundRequest {
+pub fn void(number: &str, cx: &Context<super::UpsCredentials>) -> OutboundRequest {
     let req = OutboundRequest::new(
         Operation::Cancel,
         Method::DELETE,

@@ -1,5 +1,5 @@
 use super::*;
-use crate::http::{Adapter, Body, Context, Credentials, RawResponse};
+use crate::http::{Adapter, Body, Context, RawResponse};
 use crate::{LabelFormat, TrackingStatus};
 
 fn fixture(name: &str, status: u16) -> RawResponse {
@@ -13,9 +13,9 @@ fn fixture(name: &str, status: u16) -> RawResponse {
 
 #[test]
 fn create_request_uses_ups_field_names() {
-    let creds = Credentials {
+    let creds = UpsCredentials {
         account_number: "A1B2C3".into(),
-        ..Credentials::default()
+        ..UpsCredentials::default()
     };
     let cx = Context {
         credentials: &creds,

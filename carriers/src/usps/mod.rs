@@ -8,12 +8,35 @@ mod responses;
 
 pub use responses::{is_pre_advice, status as event_status};
 
-use crate::http::{
-    Adapter, Context, Credentials, Method, Operation, OutboundRequest, RawResponse, Token,
-};
+use crate::CarrierId;
+use crate::http::{Adapter, Context, Method, Operation, OutboundRequest, RawResponse, Token};
 use crate::{CarrierError, Created, Shipment, TrackingEvent};
+use secrecy::{ExposeSecret, SecretString};
 
-pub const ID: &str = "usps";
+/// USPS OAuth client and payment authorization data (EPS account, CRID, MID).
+#[derive(Debug, Clone)]
+pub struct UspsCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub account_number: String,
+    pub crid: String,
+    pub mid: String,
+}
+
+/// Empty: a carrier that is not configured (it stays disabled) and tests.
+impl Default for UspsCredentials {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: SecretString::from(String::new()),
+            account_number: String::new(),
+            crid: String::new(),
+            mid: String::new(),
+        }
+    }
+}
+
+pub const ID: CarrierId = CarrierId::Usps;
 pub const SANDBOX_URL: &str = "https://apis-tem.usps.com";
 pub const PRODUCTION_URL: &str = "https://apis.usps.com";
 
@@ -21,21 +44,26 @@ pub const PRODUCTION_URL: &str = "https://apis.usps.com";
 pub struct Usps;
 
 impl Adapter for Usps {
-    fn id(&self) -> &'static str {
+    type Credentials = UspsCredentials;
+
+    fn id(&self) -> CarrierId {
         ID
     }
 
-    fn token_request(&self, c: &Credentials) -> Option<OutboundRequest> {
+    fn token_request(&self, c: &Self::Credentials) -> Option<OutboundRequest> {
         Some(
             OutboundRequest::new(Operation::Token, Method::POST, "/oauth2/v3/token").form(vec![
                 ("grant_type".into(), "client_credentials".into()),
                 ("client_id".into(), c.client_id.clone()),
-                ("client_secret".into(), c.client_secret.clone()),
+                (
+                    "client_secret".into(),
+                    c.client_secret.expose_secret().to_owned(),
+                ),
             ]),
         )
     }
 
-    fn payment_token_request(&self, c: &Credentials) -> Option<OutboundRequest> {
+    fn payment_token_request(&self, c: &Self::Credentials) -> Option<OutboundRequest> {
         Some(requests::payment_authorization(c))
     }
 
@@ -43,7 +71,11 @@ impl Adapter for Usps {
         responses::payment_token(res)
     }
 
-    fn build_create(&self, s: &Shipment, cx: &Context) -> Result<OutboundRequest, CarrierError> {
+    fn build_create(
+        &self,
+        s: &Shipment,
+        cx: &Context<'_, Self::Credentials>,
+    ) -> Result<OutboundRequest, CarrierError> {
         requests::create(s, cx)
     }
 
@@ -55,11 +87,19 @@ impl Adapter for Usps {
         responses::error(res)
     }
 
-    fn build_cancel(&self, number: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_cancel(
+        &self,
+        number: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::cancel(number))
     }
 
-    fn build_track(&self, number: &str, _cx: &Context) -> Option<OutboundRequest> {
+    fn build_track(
+        &self,
+        number: &str,
+        _cx: &Context<'_, Self::Credentials>,
+    ) -> Option<OutboundRequest> {
         Some(requests::track(number))
     }
 

@@ -1,6 +1,6 @@
 //! Requests to USPS.
 
-use crate::http::{Auth, Context, Credentials, Method, Operation, OutboundRequest};
+use crate::http::{Auth, Context, Method, Operation, OutboundRequest};
 use crate::{Address, CarrierError, Shipment};
 use serde_json::{Value, json};
 
@@ -50,7 +50,10 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-pub fn create(s: &Shipment, cx: &Context) -> Result<OutboundRequest, CarrierError> {
+pub fn create(
+    s: &Shipment,
+    cx: &Context<super::UspsCredentials>,
+) -> Result<OutboundRequest, CarrierError> {
     if s.shipper.country != "US" || s.consignee.country != "US" {
         return Err(CarrierError::Rejected {
             code: "DOMESTIC_ONLY".into(),
@@ -97,7 +100,7 @@ pub fn create(s: &Shipment, cx: &Context) -> Result<OutboundRequest, CarrierErro
     )
 }
 
-pub fn payment_authorization(c: &Credentials) -> OutboundRequest {
+pub fn payment_authorization(c: &super::UspsCredentials) -> OutboundRequest {
     let role = |name: &str| {
         json!({
             "roleName": name, "CRID": c.crid, "MID": c.mid, "manifestMID": c.mid,

@@ -1,6 +1,6 @@
 use super::*;
 use crate::TrackingStatus;
-use crate::http::{Adapter, Body, Context, Credentials, RawResponse};
+use crate::http::{Adapter, Body, Context, RawResponse};
 
 fn fixture(name: &str, status: u16) -> RawResponse {
     let path = format!("{}/tests/fixtures/usps/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -24,7 +24,7 @@ fn domestic() -> crate::Shipment {
 
 #[test]
 fn create_request_uses_usps_field_names() {
-    let creds = Credentials::default();
+    let creds = UspsCredentials::default();
     let cx = Context {
         credentials: &creds,
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),

@@ -1,0 +1,49 @@
+//! The tenant of a `/v1` request, from `Authorization: Bearer <api key>`.
+
+use crate::api::error::ApiError;
+use crate::auth::Auth;
+use crate::store::tenants::Tenant;
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+/// The authenticated tenant of a `/v1` request.
+pub struct AuthTenant(pub Tenant);
+
+impl FromRequest for AuthTenant {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let auth = req.app_data::<web::Data<Auth>>().cloned();
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|h| h.to_str().map(str::to_owned));
+        Box::pin(async move {
+            let auth = auth.ok_or_else(|| ApiError::internal("auth not configured"))?;
+            let key = match header {
+                None => {
+                    return Err(ApiError::Unauthorized(
+                        "missing Authorization: Bearer <api key>",
+                    ));
+                }
+                Some(Err(_)) => {
+                    return Err(ApiError::Unauthorized("malformed Authorization header"));
+                }
+                Some(Ok(value)) => match value.split_once(' ') {
+                    Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => {
+                        key.trim().to_owned()
+                    }
+                    _ => {
+                        return Err(ApiError::Unauthorized(
+                            "expected Authorization: Bearer <api key>",
+                        ));
+                    }
+                },
+            };
+            Ok(AuthTenant(auth.verify(&key).await?))
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! A field-level validation problem (`consignee.postalCode`), the unit of every domain's
+//! validation errors; the HTTP layer lists them under `details`.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    pub field: String,
+    pub error_msg: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, msg: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            error_msg: msg.into(),
+        }
+    }
+}

@@ -1,0 +1,675 @@
+//! The real binary as an operator runs it: the CLI, configuration errors, logs, and a SIGKILL in
+//! the middle of a create load (nothing acknowledged is lost, no reference gets two waybills).
+
+use crate::helpers::{Backend, waybill_request};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shipgate");
+
+fn shipgate(database_url: &str, dir: &Path) -> Command {
+    // The test's own HTTP clients (rustls without a built-in provider) need one installed.
+    carriers::http::install_crypto_provider();
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SHIPGATE_DATABASE_URL", database_url)
+        .env("SHIPGATE_LISTEN", "127.0.0.1:0");
+    cmd
+}
+
+fn create_key(database_url: &str, dir: &Path, tenant: &str) -> String {
+    let out = shipgate(database_url, dir)
+        .args(["keys", "create", "--tenant", tenant])
+        .output()
+        .expect("run keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout.lines().last().unwrap().trim().to_owned()
+}
+
+struct Server {
+    child: Child,
+    log: PathBuf,
+    address: String,
+}
+
+impl Server {
+    fn start(database_url: &str, dir: &Path, log_name: &str, extra: &[(&str, &str)]) -> Self {
+        let log = dir.join(log_name);
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = shipgate(database_url, dir);
+        cmd.envs(extra.iter().copied())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        let mut server = Self {
+            child: cmd.spawn().expect("start shipgate"),
+            log,
+            address: String::new(),
+        };
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&server.log).unwrap_or_default();
+            if let Some(port) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| v["message"] == "shipgate listening")
+                .and_then(|v| v["port"].as_u64())
+            {
+                server.address = format!("http://127.0.0.1:{port}");
+                return server;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "server did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn keys_create_prints_the_key_last_and_migrate_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    for _ in 0..2 {
+        let out = shipgate(&url, dir.path()).arg("migrate").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let key = create_key(&url, dir.path(), "acme");
+    assert!(key.starts_with("sg_") && key.len() == 51, "{key}");
+    let second = create_key(&url, dir.path(), "acme");
+    assert_ne!(key, second, "every call makes a new key");
+
+    let no_tenant = shipgate(&url, dir.path())
+        .args(["keys", "create"])
+        .output()
+        .unwrap();
+    assert!(!no_tenant.status.success());
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "SHIPGATE_IDEMPOTENCY__WAIT_MS",
+            "soon",
+            "idempotency.wait_ms",
+        ),
+        ("SHIPGATE_LISTEN", "not-an-address", "listen"),
+        ("SHIPGATE_DATABASE_URL", "mysql://x", "database_url"),
+        ("SHIPGATE_COLOUR", "blue", "colour"),
+    ];
+    for (var, value, key) in cases {
+        let out = shipgate(&url, dir.path())
+            .env(var, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{var}: {stderr}");
+    }
+    let toml = dir.path().join("bad.toml");
+    std::fs::write(&toml, "[http]\nmax_body_bytes = \"big\"\n").unwrap();
+    let out = shipgate(&url, dir.path())
+        .env("SHIPGATE_CONFIG", &toml)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http.max_body_bytes"));
+}
+
+/// Creates waybills from several clients until the server dies; returns the acknowledged
+/// (reference -> waybill number) and the references that got no answer.
+async fn load_until_killed(
+    address: &str,
+    key: &str,
+    clients: usize,
+) -> (HashMap<String, String>, Vec<String>) {
+    let acked = Arc::new(Mutex::new(HashMap::new()));
+    let unanswered = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (acked, unanswered) = (acked.clone(), unanswered.clone());
+            let (address, key) = (address.to_owned(), key.to_owned());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for i in 0.. {
+                    let reference = format!("PO-CRASH-{c}-{i}");
+                    let res = client
+                        .post(format!("{address}/v1/waybills"))
+                        .bearer_auth(&key)
+                        .json(&waybill_request(&reference))
+                        .send()
+                        .await;
+                    let Ok(res) = res else {
+                        unanswered.lock().unwrap().push(reference);
+                        return;
+                    };
+                    let ok = res.status().is_success();
+                    match res.json::<Value>().await {
+                        Ok(body) if ok => {
+                            let number = body["waybillNumber"].as_str().unwrap().to_owned();
+                            acked.lock().unwrap().insert(reference, number);
+                        }
+                        _ => {
+                            unanswered.lock().unwrap().push(reference);
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let unanswered = unanswered.lock().unwrap().clone();
+    (acked, unanswered)
+}
+
+async fn sigkill_mid_load_loses_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("s.db").display()),
+        Backend::Postgres => crate::helpers::fresh_postgres_database().await,
+    };
+    carriers::http::install_crypto_provider();
+    let key = create_key(&url, dir.path(), "acme");
+    // A short lease so that claims of the killed process are taken over within the test.
+    let env = [("SHIPGATE_IDEMPOTENCY__LEASE_MS", "3000")];
+    let mut server = Server::start(&url, dir.path(), "first.log", &env);
+
+    let address = server.address.clone();
+    let load = tokio::spawn({
+        let key = key.clone();
+        async move { load_until_killed(&address, &key, 8).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    let (acked, unanswered) = load.await.unwrap();
+    assert!(
+        acked.len() > 20,
+        "the load made too little progress: {}",
+        acked.len()
+    );
+    eprintln!(
+        "{} acknowledged, {} unanswered at the kill",
+        acked.len(),
+        unanswered.len()
+    );
+
+    let restarted = Server::start(&url, dir.path(), "second.log", &env);
+    let client = reqwest::Client::new();
+    for (reference, number) in &acked {
+        let body: Value = client
+            .get(format!("{}/v1/waybills/{reference}", restarted.address))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            body["waybillNumber"],
+            number.as_str(),
+            "acknowledged {reference} lost"
+        );
+    }
+    // Whatever was in flight settles to exactly one waybill when the client retries.
+    for reference in &unanswered {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let res = client
+                .post(format!("{}/v1/waybills", restarted.address))
+                .bearer_auth(&key)
+                .json(&waybill_request(reference))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            if status == 200 || status == 201 {
+                break;
+            }
+            assert_eq!(status, 409, "{reference}: {}", res.text().await.unwrap());
+            assert!(Instant::now() < deadline, "{reference} never settled");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let db = shipgate::store::Db::connect(&url, 1).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            use sqlx::Row;
+            sqlx::query(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get::<i64, _>(0)
+        }
+    };
+    let settled = (acked.len() + unanswered.len()) as i64;
+    assert_eq!(
+        count("SELECT COUNT(*) FROM waybills WHERE state = 'created'").await,
+        settled
+    );
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT waybill_number) FROM waybills").await,
+        settled
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM charges").await, settled);
+
+    // Personal data never reaches the logs in full; request ids always do.
+    let logs = std::fs::read_to_string(&server.log).unwrap()
+        + &std::fs::read_to_string(&restarted.log).unwrap();
+    for secret in [
+        "+1 213 555 0147",
+        "742 Evergreen Terrace",
+        "+86 755 8888 1234",
+        "88 Keji Road",
+    ] {
+        assert!(!logs.contains(secret), "`{secret}` leaked into the logs");
+    }
+    assert!(logs.contains("\"request_id\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_load_loses_nothing_on_sqlite() {
+    sigkill_mid_load_loses_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_load_loses_nothing_on_postgres() {
+    sigkill_mid_load_loses_nothing(Backend::Postgres).await;
+}
+
+fn sigterm(server: &Server) {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(server: &mut Server, within: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < within, "still running after {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_turns_readiness_off_and_finishes_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let key = create_key(&url, dir.path(), "acme");
+    let mut server = Server::start(
+        &url,
+        dir.path(),
+        "server.log",
+        &[
+            ("SHIPGATE_SHUTDOWN__DRAIN_DELAY_MS", "1500"),
+            ("SHIPGATE_CARRIERS__SANDBOX__SLOW_MS", "1200"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let slow = {
+        let (client, address, key) = (client.clone(), server.address.clone(), key.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{address}/v1/waybills"))
+                .bearer_auth(key)
+                .json(&waybill_request("PO-SANDBOX_SLOW-DRAIN"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", server.address))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    sigterm(&server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Not ready any more, still serving, and asking clients to reconnect elsewhere.
+    let ready = client
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["errorCode"], "SERVICE_UNAVAILABLE");
+    let live = client
+        .get(format!("{}/livez", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.headers()["connection"], "close");
+
+    // The request that was in flight when the signal came completes.
+    assert_eq!(slow.await.unwrap().unwrap(), 201);
+    let status = wait_exit(&mut server, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("shipgate stopped"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_instance_takes_over_the_port_with_no_failed_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let key = create_key(&url, dir.path(), "acme");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("SHIPGATE_LISTEN", listen.as_str()),
+        ("SHIPGATE_SHUTDOWN__DRAIN_DELAY_MS", "1000"),
+        // The load comes from one key faster than its default quota.
+        ("SHIPGATE_RATE_LIMITS__ENABLED", "false"),
+    ];
+    let mut old = Server::start(&url, dir.path(), "old.log", &env);
+    let address = old.address.clone();
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{address}/v1/waybills"))
+        .bearer_auth(&key)
+        .json(&waybill_request("PO-SWAP-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // Continuous load from 8 clients: reads of the waybill and its tracking.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counts = Arc::new(Mutex::new((0_u64, Vec::<String>::new())));
+    let load: Vec<_> = (0..8)
+        .map(|i| {
+            let (stop, counts) = (stop.clone(), counts.clone());
+            let (address, key) = (address.clone(), key.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let path = if i % 2 == 0 { "waybills" } else { "tracking" };
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let res = client
+                        .get(format!("{address}/v1/{path}/PO-SWAP-1"))
+                        .bearer_auth(&key)
+                        .send()
+                        .await;
+                    let mut c = counts.lock().unwrap();
+                    match res {
+                        Ok(r) if r.status() == 200 => c.0 += 1,
+                        Ok(r) => c.1.push(format!("status {}", r.status())),
+                        Err(e) => c.1.push(format!("{e:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The new release binds the same port beside the old one, then the old one is told to go.
+    let _new = Server::start(&url, dir.path(), "new.log", &env);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&old);
+    let status = wait_exit(&mut old, Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    let before = counts.lock().unwrap().0;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in load {
+        t.await.unwrap();
+    }
+    let (ok, failed) = counts.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "{} failed requests: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        ok > before && before > 100,
+        "ok {ok}, before the old one left {before}"
+    );
+}
+
+/// Moving parcels (the sandbox's journey in about a second) and a quick webhook worker.
+const FAST_PUSHES: &[(&str, &str)] = &[
+    ("SHIPGATE_CARRIERS__SANDBOX__CLOCK_SPEED", "200000"),
+    ("SHIPGATE_TRACKING__POLLING__TICK_MS", "100"),
+    ("SHIPGATE_TRACKING__POLLING__FIRST_MS", "50"),
+    ("SHIPGATE_TRACKING__POLLING__MOVING_MS", "150"),
+    ("SHIPGATE_TRACKING__POLLING__OUT_FOR_DELIVERY_MS", "100"),
+    ("SHIPGATE_TRACKING__POLLING__RATE_PER_SECOND", "1000"),
+    ("SHIPGATE_WEBHOOKS__POLL_INTERVAL_MS", "50"),
+    // Well above the receiver's 1.2 s hold, also on a loaded machine (the lease is 2 × this + 1 s).
+    ("SHIPGATE_WEBHOOKS__TIMEOUT_MS", "3000"),
+    ("SHIPGATE_WEBHOOKS__INITIAL_BACKOFF_MS", "50"),
+    ("SHIPGATE_WEBHOOKS__MAX_BACKOFF_MS", "200"),
+    ("SHIPGATE_SHUTDOWN__DRAIN_DELAY_MS", "200"),
+    ("SHIPGATE_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+];
+
+/// The receiver holds its first request for `hold`, then answers every request at once.
+async fn holding_receiver(hold: Duration) -> wiremock::MockServer {
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers::method};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(hold))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    receiver
+}
+
+async fn pushed(receiver: &wiremock::MockServer) -> Vec<Value> {
+    receiver
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+async fn wait_pushes(receiver: &wiremock::MockServer, n: usize) {
+    let started = Instant::now();
+    while pushed(receiver).await.len() < n {
+        assert!(started.elapsed() < Duration::from_secs(20), "no push came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// State and attempts of the delivery of a pushed event to `endpoint`, read from the database.
+async fn delivery_state(url: &str, endpoint: &str, push: &Value) -> (String, i64) {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let row = sqlx::query(
+        "SELECT d.state, d.attempts FROM webhook_deliveries d JOIN waybills w \
+         ON w.id = d.waybill_id JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         WHERE w.waybill_number = $1 AND d.sequence = $2 AND e.url = $3",
+    )
+    .bind(push["data"]["waybillNumber"].as_str().unwrap().to_owned())
+    .bind(push["sequence"].as_i64().unwrap())
+    .bind(endpoint.to_owned())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    (row.get(0), row.get(1))
+}
+
+/// Subscribes `body`'s endpoint for the key's tenant.
+async fn subscribe(client: &reqwest::Client, server: &Server, key: &str, body: Value) {
+    let r = client
+        .post(format!("{}/v1/webhook-endpoints", server.address))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+/// Creates a waybill on the sandbox line-haul channel (its parcel moves and is pushed).
+async fn ship(client: &reqwest::Client, server: &Server, key: &str, reference: &str) {
+    let mut req = waybill_request(reference);
+    req["channel"] = "SANDBOX_LINEHAUL_US".into();
+    let r = client
+        .post(format!("{}/v1/waybills", server.address))
+        .bearer_auth(key)
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+/// A JSON answer of `GET path` with the key.
+async fn get_json(client: &reqwest::Client, server: &Server, key: &str, path: &str) -> Value {
+    client
+        .get(format!("{}{path}", server.address))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_survive_sigkill_and_finish_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let key = create_key(&url, dir.path(), "acme");
+    let receiver = holding_receiver(Duration::from_millis(1200)).await;
+    let mut first = Server::start(&url, dir.path(), "first.log", FAST_PUSHES);
+    let client = reqwest::Client::new();
+    subscribe(
+        &client,
+        &first,
+        &key,
+        serde_json::json!({ "url": receiver.uri() }),
+    )
+    .await;
+    ship(&client, &first, &key, "HOOK-KILL-1").await;
+
+    // The first push is under way (the receiver holds it): the instance dies.
+    wait_pushes(&receiver, 1).await;
+    first.kill();
+    let in_flight = pushed(&receiver).await[0].clone();
+    assert_eq!(
+        delivery_state(&url, &receiver.uri(), &in_flight).await.0,
+        "pending"
+    );
+
+    // The next instance sends it again once its lease is over, then everything else.
+    let mut second = Server::start(&url, dir.path(), "second.log", FAST_PUSHES);
+    let started = Instant::now();
+    let events = loop {
+        let list = get_json(&client, &second, &key, "/v1/webhook-deliveries?limit=200").await;
+        let list = list["deliveries"].as_array().unwrap().clone();
+        let tracking = get_json(&client, &second, &key, "/v1/tracking/HOOK-KILL-1").await;
+        if tracking["trackingStatus"] == "DELIVERED"
+            && list.iter().all(|d| d["state"] == "delivered")
+        {
+            break list;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not all delivered: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let all = pushed(&receiver).await;
+    let ids: HashMap<String, usize> = all.iter().fold(HashMap::new(), |mut m, p| {
+        *m.entry(p["eventId"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        m
+    });
+    assert_eq!(ids.len(), events.len(), "every event arrived");
+    assert_eq!(ids[in_flight["eventId"].as_str().unwrap()], 2, "sent again");
+    assert_eq!(
+        delivery_state(&url, &receiver.uri(), &in_flight).await,
+        ("delivered".into(), 2)
+    );
+
+    // SIGTERM while a push is under way: it finishes, is recorded, and the process exits.
+    receiver.reset().await;
+    let receiver_hold = holding_receiver(Duration::from_millis(1200)).await;
+    subscribe(
+        &client,
+        &second,
+        &key,
+        serde_json::json!({ "url": receiver_hold.uri(), "eventTypes": ["tracking.updated"] }),
+    )
+    .await;
+    ship(&client, &second, &key, "HOOK-TERM-1").await;
+    wait_pushes(&receiver_hold, 1).await;
+    sigterm(&second);
+    let status = wait_exit(&mut second, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let held = pushed(&receiver_hold).await[0].clone();
+    let log = std::fs::read_to_string(&second.log).unwrap();
+    assert_eq!(
+        delivery_state(&url, &receiver_hold.uri(), &held).await,
+        ("delivered".into(), 1),
+        "{log}"
+    );
+    assert!(log.contains("webhook worker stopped"), "{log}");
+}
