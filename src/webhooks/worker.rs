@@ -105,6 +105,26 @@ impl Worker {
         })
     }
 
+    /// One batch, for running the worker a step at a time: claims up to `batch` due deliveries,
+    /// sends them concurrently and records every attempt before returning how many it sent.
+    pub async fn run_once(&self) -> usize {
+        let jobs = match self.claim(self.settings.batch).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming webhook deliveries failed");
+                return 0;
+            }
+        };
+        let sent = jobs.len();
+        let mut inflight = tokio::task::JoinSet::new();
+        for job in jobs {
+            let this = self.clone();
+            inflight.spawn(async move { this.deliver(job).await });
+        }
+        while inflight.join_next().await.is_some() {}
+        sent
+    }
+
     /// Removes finished deliveries older than the retention period, a bounded chunk at a time.
     async fn prune(&self) {
         let days = i64::try_from(self.settings.retention_days).unwrap_or(i64::MAX / 86_400_000);

@@ -121,6 +121,7 @@ impl Drop for OwnPostgres {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_mid_load_fails_cleanly_and_recovers() {
+    crate::needs!(PostgresBinaries);
     let pg = OwnPostgres::start();
     let url = pg.url();
     let app = spawn_app_with(Backend::Sqlite, |s| {

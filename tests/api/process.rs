@@ -310,6 +310,7 @@ async fn sigkill_mid_load_loses_nothing_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_mid_load_loses_nothing_on_postgres() {
+    crate::needs!(Postgres);
     sigkill_mid_load_loses_nothing(Backend::Postgres).await;
 }
 

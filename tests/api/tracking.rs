@@ -3,11 +3,15 @@
 //! the last mile and its normalization, USPS pre-advice suppression, Redis outages, polling
 //! limits and polling by several instances.
 
-use crate::helpers::{Backend, TestApp, redis_url, spawn_app_with, waybill_request};
+use crate::helpers::{
+    Backend, TestApp, redis_url, spawn_app_with, spawn_live_app_with, wait_until, wait_with,
+    waybill_request,
+};
 use carriers::CarrierId;
 use reqwest::Method;
 use serde_json::{Value, json};
 use shipgate::settings::{CallbackSettings, Settings};
+use shipgate::startup::Step;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "sandbox-push-secret";
@@ -49,20 +53,13 @@ impl TestApp {
 
     /// Waits for the tracking of `number` to reach `status`.
     async fn wait_for_status(&self, number: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        let what = format!("{number} to reach {status}");
+        self.wait_for(&what, 15, || async {
             let r = self.tracking(&self.key, number).await;
             assert_eq!(r.status, 200, "{}", r.body);
-            if r.body["trackingStatus"] == status {
-                return r.body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never reached {status}: {}",
-                r.body
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            (r.body["trackingStatus"] == status).then_some(r.body)
+        })
+        .await
     }
 
     /// A sandbox push signed Standard Webhooks style.
@@ -140,6 +137,7 @@ fn event(code: &str, at: &str) -> Value {
 }
 
 async fn sandbox_parcels_move_and_are_tracked_by_every_number(backend: Backend) {
+    crate::needs!(Redis);
     let app = spawn_app_with(backend, |s| {
         crate::helpers::fast_sandbox(s);
         // The first poll comes late enough for the first query to see the creation alone, even
@@ -254,6 +252,7 @@ async fn sandbox_parcels_move_and_are_tracked_by_every_number(backend: Backend) 
 }
 
 async fn pushes_are_authenticated_deduplicated_and_ordered(backend: Backend) {
+    crate::needs!(Redis);
     let app = spawn_app_with(backend, |s| {
         pushes(s);
         s.redis_url = Some(redis_url());
@@ -554,6 +553,7 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outages_fall_back_to_the_database_and_recover() {
+    crate::needs!(RedisBinary);
     let redis = OwnRedis::start(free_port(), tempfile::tempdir().unwrap());
     let url = redis.url();
     let app = spawn_app_with(Backend::Sqlite, |s| {
@@ -594,22 +594,15 @@ async fn redis_outages_fall_back_to_the_database_and_recover() {
     // Back: Redis still holds the old answer; the missed write is repaired and Redis serves
     // the new one.
     redis.signal("-CONT");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    app.wait_for("the answer in Redis to be repaired", 10, || async {
         let _ = app.tracking(&app.key, &number).await;
-        if redis
+        redis
             .get(&key)
             .await
             .is_some_and(|b| b.contains("PICKED_UP"))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the answer in Redis was never repaired"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .then_some(())
+    })
+    .await;
 
     // Redis gone: still answered, from the database.
     let (port, dir) = redis.stop();
@@ -621,21 +614,21 @@ async fn redis_outages_fall_back_to_the_database_and_recover() {
     }
     // Redis restarted (empty): filled again on the next queries.
     let redis = OwnRedis::start(port, dir);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    app.wait_for("Redis to be used again", 10, || async {
         let r = app.tracking(&app.key, &number).await;
         assert_eq!(r.status, 200);
-        if redis.get(&key).await.is_some_and(|b| b.contains("\"LA\"")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "Redis was never used again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        redis
+            .get(&key)
+            .await
+            .is_some_and(|b| b.contains("\"LA\""))
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_keeps_to_the_carrier_rate_limit() {
-    let app = spawn_app_with(Backend::Sqlite, |s| {
+    let app = spawn_live_app_with(Backend::Sqlite, |s| {
         crate::helpers::fast_sandbox(s);
         s.tracking.polling.rate_per_second = 5;
         s.tracking.polling.moving_ms = 50;
@@ -678,13 +671,23 @@ async fn instances_side_by_side_poll_each_parcel_once_per_round(backend: Backend
             .created(&format!("TRK-TWO-{i}"), "SANDBOX_EXPRESS")
             .await;
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
     let total = || first.sandbox.track_calls() + second.sandbox.track_calls();
-    while total() < 20 {
-        assert!(Instant::now() < deadline, "only {} polls", total());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Both instances run their rounds at the same time, as two servers' pollers do.
+    let both = || async {
+        let (a, b) = tokio::join!(first.run_background(), second.run_background());
+        Step {
+            polled: a.polled + b.polled,
+            delivered: a.delivered + b.delivered,
+        }
+    };
+    wait_with("every parcel's first poll", 10, both, || async {
+        (total() >= 20).then_some(())
+    })
+    .await;
+    // More rounds poll nothing again: each parcel's next poll is an hour away.
+    for _ in 0..5 {
+        assert_eq!(both().await.polled, 0);
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(total(), 20, "a parcel was polled twice in one round");
     assert!(first.sandbox.track_calls() > 0 && second.sandbox.track_calls() > 0);
 }
@@ -697,6 +700,7 @@ on_both_databases!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_cached_in_another_instance_follow_a_push() {
+    crate::needs!(Redis);
     // Two instances on one database and one Redis, each keeping answers in memory too: a push
     // taken by one is seen by the other (Redis invalidates the other's copy).
     let first = spawn_app_with(Backend::Sqlite, |s| {
@@ -725,18 +729,12 @@ async fn answers_cached_in_another_instance_follow_a_push() {
             .status,
         200
     );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+    // Redis's invalidation message reaches the other instance on its own time.
+    wait_until("the other instance to drop its old answer", 2, || async {
         let r = second.tracking(&key, &number).await;
-        if r.body["trackingStatus"] == "PICKED_UP" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the other instance kept its old answer"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        (r.body["trackingStatus"] == "PICKED_UP").then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

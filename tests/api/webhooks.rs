@@ -3,7 +3,7 @@
 //! that fail, answer slowly, or are gone; dead letters and replays; two instances sharing the
 //! outbox.
 
-use crate::helpers::{Backend, TestApp, spawn_app_with, waybill_request};
+use crate::helpers::{Backend, TestApp, spawn_app_with, spawn_live_app_with, waybill_request};
 use hmac::{KeyInit, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -120,8 +120,8 @@ impl TestApp {
         let r = self.create_as(key, &req).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let number = r.waybill_number().to_owned();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let what = format!("{number} to be delivered");
+        self.wait_for(&what, 30, || async {
             let t = self
                 .call(
                     Method::GET,
@@ -131,39 +131,17 @@ impl TestApp {
                     None,
                 )
                 .await;
-            if t.body["trackingStatus"] == "DELIVERED" {
-                return t.body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{number} never delivered; last answer: {}",
-                t.body
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (t.body["trackingStatus"] == "DELIVERED").then_some(t.body)
+        })
+        .await
     }
 
     /// Waits until no delivery is pending (all delivered, dead or cancelled).
     async fn outbox_settled(&self) {
-        wait_for("the outbox to settle", 30, || async {
+        self.wait_for("the outbox to settle", 30, || async {
             (self.deliveries("&state=pending").await.is_empty()).then_some(())
         })
         .await;
-    }
-}
-
-async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -478,6 +456,7 @@ async fn events_are_pushed_signed_in_order_through_failures_on_sqlite() {
 
 #[tokio::test]
 async fn events_are_pushed_signed_in_order_through_failures_on_postgres() {
+    crate::needs!(Postgres);
     events_are_pushed_signed_in_order_through_failures(Backend::Postgres).await;
 }
 
@@ -503,11 +482,12 @@ async fn slow_and_failing_receivers_are_retried_dead_lettered_and_replayed() {
     app.journey("HOOK-SLOW").await;
 
     // Timed out attempts are logged as such and retried.
-    let first = wait_for("timed-out attempts", 10, || async {
-        let log = app.deliveries("&state=pending").await;
-        log.into_iter().find(|d| d["attempts"].as_i64() >= Some(2))
-    })
-    .await;
+    let first = app
+        .wait_for("timed-out attempts", 10, || async {
+            let log = app.deliveries("&state=pending").await;
+            log.into_iter().find(|d| d["attempts"].as_i64() >= Some(2))
+        })
+        .await;
     let detail = app.delivery(first["id"].as_str().unwrap()).await;
     let error = detail.body["attemptLog"][0]["error"].as_str().unwrap();
     assert!(error.contains("no answer within 300 ms"), "{error}");
@@ -595,11 +575,12 @@ async fn pushes_never_reach_private_addresses_unless_allowed() {
         .await
         .unwrap();
     app.journey("HOOK-PRIVATE").await;
-    let refused = wait_for("refused attempts", 10, || async {
-        let log = app.deliveries("&state=pending").await;
-        log.into_iter().find(|d| d["attempts"].as_i64() >= Some(2))
-    })
-    .await;
+    let refused = app
+        .wait_for("refused attempts", 10, || async {
+            let log = app.deliveries("&state=pending").await;
+            log.into_iter().find(|d| d["attempts"].as_i64() >= Some(2))
+        })
+        .await;
     let error = refused["lastError"].as_str().unwrap();
     assert!(error.starts_with("target not allowed"), "{error}");
     assert!(
@@ -620,7 +601,7 @@ async fn a_slow_receiver_does_not_hold_up_the_others() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&fast_receiver)
         .await;
-    let app = spawn_app_with(Backend::Sqlite, |s| {
+    let app = spawn_live_app_with(Backend::Sqlite, |s| {
         fast(s);
         s.webhooks.timeout_ms = 3000;
     })
@@ -634,7 +615,7 @@ async fn a_slow_receiver_does_not_hold_up_the_others() {
     );
     // The other tenant's pushes all arrive while the slow receiver has taken a few at most.
     let started = Instant::now();
-    wait_for("the fast receiver's pushes", 10, || async {
+    app.wait_for("the fast receiver's pushes", 10, || async {
         let pending = app.deliveries_as(&other, "&state=pending").await;
         pending.is_empty().then_some(())
     })
@@ -663,11 +644,12 @@ async fn a_receiver_that_is_gone_gets_everything_when_it_is_back() {
         .await;
     let secret = r.body["secret"].as_str().unwrap().to_owned();
     app.journey("HOOK-GONE").await;
-    let failing = wait_for("failed attempts", 10, || async {
-        let log = app.deliveries("&state=pending").await;
-        log.into_iter().find(|d| d["attempts"].as_i64() >= Some(3))
-    })
-    .await;
+    let failing = app
+        .wait_for("failed attempts", 10, || async {
+            let log = app.deliveries("&state=pending").await;
+            log.into_iter().find(|d| d["attempts"].as_i64() >= Some(3))
+        })
+        .await;
     assert_eq!(failing["lastError"], "could not connect");
     let total = app.deliveries("").await.len();
 
@@ -688,6 +670,7 @@ async fn a_receiver_that_is_gone_gets_everything_when_it_is_back() {
 
 #[tokio::test]
 async fn instances_side_by_side_deliver_each_event_once() {
+    crate::needs!(Postgres, Redis);
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(20)))

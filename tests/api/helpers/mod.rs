@@ -9,7 +9,7 @@ pub mod pdf;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipgate::settings::Settings;
-use shipgate::startup::Application;
+use shipgate::startup::{Application, Background, BackgroundJobs, Step};
 use shipgate::store::Db;
 use sqlx::{Connection, Executor};
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub struct TestApp {
     pub tenant_id: String,
     pub database_url: String,
     pub tracking: shipgate::tracking::TrackingService,
+    /// The app's background work, for the test to run (`None`: it runs on its own).
+    pub jobs: Option<BackgroundJobs>,
     _dir: tempfile::TempDir,
 }
 
@@ -36,6 +38,67 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+}
+
+/// Servers a test needs beyond the process: the test command starts them (and installs their
+/// binaries); a plain `cargo test` without them skips such tests with a message (`needs!`).
+#[derive(Debug, Clone, Copy)]
+pub enum Server {
+    /// The PostgreSQL server of the test command (`TEST_POSTGRES_URL`).
+    Postgres,
+    /// The Redis server of the test command (`TEST_REDIS_URL`).
+    Redis,
+    /// `redis-server` on the PATH (for tests that start and stop their own Redis).
+    RedisBinary,
+    /// PostgreSQL's server binaries (for tests that start and stop their own PostgreSQL).
+    PostgresBinaries,
+}
+
+impl Server {
+    /// Why the server is not there, if it is not.
+    pub fn missing(self) -> Option<&'static str> {
+        let env = |name| std::env::var_os(name).is_none_or(|v| v.is_empty());
+        match self {
+            Self::Postgres if env("TEST_POSTGRES_URL") => {
+                Some("TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
+            }
+            Self::Redis if env("TEST_REDIS_URL") => {
+                Some("TEST_REDIS_URL is not set (scripts/test.sh starts Redis)")
+            }
+            Self::RedisBinary if !on_path("redis-server") => {
+                Some("redis-server is not installed (scripts/test.sh installs it)")
+            }
+            Self::PostgresBinaries
+                if !std::path::Path::new("/usr/lib/postgresql/15/bin/pg_ctl").exists() =>
+            {
+                Some("PostgreSQL 15 server binaries are not installed")
+            }
+            _ => None,
+        }
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// Returns from the test (with a message) when a server it needs is not there.
+#[macro_export]
+macro_rules! needs {
+    ($($server:ident),+ $(,)?) => {
+        $(
+            if let Some(why) = $crate::helpers::Server::$server.missing() {
+                // The test command sets this: there a missing server is a failure, not a skip.
+                assert!(
+                    std::env::var_os("TEST_REQUIRE_SERVERS").is_none(),
+                    "{why}"
+                );
+                eprintln!("skipped: {why}");
+                return;
+            }
+        )+
+    };
 }
 
 /// The Redis server the test command started (`TEST_REDIS_URL`).
@@ -94,7 +157,23 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// The app with its background work (poller, webhook worker) run only by the test, through
+/// [`TestApp::run_background`] and [`TestApp::wait_for`].
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(backend, tweak, Background::OnDemand).await
+}
+
+/// The app with its background work running on its own, as in a server: for what must be
+/// tested in real time (rate limits over time, concurrent delivery slots).
+pub async fn spawn_live_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn(backend, tweak, Background::Spawned).await
+}
+
+async fn spawn(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Settings),
+    background: Background,
+) -> TestApp {
     carriers::http::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let url = match backend {
@@ -104,11 +183,14 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let mut settings = test_settings(url);
     tweak(&mut settings);
     let database_url = settings.database_url.clone();
-    let app = Application::build(settings).await.expect("build app");
+    let app = Application::build_with(settings, background)
+        .await
+        .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db.clone();
     let sandbox = app.sandbox.clone().expect("sandbox enabled");
     let tracking = app.tracking.clone();
+    let jobs = (background == Background::OnDemand).then(|| app.jobs.clone());
     tokio::spawn(app.run_until_stopped());
     let (tenant, key) = shipgate::auth::create_key(&db, "acme").await.expect("key");
     TestApp {
@@ -120,11 +202,32 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
         tenant_id: tenant.id,
         database_url,
         tracking,
+        jobs,
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// One step of the app's background work: cache repairs, a poll round, a delivery batch
+    /// (nothing for an app whose background work runs on its own).
+    pub async fn run_background(&self) -> Step {
+        match &self.jobs {
+            Some(jobs) => jobs.run_once().await,
+            None => Step::default(),
+        }
+    }
+
+    /// Runs the app's background work until `check` finds what it waits for; fails naming
+    /// `what` after `secs`. Rests briefly only when a step found nothing to do (sandbox parcels
+    /// and retry schedules move with the clock).
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, secs: u64, check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        wait_with(what, secs, || self.run_background(), check).await
+    }
+
     pub async fn new_key(&self, tenant: &str) -> String {
         shipgate::auth::create_key(&self.db, tenant)
             .await
@@ -264,6 +367,40 @@ pub fn waybill_request(reference: &str) -> Value {
     })
 }
 
+/// Waits for `check` with nothing to drive (other processes, several apps driven by `step`);
+/// fails naming `what` after `secs`.
+pub async fn wait_until<T, F, Fut>(what: &str, secs: u64, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    wait_with(what, secs, || async { Step::default() }, check).await
+}
+
+/// The one wait loop: a step of work, then the check, until the deadline.
+pub async fn wait_with<T, S, SFut, F, Fut>(what: &str, secs: u64, mut step: S, mut check: F) -> T
+where
+    S: FnMut() -> SFut,
+    SFut: std::future::Future<Output = Step>,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let did = step().await;
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        if did == Step::default() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// Generates one test per database backend from an `async fn(Backend)`.
 #[macro_export]
 macro_rules! on_both_databases {
@@ -280,6 +417,7 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    $crate::needs!(Postgres);
                     super::$name($crate::helpers::Backend::Postgres).await
                 }
             )*

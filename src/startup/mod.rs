@@ -1,11 +1,21 @@
-//! Builds the application: storage, carriers, services, and every route, listed once.
+//! Builds the application: storage, carriers, services, background work, and the server with
+//! every route (listed once, in `routes`).
+
+mod background;
+mod carrier_setup;
+mod routes;
+
+pub use background::{Background, BackgroundJobs, Step};
+pub use carrier_setup::check;
+
+use carrier_setup::http_carrier;
 
 use crate::api::error::ApiError;
 use crate::api::extract::MaxBody;
 use crate::api::{self, middleware};
 use crate::auth::Auth;
 use crate::lifecycle::Draining;
-use crate::settings::{ConfigError, HttpCarrierSettings, Settings};
+use crate::settings::Settings;
 use crate::store::Db;
 use crate::telemetry;
 use crate::tracking::schedule::FirstPoll;
@@ -16,9 +26,8 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::web::{self, PayloadConfig, QueryConfig};
 use actix_web::{App, HttpServer};
-use carriers::http::HttpCarrier;
+use carriers::Registry;
 use carriers::sandbox::{SandboxCarrier, SandboxConfig};
-use carriers::{CarrierId, Registry};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +43,8 @@ pub struct Application {
     pub sandbox: Option<Arc<SandboxCarrier>>,
     pub tracking: TrackingService,
     _poller: Option<AbortOnDrop>,
+    /// The background work, also runnable one step at a time (`Background::OnDemand`).
+    pub jobs: BackgroundJobs,
     /// The webhook delivery worker; on SIGTERM its current batch finishes (bounded).
     webhooks: Option<AbortOnDrop>,
 }
@@ -56,7 +67,7 @@ fn reuse_port_listener(listen: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// Stops a background task when the application is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -65,7 +76,12 @@ impl Drop for AbortOnDrop {
 }
 
 impl Application {
+    /// The application with its background work (poller, webhook worker) running.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Background::Spawned).await
+    }
+
+    pub async fn build_with(settings: Settings, background: Background) -> anyhow::Result<Self> {
         check(&settings)?;
         telemetry::prometheus();
         let mut db = Db::connect(&settings.database_url, settings.database_pool_size).await?;
@@ -150,37 +166,36 @@ impl Application {
             max_skew_secs: t.callback_max_skew_secs,
         };
         let tracking = TrackingService::new(db.clone(), cache, aliases, pushes);
-        let poller = crate::tracking::poller::Poller::new(
-            tracking.clone(),
-            registry_for_polling,
-            t.polling.clone(),
-        );
+        let poller = t.polling.enabled.then(|| {
+            crate::tracking::poller::Poller::new(
+                tracking.clone(),
+                registry_for_polling,
+                t.polling.clone(),
+            )
+        });
         let draining = Draining::default();
-        let poller = if t.polling.enabled {
-            Some(poller.spawn(draining.clone()))
-        } else {
-            // Without polling the cache still needs its repairs after a Redis outage.
-            let tracking = tracking.clone();
-            Some(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tick.tick().await;
-                    tracking.repair_cache().await;
-                }
-            }))
-        };
         let auth = Auth::new(
             db.clone(),
             Duration::from_secs(settings.auth.cache_ttl_secs),
         )
         .with_rate_limits(settings.rate_limits.clone());
 
-        let webhooks = if settings.webhooks.enabled {
-            let worker =
-                crate::webhooks::worker::Worker::new(db.clone(), settings.webhooks.clone())?;
-            Some(AbortOnDrop(worker.spawn(draining.clone())))
+        let worker = if settings.webhooks.enabled {
+            Some(crate::webhooks::worker::Worker::new(
+                db.clone(),
+                settings.webhooks.clone(),
+            )?)
         } else {
             None
+        };
+        let jobs = BackgroundJobs {
+            tracking: tracking.clone(),
+            poller,
+            worker,
+        };
+        let (poller_task, webhooks) = match background {
+            Background::Spawned => jobs.spawn(&draining),
+            Background::OnDemand => (None, None),
         };
 
         let listener = reuse_port_listener(&settings.listen)?;
@@ -210,94 +225,7 @@ impl Application {
                 .app_data(QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
                 }))
-                .route("/livez", web::get().to(api::health::livez))
-                .route("/readyz", web::get().to(api::health::readyz))
-                .route("/openapi.json", web::get().to(api::openapi::document))
-                .route("/metrics", web::get().to(api::health::metrics))
-                .route("/docs", web::get().to(api::docs::page))
-                .route("/docs/docs.js", web::get().to(api::docs::script))
-                .route("/station", web::get().to(api::station::page))
-                .route("/station/station.js", web::get().to(api::station::script))
-                .service(
-                    web::scope("/v1")
-                        .service(
-                            web::resource("/waybills")
-                                .route(web::post().to(api::waybills::create))
-                                .route(web::get().to(api::waybills::by_reference))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/waybills/{number}")
-                                .route(web::get().to(api::waybills::get))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/waybills/{number}/label")
-                                .route(web::get().to(api::waybills::label))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/labels/batch")
-                                .route(web::post().to(api::labels::batch))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/waybills/{number}/last-mile")
-                                .route(web::get().to(api::tracking::last_mile))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/tracking/query")
-                                .route(web::post().to(api::tracking::query))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/tracking/{number}")
-                                .route(web::get().to(api::tracking::get))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/callbacks/{carrier}")
-                                .route(web::post().to(api::tracking::callback))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/webhook-endpoints")
-                                .route(web::post().to(api::webhooks::create))
-                                .route(web::get().to(api::webhooks::list))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/webhook-endpoints/{id}")
-                                .route(web::delete().to(api::webhooks::delete))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/webhook-endpoints/{id}/replay")
-                                .route(web::post().to(api::webhooks::replay_dead))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/webhook-deliveries")
-                                .route(web::get().to(api::webhooks::deliveries))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/webhook-deliveries/{id}")
-                                .route(web::get().to(api::webhooks::delivery))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/webhook-deliveries/{id}/replay")
-                                .route(web::post().to(api::webhooks::replay))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        )
-                        .service(
-                            web::resource("/waybills/{number}/cancel")
-                                .route(web::post().to(api::waybills::cancel))
-                                .default_service(web::to(middleware::method_not_allowed)),
-                        ),
-                )
+                .configure(routes::configure)
                 .default_service(web::to(api::health::not_found))
         });
         let tls = match (&settings.tls.cert_path, &settings.tls.key_path) {
@@ -322,8 +250,9 @@ impl Application {
             db,
             sandbox,
             tracking,
-            _poller: poller.map(AbortOnDrop),
+            _poller: poller_task,
             webhooks,
+            jobs,
             draining,
             shutdown: settings.shutdown.clone(),
         })
@@ -399,107 +328,4 @@ fn tls_config(cert: &str, key: &str) -> anyhow::Result<rustls::ServerConfig> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| anyhow::anyhow!("tls: the key does not fit the certificate: {e}"))
-}
-
-/// The executor around the adapter of carrier `id`, with that carrier's typed credentials.
-fn http_carrier(
-    id: CarrierId,
-    c: &HttpCarrierSettings,
-) -> anyhow::Result<Arc<dyn carriers::CarrierClient>> {
-    use carriers::{dhl_express, fedex, sf_express, ups, usps};
-    fn config<C>(c: &HttpCarrierSettings, credentials: C) -> carriers::http::HttpConfig<C> {
-        carriers::http::HttpConfig {
-            base_url: c.base_url.clone(),
-            timeout: Duration::from_millis(c.timeout_ms),
-            rate_per_second: c.rate_per_second,
-            rate_burst: c.rate_burst,
-            rate_max_wait: Duration::from_millis(c.rate_max_wait_ms),
-            retries: c.retries,
-            breaker_failures: c.breaker_failures,
-            breaker_open: Duration::from_millis(c.breaker_open_ms),
-            credentials,
-        }
-    }
-    Ok(match id {
-        CarrierId::Fedex => Arc::new(HttpCarrier::new(
-            fedex::Fedex,
-            config(
-                c,
-                fedex::FedexCredentials {
-                    client_id: c.client_id.clone(),
-                    client_secret: c.client_secret.clone(),
-                    account_number: c.account_number.clone(),
-                },
-            ),
-        )?),
-        CarrierId::DhlExpress => Arc::new(HttpCarrier::new(
-            dhl_express::DhlExpress,
-            config(
-                c,
-                dhl_express::DhlExpressCredentials {
-                    client_id: c.client_id.clone(),
-                    client_secret: c.client_secret.clone(),
-                    account_number: c.account_number.clone(),
-                },
-            ),
-        )?),
-        CarrierId::Ups => Arc::new(HttpCarrier::new(
-            ups::Ups,
-            config(
-                c,
-                ups::UpsCredentials {
-                    client_id: c.client_id.clone(),
-                    client_secret: c.client_secret.clone(),
-                    account_number: c.account_number.clone(),
-                    api_version: c.api_version.clone(),
-                },
-            ),
-        )?),
-        CarrierId::Usps => Arc::new(HttpCarrier::new(
-            usps::Usps,
-            config(
-                c,
-                usps::UspsCredentials {
-                    client_id: c.client_id.clone(),
-                    client_secret: c.client_secret.clone(),
-                    account_number: c.account_number.clone(),
-                    crid: c.crid.clone(),
-                    mid: c.mid.clone(),
-                },
-            ),
-        )?),
-        CarrierId::SfExpress => Arc::new(HttpCarrier::new(
-            sf_express::SfExpress,
-            config(
-                c,
-                sf_express::SfExpressCredentials {
-                    customer_code: c.customer_code.clone(),
-                    account_number: c.account_number.clone(),
-                    checkword: c.checkword.clone(),
-                },
-            ),
-        )?),
-        CarrierId::Sandbox => anyhow::bail!("the sandbox is not an HTTP carrier"),
-    })
-}
-
-/// What the configuration names that only the capabilities can check: return warehouses,
-/// last-mile names, carriers' push formats. Start-up stops with the key when one is wrong.
-pub fn check(settings: &Settings) -> Result<(), ConfigError> {
-    crate::labels::returns::validate(&settings.returns.warehouses)
-        .map_err(|e| ConfigError(e.to_string()))?;
-    crate::tracking::aliases::Aliases::new(&settings.tracking.last_mile_carriers)
-        .map_err(|e| ConfigError(format!("tracking.last_mile_carriers: {e}")))?;
-    for carrier in settings.tracking.callbacks.keys() {
-        if carriers::push_receiver(*carrier).is_none() {
-            return Err(ConfigError(format!(
-                "tracking.callbacks.{carrier}: no push format for this carrier (have: {})",
-                carriers::pushing_carriers()
-                    .map(CarrierId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
-    Ok(())
 }

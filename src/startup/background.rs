@@ -1,0 +1,78 @@
+//! The instance's background work: the tracking poller (with the cache repairs after a Redis
+//! outage) and the webhook delivery worker. A server runs them as tasks; tests and tools can
+//! instead run them one step at a time ([`BackgroundJobs::run_once`]).
+
+use super::AbortOnDrop;
+use crate::lifecycle::Draining;
+use crate::tracking::TrackingService;
+use crate::tracking::poller::Poller;
+use crate::webhooks::worker::Worker;
+use std::time::Duration;
+
+/// How an application runs its background work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    /// As tasks of the process (a server).
+    Spawned,
+    /// Only when asked, through [`BackgroundJobs::run_once`].
+    OnDemand,
+}
+
+#[derive(Clone)]
+pub struct BackgroundJobs {
+    pub(super) tracking: TrackingService,
+    /// `None` when `tracking.polling.enabled` is off.
+    pub(super) poller: Option<Poller>,
+    /// `None` when `webhooks.enabled` is off.
+    pub(super) worker: Option<Worker>,
+}
+
+/// What one step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub polled: usize,
+    pub delivered: usize,
+}
+
+impl BackgroundJobs {
+    /// One step of everything: rewrite answers the cache missed, one poll round, one batch of
+    /// due webhook deliveries (sent concurrently, each attempt recorded before this returns).
+    pub async fn run_once(&self) -> Step {
+        self.tracking.repair_cache().await;
+        let mut step = Step::default();
+        if let Some(poller) = &self.poller {
+            match poller.round().await {
+                Ok(n) => step.polled = n,
+                Err(e) => tracing::warn!(error = %e, "tracking poll round failed"),
+            }
+        }
+        if let Some(worker) = &self.worker {
+            step.delivered = worker.run_once().await;
+        }
+        step
+    }
+
+    /// Starts the poller (or, without polling, the cache repairs) and the delivery worker as
+    /// tasks; the returned handles stop them when dropped.
+    pub(super) fn spawn(&self, draining: &Draining) -> (Option<AbortOnDrop>, Option<AbortOnDrop>) {
+        let poller = match &self.poller {
+            Some(poller) => poller.clone().spawn(draining.clone()),
+            None => {
+                // Without polling the cache still needs its repairs after a Redis outage.
+                let tracking = self.tracking.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(1));
+                    loop {
+                        tick.tick().await;
+                        tracking.repair_cache().await;
+                    }
+                })
+            }
+        };
+        let worker = self
+            .worker
+            .as_ref()
+            .map(|w| AbortOnDrop(w.clone().spawn(draining.clone())));
+        (Some(AbortOnDrop(poller)), worker)
+    }
+}

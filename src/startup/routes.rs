@@ -1,0 +1,95 @@
+//! Every route of the API, listed once.
+
+use crate::api::{self, middleware};
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/livez", web::get().to(api::health::livez))
+        .route("/readyz", web::get().to(api::health::readyz))
+        .route("/openapi.json", web::get().to(api::openapi::document))
+        .route("/metrics", web::get().to(api::health::metrics))
+        .route("/docs", web::get().to(api::docs::page))
+        .route("/docs/docs.js", web::get().to(api::docs::script))
+        .route("/station", web::get().to(api::station::page))
+        .route("/station/station.js", web::get().to(api::station::script))
+        .service(
+            web::scope("/v1")
+                .service(
+                    web::resource("/waybills")
+                        .route(web::post().to(api::waybills::create))
+                        .route(web::get().to(api::waybills::by_reference))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/waybills/{number}")
+                        .route(web::get().to(api::waybills::get))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/waybills/{number}/label")
+                        .route(web::get().to(api::waybills::label))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/labels/batch")
+                        .route(web::post().to(api::labels::batch))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/waybills/{number}/last-mile")
+                        .route(web::get().to(api::tracking::last_mile))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/tracking/query")
+                        .route(web::post().to(api::tracking::query))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/tracking/{number}")
+                        .route(web::get().to(api::tracking::get))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/callbacks/{carrier}")
+                        .route(web::post().to(api::tracking::callback))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/webhook-endpoints")
+                        .route(web::post().to(api::webhooks::create))
+                        .route(web::get().to(api::webhooks::list))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/webhook-endpoints/{id}")
+                        .route(web::delete().to(api::webhooks::delete))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/webhook-endpoints/{id}/replay")
+                        .route(web::post().to(api::webhooks::replay_dead))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/webhook-deliveries")
+                        .route(web::get().to(api::webhooks::deliveries))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/webhook-deliveries/{id}")
+                        .route(web::get().to(api::webhooks::delivery))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/webhook-deliveries/{id}/replay")
+                        .route(web::post().to(api::webhooks::replay))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/waybills/{number}/cancel")
+                        .route(web::post().to(api::waybills::cancel))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                ),
+        );
+}
