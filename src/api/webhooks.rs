@@ -4,8 +4,9 @@
 use crate::api::auth::AuthTenant;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiJson;
+use crate::store::outbox::{Attempt, Delivery, DeliveryState};
 use crate::store::rfc3339_millis as rfc3339;
-use crate::store::webhooks::{Attempt, Delivery, Endpoint};
+use crate::store::webhook_endpoints::Endpoint;
 use crate::webhooks::service::{self, WebhookService};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -147,9 +148,10 @@ impl<'a> From<&'a Delivery> for DeliveryAnswer<'a> {
             event_type: &d.event_type,
             waybill_number: &d.waybill_number,
             sequence: d.sequence,
-            state: &d.state,
+            state: d.state.as_str(),
             attempts: d.attempts,
-            next_attempt_at: (d.state == "pending").then(|| rfc3339(d.next_attempt_at)),
+            next_attempt_at: (d.state == DeliveryState::Pending)
+                .then(|| rfc3339(d.next_attempt_at)),
             created_at: rfc3339(d.created_at),
             last_attempt_at: d.last_attempt_at.map(rfc3339),
             last_http_status: d.last_status,

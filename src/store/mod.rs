@@ -5,10 +5,11 @@
 //! epoch milliseconds.
 
 pub mod error;
+pub mod outbox;
 pub mod tenants;
 pub mod tracking;
 pub mod waybills;
-pub mod webhooks;
+pub mod webhook_endpoints;
 pub(crate) mod writer;
 
 pub use error::StoreError;

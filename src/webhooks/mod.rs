@@ -14,7 +14,7 @@ pub mod worker;
 
 pub use service::{WebhookError, WebhookService};
 
-use crate::store::webhooks::Job;
+use crate::store::outbox::Job;
 use serde::Serialize;
 
 /// Events a subscriber can ask for.

@@ -4,7 +4,8 @@
 use super::EVENT_TYPES;
 use crate::fields::FieldError;
 use crate::settings::WebhookSettings;
-use crate::store::webhooks::{Attempt, Delivery, Endpoint};
+use crate::store::outbox::{Attempt, Delivery, DeliveryState};
+use crate::store::webhook_endpoints::Endpoint;
 use crate::store::{Db, StoreError, now_millis, now_rfc3339};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,9 +19,6 @@ pub enum WebhookError {
     #[error("no randomness for a secret: {0}")]
     Random(#[from] getrandom::Error),
 }
-
-/// Delivery states a log can be filtered by.
-pub const STATES: [&str; 4] = ["pending", "delivered", "dead", "cancelled"];
 
 /// An endpoint as asked for.
 pub struct NewEndpoint {
@@ -179,12 +177,12 @@ impl WebhookService {
         filter: DeliveryFilter<'_>,
     ) -> Result<Vec<Delivery>, WebhookError> {
         let mut errors = Vec::new();
-        if let Some(state) = filter.state
-            && !STATES.contains(&state)
-        {
+        let state = filter.state.map(DeliveryState::parse);
+        if state == Some(None) {
+            let names: Vec<&str> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
             errors.push(FieldError::new(
                 "state",
-                format!("must be one of {}", STATES.join(", ")),
+                format!("must be one of {}", names.join(", ")),
             ));
         }
         let limit = filter.limit.unwrap_or(50);
@@ -202,7 +200,7 @@ impl WebhookService {
         }
         Ok(self
             .db
-            .webhook_deliveries(tenant_id, filter.endpoint_id, filter.state, limit)
+            .webhook_deliveries(tenant_id, filter.endpoint_id, state.flatten(), limit)
             .await?)
     }
 

@@ -8,7 +8,7 @@
 use crate::lifecycle::Draining;
 use crate::settings::WebhookSettings;
 use crate::store::now_millis;
-use crate::store::webhooks::{AttemptRecord, Job};
+use crate::store::outbox::{AttemptRecord, DeliveryState, Job};
 use crate::store::{Db, StoreError};
 use backon::BackoffBuilder;
 use std::sync::Arc;
@@ -166,16 +166,16 @@ impl Worker {
         let window_ms = self.settings.retry_window_secs.saturating_mul(1000) as i64;
         // (state stored, next attempt, outcome counted)
         let (state, next_attempt_at, outcome) = match sent {
-            Sent::Ok(_) => ("delivered", at, "delivered"),
-            _ if at - job.window_start >= window_ms => ("dead", at, "dead"),
+            Sent::Ok(_) => (DeliveryState::Delivered, at, "delivered"),
+            _ if at - job.window_start >= window_ms => (DeliveryState::Dead, at, "dead"),
             _ => (
-                "pending",
+                DeliveryState::Pending,
                 at + backoff(&self.settings, job.attempt).as_millis() as i64,
                 "retry",
             ),
         };
         metrics::counter!("shipgate_webhook_deliveries_total", "outcome" => outcome).increment(1);
-        if state == "dead" {
+        if state == DeliveryState::Dead {
             tracing::warn!(
                 delivery = %job.id,
                 event_id = %event_id,
@@ -183,7 +183,7 @@ impl Worker {
                 error = error.as_deref().unwrap_or_default(),
                 "webhook delivery dead-lettered after its retry window"
             );
-        } else if state == "pending" {
+        } else if state == DeliveryState::Pending {
             tracing::info!(
                 delivery = %job.id,
                 attempt = job.attempt,

@@ -562,7 +562,7 @@ async fn pushes_never_reach_private_addresses_unless_allowed() {
     })
     .await;
     // An endpoint on loopback (written while private targets were allowed, say).
-    let endpoint = shipgate::store::webhooks::Endpoint {
+    let endpoint = shipgate::store::webhook_endpoints::Endpoint {
         id: "whe_loopback".into(),
         tenant_id: app.tenant_id.clone(),
         url: receiver.uri(),

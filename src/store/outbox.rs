@@ -1,21 +1,47 @@
-//! Webhook endpoints and the outbox of deliveries. Deliveries are written by triggers in the
-//! statement that stores the change (see the `webhooks` migration); this module manages
-//! endpoints, claims due deliveries for the worker, records attempts, and serves the log.
+//! The outbox of webhook deliveries. Rows are written by triggers in the statement that stores
+//! the change (see the `webhooks` migration); here the worker claims due deliveries and records
+//! attempts, and the log, replays and pruning are served.
 
-use super::{Db, Dialect, now_rfc3339};
-use crate::store::error::StoreError;
+use super::{Db, Dialect, StoreError};
 use carriers::{TrackingEvent, TrackingStatus};
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    pub id: String,
-    pub tenant_id: String,
-    pub url: String,
-    pub event_types: Vec<String>,
-    pub description: Option<String>,
-    pub created_at: String,
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Due at `next_attempt_at` (or leased by a worker sending it).
+    Pending,
+    Delivered,
+    /// Its retry window ended without a 2xx; sent again only when replayed.
+    Dead,
+    /// Its endpoint was deleted.
+    Cancelled,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] =
+        [Self::Pending, Self::Delivered, Self::Dead, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for DeliveryState {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self, StoreError> {
+        Self::parse(&s).ok_or_else(|| StoreError::decode(format!("unknown delivery state {s}")))
+    }
 }
 
 /// One claimed delivery with everything needed to send it.
@@ -40,7 +66,7 @@ pub struct Job {
 }
 
 /// A delivery as the log shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     pub id: String,
     pub waybill_id: String,
@@ -48,7 +74,8 @@ pub struct Delivery {
     pub waybill_number: String,
     pub sequence: i64,
     pub event_type: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: DeliveryState,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub created_at: i64,
@@ -58,7 +85,7 @@ pub struct Delivery {
     pub delivered_at: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Attempt {
     pub attempt: i64,
     pub at: i64,
@@ -76,13 +103,13 @@ pub struct AttemptRecord<'a> {
     pub http_status: Option<i64>,
     pub error: Option<&'a str>,
     pub duration_ms: i64,
-    /// `delivered`, `pending` (retry at `next_attempt_at`) or `dead`.
-    pub state: &'static str,
+    /// Delivered, pending (retry at `next_attempt_at`) or dead.
+    pub state: DeliveryState,
     pub next_attempt_at: i64,
 }
 
 /// Outbox figures for `/metrics`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
 pub struct OutboxStats {
     pub pending: i64,
     pub oldest_pending_created_at: Option<i64>,
@@ -93,9 +120,10 @@ pub struct OutboxStats {
 macro_rules! select_delivery {
     ($where:literal) => {
         concat!(
-            "SELECT d.id, d.endpoint_id, w.waybill_number, d.sequence, d.event_type, d.state, \
-             d.attempts, d.next_attempt_at, d.created_at, d.last_attempt_at, d.last_status, \
-             d.last_error, d.delivered_at, d.waybill_id FROM webhook_deliveries d \
+            "SELECT d.id, d.endpoint_id, COALESCE(w.waybill_number, '') AS waybill_number, \
+             d.sequence, d.event_type, d.state, d.attempts, d.next_attempt_at, d.created_at, \
+             d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.waybill_id \
+             FROM webhook_deliveries d \
              JOIN waybills w ON w.id = d.waybill_id WHERE ",
             $where
         )
@@ -118,41 +146,6 @@ macro_rules! claim_deliveries {
     };
 }
 
-fn delivery(row: &AnyRow) -> Result<Delivery, StoreError> {
-    Ok(Delivery {
-        id: row.try_get(0)?,
-        endpoint_id: row.try_get(1)?,
-        waybill_number: row.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
-        sequence: row.try_get(3)?,
-        event_type: row.try_get(4)?,
-        state: row.try_get(5)?,
-        attempts: row.try_get(6)?,
-        next_attempt_at: row.try_get(7)?,
-        created_at: row.try_get(8)?,
-        last_attempt_at: row.try_get(9)?,
-        last_status: row.try_get(10)?,
-        last_error: row.try_get(11)?,
-        delivered_at: row.try_get(12)?,
-        waybill_id: row.try_get(13)?,
-    })
-}
-
-fn endpoint(row: &AnyRow) -> Result<Endpoint, StoreError> {
-    let types: String = row.try_get(3)?;
-    Ok(Endpoint {
-        id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        url: row.try_get(2)?,
-        event_types: types
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        description: row.try_get(4)?,
-        created_at: row.try_get(5)?,
-    })
-}
-
 /// `$1, $2, ...` for `n` parameters starting at `from`.
 fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
@@ -162,68 +155,6 @@ fn placeholders(from: usize, n: usize) -> String {
 }
 
 impl Db {
-    pub async fn insert_webhook_endpoint(
-        &self,
-        e: &Endpoint,
-        secret: &str,
-    ) -> Result<(), StoreError> {
-        self.write(
-            sqlx::query(
-                "INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, description, \
-                 secret, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(e.id.clone())
-            .bind(e.tenant_id.clone())
-            .bind(e.url.clone())
-            .bind(format!(",{},", e.event_types.join(",")))
-            .bind(e.description.clone())
-            .bind(secret.to_owned())
-            .bind(e.created_at.clone()),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// The tenant's endpoints that are not deleted, oldest first.
-    pub async fn webhook_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, url, event_types, description, created_at \
-             FROM webhook_endpoints WHERE tenant_id = $1 AND deleted_at IS NULL \
-             ORDER BY created_at, id",
-        )
-        .bind(tenant_id.to_owned())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(endpoint).collect()
-    }
-
-    /// Deletes an endpoint of the tenant; what it still had to receive (or had dead) is cancelled
-    /// in the same unit. False when the tenant has no such endpoint.
-    pub async fn delete_webhook_endpoint(
-        &self,
-        tenant_id: &str,
-        id: &str,
-    ) -> Result<bool, StoreError> {
-        let done = self
-            .write_group(vec![
-                sqlx::query(
-                    "UPDATE webhook_endpoints SET deleted_at = $3 \
-                     WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL",
-                )
-                .bind(id.to_owned())
-                .bind(tenant_id.to_owned())
-                .bind(now_rfc3339()),
-                sqlx::query(
-                    "UPDATE webhook_deliveries SET state = 'cancelled' \
-                     WHERE endpoint_id = $1 AND tenant_id = $2 AND state IN ('pending', 'dead')",
-                )
-                .bind(id.to_owned())
-                .bind(tenant_id.to_owned()),
-            ])
-            .await?;
-        Ok(done[0].rows_affected() == 1)
-    }
-
     /// Whether any delivery is due (a read, so idle instances do not write).
     pub async fn deliveries_due(&self, now_ms: i64) -> Result<bool, StoreError> {
         Ok(sqlx::query(
@@ -260,17 +191,17 @@ impl Db {
             .await?;
         let ids: Vec<String> = claimed
             .iter()
-            .map(|r| r.try_get(0))
+            .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
             "SELECT d.id, d.attempts, d.window_start, d.created_at, d.sequence, d.event_type, \
-             d.waybill_id, e.url, e.secret, w.waybill_number, w.reference_number, w.carrier, \
-             d.source, d.last_mile_carrier, d.last_mile_tracking_number, \
-             t.status_code, t.occurred_at, t.status, t.description, t.timezone, t.address, \
-             t.city, t.state, t.postal_code, t.country \
+             d.waybill_id, e.url, e.secret, COALESCE(w.waybill_number, '') AS waybill_number, \
+             w.reference_number, w.carrier, d.source, d.last_mile_carrier, \
+             d.last_mile_tracking_number, t.status_code, t.occurred_at, t.status, t.description, \
+             t.timezone, t.address, t.city, t.state, t.postal_code, t.country \
              FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
              JOIN waybills w ON w.id = d.waybill_id \
@@ -279,12 +210,12 @@ impl Db {
              WHERE d.id IN ({})",
             placeholders(1, ids.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query_as::<_, JobRow>(sqlx::AssertSqlSafe(sql));
         for id in &ids {
             query = query.bind(id.clone());
         }
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(job).collect()
+        rows.into_iter().map(Job::try_from).collect()
     }
 
     /// Stores an attempt and its consequence for the delivery, unless the delivery was claimed
@@ -310,7 +241,7 @@ impl Db {
             )
             .bind(r.delivery_id.to_owned())
             .bind(r.attempt)
-            .bind(r.state)
+            .bind(r.state.as_str())
             .bind(r.next_attempt_at)
             .bind(r.at)
             .bind(r.http_status)
@@ -325,20 +256,20 @@ impl Db {
         &self,
         tenant_id: &str,
         endpoint_id: Option<&str>,
-        state: Option<&str>,
+        state: Option<DeliveryState>,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(select_delivery!(
+        let rows = sqlx::query_as(select_delivery!(
             "d.tenant_id = $1 AND ($2 IS NULL OR d.endpoint_id = $2) \
              AND ($3 IS NULL OR d.state = $3) ORDER BY d.created_at DESC, d.sequence DESC LIMIT $4"
         ))
         .bind(tenant_id.to_owned())
         .bind(endpoint_id.map(str::to_owned))
-        .bind(state.map(str::to_owned))
+        .bind(state.map(|s| s.as_str()))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(delivery).collect()
+        Ok(rows)
     }
 
     /// One delivery of the tenant with its attempts, oldest first.
@@ -347,7 +278,7 @@ impl Db {
         tenant_id: &str,
         id: &str,
     ) -> Result<Option<(Delivery, Vec<Attempt>)>, StoreError> {
-        let Some(row) = sqlx::query(select_delivery!("d.id = $1 AND d.tenant_id = $2"))
+        let Some(delivery) = sqlx::query_as(select_delivery!("d.id = $1 AND d.tenant_id = $2"))
             .bind(id.to_owned())
             .bind(tenant_id.to_owned())
             .fetch_optional(&self.pool)
@@ -355,25 +286,14 @@ impl Db {
         else {
             return Ok(None);
         };
-        let attempts = sqlx::query(
+        let attempts = sqlx::query_as(
             "SELECT attempt, at, http_status, error, duration_ms FROM webhook_attempts \
              WHERE delivery_id = $1 ORDER BY attempt",
         )
         .bind(id.to_owned())
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Attempt {
-                attempt: r.try_get(0)?,
-                at: r.try_get(1)?,
-                http_status: r.try_get(2)?,
-                error: r.try_get(3)?,
-                duration_ms: r.try_get(4)?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Some((delivery(&row)?, attempts)))
+        .await?;
+        Ok(Some((delivery, attempts)))
     }
 
     /// Sends a delivery again (due now, with a fresh retry window). None when the tenant has no
@@ -440,71 +360,89 @@ impl Db {
     }
 
     pub async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        let pending = sqlx::query(
-            "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'",
+        Ok(sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending') AS pending, \
+             (SELECT MIN(created_at) FROM webhook_deliveries WHERE state = 'pending') \
+             AS oldest_pending_created_at, \
+             (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'dead') AS dead",
         )
         .fetch_one(&self.pool)
-        .await?;
-        let dead = sqlx::query("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'dead'")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(OutboxStats {
-            pending: pending.try_get(0)?,
-            oldest_pending_created_at: pending.try_get(1)?,
-            dead: dead.try_get(0)?,
-        })
+        .await?)
     }
 }
 
-fn job(r: &AnyRow) -> Result<Job, StoreError> {
-    let event_type: String = r.try_get(5)?;
-    let source: Option<String> = r.try_get(12)?;
-    let code: Option<String> = r.try_get(15)?;
-    let event = match (source, code) {
-        (Some(source), Some(status_code)) => {
-            let at: String = r.try_get(16)?;
-            let status: String = r.try_get(17)?;
-            let occurred_at =
-                chrono::DateTime::parse_from_rfc3339(&at).map_err(StoreError::decode)?;
-            Some((
-                source,
-                TrackingEvent {
-                    status_code,
-                    status: TrackingStatus::parse(&status),
-                    description: r.try_get(18)?,
-                    occurred_at,
-                    timezone: r.try_get(19)?,
-                    address: r.try_get(20)?,
-                    city: r.try_get(21)?,
-                    state: r.try_get(22)?,
-                    postal_code: r.try_get(23)?,
-                    country: r.try_get(24)?,
-                },
-            ))
-        }
-        _ => None,
-    };
-    let last_mile = match (
-        r.try_get::<Option<String>, _>(13)?,
-        r.try_get::<Option<String>, _>(14)?,
-    ) {
-        (Some(carrier), Some(number)) => Some((carrier, number)),
-        _ => None,
-    };
-    Ok(Job {
-        id: r.try_get(0)?,
-        attempt: r.try_get(1)?,
-        window_start: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-        sequence: r.try_get(4)?,
-        event_type,
-        waybill_id: r.try_get(6)?,
-        url: r.try_get(7)?,
-        secret: r.try_get(8)?,
-        waybill_number: r.try_get::<Option<String>, _>(9)?.unwrap_or_default(),
-        reference_number: r.try_get(10)?,
-        carrier: r.try_get(11)?,
-        event,
-        last_mile,
-    })
+/// A claimed delivery as read: the delivery, its endpoint and waybill, and the event it pushes.
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: String,
+    attempts: i64,
+    window_start: i64,
+    created_at: i64,
+    sequence: i64,
+    event_type: String,
+    waybill_id: String,
+    url: String,
+    secret: String,
+    waybill_number: String,
+    reference_number: String,
+    carrier: String,
+    source: Option<String>,
+    last_mile_carrier: Option<String>,
+    last_mile_tracking_number: Option<String>,
+    status_code: Option<String>,
+    occurred_at: Option<String>,
+    status: Option<String>,
+    description: Option<String>,
+    timezone: Option<String>,
+    address: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    postal_code: Option<String>,
+    country: Option<String>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(r: JobRow) -> Result<Self, StoreError> {
+        let event = match (r.source, r.status_code, r.occurred_at) {
+            (Some(source), Some(status_code), Some(at)) => {
+                let occurred_at =
+                    chrono::DateTime::parse_from_rfc3339(&at).map_err(StoreError::decode)?;
+                Some((
+                    source,
+                    TrackingEvent {
+                        status_code,
+                        status: TrackingStatus::parse(r.status.as_deref().unwrap_or_default()),
+                        description: r.description.unwrap_or_default(),
+                        occurred_at,
+                        timezone: r.timezone,
+                        address: r.address,
+                        city: r.city,
+                        state: r.state,
+                        postal_code: r.postal_code,
+                        country: r.country,
+                    },
+                ))
+            }
+            _ => None,
+        };
+        let last_mile = r.last_mile_carrier.zip(r.last_mile_tracking_number);
+        Ok(Job {
+            id: r.id,
+            attempt: r.attempts,
+            window_start: r.window_start,
+            created_at: r.created_at,
+            sequence: r.sequence,
+            event_type: r.event_type,
+            waybill_id: r.waybill_id,
+            url: r.url,
+            secret: r.secret,
+            waybill_number: r.waybill_number,
+            reference_number: r.reference_number,
+            carrier: r.carrier,
+            event,
+            last_mile,
+        })
+    }
 }
