@@ -39,19 +39,19 @@ macro_rules! select_track_row {
 
 fn track_row(row: &AnyRow) -> Result<TrackRow, StoreError> {
     Ok(TrackRow {
-        id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        reference_number: row.try_get(2)?,
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        reference_number: row.try_get("reference_number")?,
         waybill_number: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
-        carrier: row.try_get(4)?,
-        cancelled: row.try_get::<String, _>(5)? == "cancelled",
+        carrier: row.try_get("carrier")?,
+        cancelled: row.try_get::<String, _>("state")? == "cancelled",
         created_at: row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
-        version: row.try_get(7)?,
-        last_mile_carrier: row.try_get(8)?,
-        last_mile_tracking_number: row.try_get(9)?,
-        last_mile_known: row.try_get::<i64, _>(10)? == 0,
-        request_json: row.try_get(11)?,
-        tracking_status: row.try_get(12)?,
+        version: row.try_get("tracking_version")?,
+        last_mile_carrier: row.try_get("last_mile_carrier")?,
+        last_mile_tracking_number: row.try_get("last_mile_tracking_number")?,
+        last_mile_known: row.try_get::<i64, _>("last_mile_unknown")? == 0,
+        request_json: row.try_get("request_json")?,
+        tracking_status: row.try_get("tracking_status")?,
     })
 }
 
@@ -417,8 +417,8 @@ impl Db {
         rows.iter()
             .map(|r| {
                 Ok(DuePoll {
-                    id: r.try_get(0)?,
-                    carrier: r.try_get(1)?,
+                    id: r.try_get("id")?,
+                    carrier: r.try_get("carrier")?,
                     waybill_number: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
                     created_at: r.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
                 })

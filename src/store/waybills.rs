@@ -6,7 +6,6 @@ use super::{Db, Dialect, now_rfc3339};
 use crate::store::error::StoreError;
 use carriers::Created;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -17,6 +16,14 @@ pub enum State {
     Created,
     /// Voided at the carrier after it was created.
     Cancelled,
+}
+
+impl TryFrom<String> for State {
+    type Error = StoreError;
+
+    fn try_from(s: String) -> Result<Self, StoreError> {
+        Self::parse(&s)
+    }
 }
 
 impl State {
@@ -40,11 +47,12 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WaybillRow {
     pub id: String,
     pub reference_number: String,
     pub fingerprint: String,
+    #[sqlx(try_from = "String")]
     pub state: State,
     pub lease_until: i64,
     pub attempts: i64,
@@ -64,31 +72,13 @@ macro_rules! select_row {
         concat!(
             "SELECT w.id, w.reference_number, w.fingerprint, w.state, w.lease_until, \
              w.attempts, w.channel, w.carrier, w.waybill_number, w.tracking_number, \
-             w.created_at, c.amount, c.currency, l.format FROM waybills w \
+             w.created_at, c.amount AS charge_amount, c.currency AS charge_currency, \
+             l.format AS label_format FROM waybills w \
              LEFT JOIN charges c ON c.waybill_id = w.id \
              LEFT JOIN labels l ON l.waybill_id = w.id WHERE ",
             $where
         )
     };
-}
-
-fn from_row(row: &AnyRow) -> Result<WaybillRow, StoreError> {
-    Ok(WaybillRow {
-        id: row.try_get(0)?,
-        reference_number: row.try_get(1)?,
-        fingerprint: row.try_get(2)?,
-        state: State::parse(&row.try_get::<String, _>(3)?)?,
-        lease_until: row.try_get(4)?,
-        attempts: row.try_get(5)?,
-        channel: row.try_get(6)?,
-        carrier: row.try_get(7)?,
-        waybill_number: row.try_get(8)?,
-        tracking_number: row.try_get(9)?,
-        created_at: row.try_get(10)?,
-        charge_amount: row.try_get(11)?,
-        charge_currency: row.try_get(12)?,
-        label_format: row.try_get(13)?,
-    })
 }
 
 /// What a new attempt writes when it claims a reference.
@@ -279,14 +269,13 @@ impl Db {
         tenant_id: &str,
         reference: &str,
     ) -> Result<Option<WaybillRow>, StoreError> {
-        sqlx::query(select_row!("w.tenant_id = $1 AND w.reference_number = $2"))
-            .bind(tenant_id)
-            .bind(reference)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        Ok(
+            sqlx::query_as(select_row!("w.tenant_id = $1 AND w.reference_number = $2"))
+                .bind(tenant_id)
+                .bind(reference)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Marks a created waybill cancelled; false if it was not in the created state.
@@ -309,7 +298,8 @@ impl Db {
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let (format, content): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+        let (format, content): (String, Vec<u8>) =
+            (row.try_get("format")?, row.try_get("content")?);
         match self.label_file(waybill_id, &format) {
             Some(path) if content.is_empty() => {
                 let content = tokio::fs::read(&path).await?;
@@ -331,17 +321,14 @@ impl Db {
         tenant_id: &str,
         number: &str,
     ) -> Result<Option<WaybillRow>, StoreError> {
-        sqlx::query(select_row!(
+        Ok(sqlx::query_as(select_row!(
             "w.tenant_id = $1 AND w.state IN ('created', 'cancelled') \
              AND (w.waybill_number = $2 OR w.reference_number = $2)"
         ))
         .bind(tenant_id)
         .bind(number)
         .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+        .await?)
     }
 }
 
