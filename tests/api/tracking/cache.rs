@@ -1,0 +1,197 @@
+//! The Redis cache: outages fall back to the database and recover; instances follow each other's pushes.
+
+use super::*;
+
+/// A private Redis this test may stop, freeze and restart.
+struct OwnRedis {
+    port: u16,
+    dir: Option<tempfile::TempDir>,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16, dir: tempfile::TempDir) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (installed by scripts/test.sh)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            port,
+            dir: Some(dir),
+            child,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, sig: &str) {
+        std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    fn stop(mut self) -> (u16, tempfile::TempDir) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.port, self.dir.take().expect("directory"))
+    }
+
+    async fn get(&self, key: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .ok()?
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outages_fall_back_to_the_database_and_recover() {
+    crate::needs!(RedisBinary);
+    let redis = OwnRedis::start(free_port(), tempfile::tempdir().unwrap());
+    let url = redis.url();
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        pushes(s);
+        s.redis_url = Some(url);
+        s.tracking.redis_timeout_ms = 50;
+        s.tracking.redis_breaker_open_ms = 300;
+    })
+    .await;
+    let number = app.created("TRK-REDIS-1", "SANDBOX_LINEHAUL_US").await;
+    let key = shipgate::tracking::cache::key(&app.tenant_id, &number);
+    assert_eq!(app.tracking(&app.key, &number).await.status, 200);
+    assert!(
+        redis.get(&key).await.unwrap().contains("CREATED"),
+        "filled on the miss"
+    );
+
+    // Frozen Redis (slow, not refusing): answers keep coming from the database, new events
+    // included, each fast because the breaker stops asking Redis.
+    redis.signal("-STOP");
+    let push = |id: &'static str, code: &'static str, at: String| {
+        let body = json!({"waybillNumber": number, "events": [event(code, &at)]});
+        let app = &app;
+        async move { app.push_sandbox(id, now(), &body, SECRET).await }
+    };
+    assert_eq!(push("r-1", "PU", later(1, 8)).await.status, 200);
+    for _ in 0..20 {
+        let started = Instant::now();
+        let r = app.tracking(&app.key, &number).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["trackingStatus"], "PICKED_UP");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // Back: Redis still holds the old answer; the missed write is repaired and Redis serves
+    // the new one.
+    redis.signal("-CONT");
+    app.wait_for("the answer in Redis to be repaired", 10, || async {
+        let _ = app.tracking(&app.key, &number).await;
+        redis
+            .get(&key)
+            .await
+            .is_some_and(|b| b.contains("PICKED_UP"))
+            .then_some(())
+    })
+    .await;
+
+    // Redis gone: still answered, from the database.
+    let (port, dir) = redis.stop();
+    assert_eq!(push("r-2", "LA", later(2, -8)).await.status, 200);
+    for _ in 0..20 {
+        let r = app.tracking(&app.key, &number).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["events"][0]["statusCode"], "LA");
+    }
+    // Redis restarted (empty): filled again on the next queries.
+    let redis = OwnRedis::start(port, dir);
+    app.wait_for("Redis to be used again", 10, || async {
+        let r = app.tracking(&app.key, &number).await;
+        assert_eq!(r.status, 200);
+        redis
+            .get(&key)
+            .await
+            .is_some_and(|b| b.contains("\"LA\""))
+            .then_some(())
+    })
+    .await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_cached_in_another_instance_follow_a_push() {
+    crate::needs!(Redis);
+    // Two instances on one database and one Redis, each keeping answers in memory too: a push
+    // taken by one is seen by the other (Redis invalidates the other's copy).
+    let first = spawn_app_with(Backend::Sqlite, |s| {
+        pushes(s);
+        s.redis_url = Some(redis_url());
+    })
+    .await;
+    let url = first.database_url.clone();
+    let second = spawn_app_with(Backend::Sqlite, |s| {
+        pushes(s);
+        s.redis_url = Some(redis_url());
+        s.database_url = url;
+    })
+    .await;
+    let number = first.created("TRK-TWO-CACHES", "SANDBOX_LINEHAUL_US").await;
+    let key = second.new_key("acme").await;
+    for _ in 0..3 {
+        let r = second.tracking(&key, &number).await;
+        assert_eq!(r.body["trackingStatus"], "INFO_RECEIVED");
+    }
+    let body = json!({"waybillNumber": number, "events": [event("PU", &later(1, 8))]});
+    assert_eq!(
+        first
+            .push_sandbox("two-1", now(), &body, SECRET)
+            .await
+            .status,
+        200
+    );
+    // Redis's invalidation message reaches the other instance on its own time.
+    wait_until("the other instance to drop its old answer", 2, || async {
+        let r = second.tracking(&key, &number).await;
+        (r.body["trackingStatus"] == "PICKED_UP").then_some(())
+    })
+    .await;
+}

@@ -1,0 +1,130 @@
+//! Deliveries under load: a slow receiver holds only its own slots; two instances deliver each event once; private targets refused.
+
+use super::*;
+
+#[tokio::test]
+async fn pushes_never_reach_private_addresses_unless_allowed() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        fast(s);
+        s.webhooks.allow_private_targets = false;
+    })
+    .await;
+    // An endpoint on loopback (written while private targets were allowed, say).
+    let endpoint = shipgate::store::webhook_endpoints::Endpoint {
+        id: "whe_loopback".into(),
+        tenant_id: app.tenant_id.clone(),
+        url: receiver.uri(),
+        event_types: vec!["tracking.updated".into()],
+        description: None,
+        created_at: shipgate::store::now_rfc3339(),
+    };
+    app.db
+        .insert_webhook_endpoint(&endpoint, "whsec_dGVzdA==")
+        .await
+        .unwrap();
+    app.journey("HOOK-PRIVATE").await;
+    let refused = app
+        .wait_for("refused attempts", 10, || async {
+            let log = app.deliveries("&state=pending").await;
+            log.into_iter().find(|d| d["attempts"].as_i64() >= Some(2))
+        })
+        .await;
+    let error = refused["lastError"].as_str().unwrap();
+    assert!(error.starts_with("target not allowed"), "{error}");
+    assert!(
+        receiver.received_requests().await.unwrap().is_empty(),
+        "nothing reached the private address"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_up_the_others() {
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(1500)))
+        .mount(&slow)
+        .await;
+    let fast_receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&fast_receiver)
+        .await;
+    let app = spawn_live_app_with(Backend::Sqlite, |s| {
+        fast(s);
+        s.webhooks.timeout_ms = 3000;
+    })
+    .await;
+    let other = app.new_key("globex").await;
+    app.add_endpoint(&app.key, &slow.uri(), None).await;
+    app.add_endpoint(&other, &fast_receiver.uri(), None).await;
+    let (_, _) = tokio::join!(
+        app.journey("HOOK-SLOW-TENANT"),
+        app.journey_as(&other, "HOOK-FAST-TENANT")
+    );
+    // The other tenant's pushes all arrive while the slow receiver has taken a few at most.
+    let started = Instant::now();
+    app.wait_for("the fast receiver's pushes", 10, || async {
+        let pending = app.deliveries_as(&other, "&state=pending").await;
+        pending.is_empty().then_some(())
+    })
+    .await;
+    let fast_count = app.deliveries_as(&other, "&state=delivered").await.len();
+    assert!(fast_count > 10, "{fast_count} delivered");
+    let slow_done = app.deliveries("&state=delivered").await.len();
+    let slow_total = app.deliveries("").await.len();
+    assert!(
+        slow_done < slow_total / 2,
+        "{slow_done} of {slow_total} slow pushes done after {:?}",
+        started.elapsed()
+    );
+}
+#[tokio::test]
+async fn instances_side_by_side_deliver_each_event_once() {
+    crate::needs!(Postgres, Redis);
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(20)))
+        .mount(&receiver)
+        .await;
+    // Side by side, instances share the tracking cache through Redis.
+    let first = spawn_app_with(Backend::Postgres, |s| {
+        fast(s);
+        s.redis_url = Some(crate::helpers::redis_url());
+    })
+    .await;
+    let url = first.database_url.clone();
+    let second = spawn_app_with(Backend::Postgres, |s| {
+        fast(s);
+        s.database_url = url;
+        s.redis_url = Some(crate::helpers::redis_url());
+    })
+    .await;
+    let r = first.add_endpoint(&first.key, &receiver.uri(), None).await;
+    let secret = r.body["secret"].as_str().unwrap().to_owned();
+    let journeys: Vec<_> = (0..4)
+        .map(|i| {
+            let app = if i % 2 == 0 { &first } else { &second };
+            async move {
+                // Each instance's key belongs to the same tenant.
+                app.journey(&format!("HOOK-TWO-{i}")).await
+            }
+        })
+        .collect();
+    futures_util::future::join_all(journeys).await;
+    first.outbox_settled().await;
+    let pushes = received(&receiver, &secret).await;
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for p in &pushes {
+        *seen.entry(p.id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(seen.len(), first.deliveries("&state=delivered").await.len());
+    assert!(seen.len() > 40, "{} events", seen.len());
+    assert_in_order(&pushes);
+}
