@@ -41,10 +41,24 @@ pub enum Cache {
     Redis(Box<RedisCache>),
 }
 
-/// Key of a tenant's number.
+/// Key of a tenant's number. Tenant ids hold no `:`, so whatever a number holds, two
+/// (tenant, number) pairs never share a key.
 pub fn key(tenant_id: &str, number: &str) -> String {
-    format!("sg:trk:{tenant_id}:{number}")
+    format!("{ANSWER_PREFIX}{tenant_id}:{number}")
 }
+
+/// The key of an answer's version: its own namespace, so no number can name a version key.
+pub fn version_key(answer_key: &str) -> String {
+    match answer_key.strip_prefix(ANSWER_PREFIX) {
+        Some(rest) => format!("{VERSION_PREFIX}{rest}"),
+        None => format!("{VERSION_PREFIX}{answer_key}"),
+    }
+}
+
+const ANSWER_PREFIX: &str = "sg:trk:";
+const VERSION_PREFIX: &str = "sg:trkv:";
+/// Every key of the tracking cache, answers and versions.
+const KEYS_PATTERN: &str = "sg:trk*";
 
 /// What a read found.
 pub enum Lookup {
@@ -137,6 +151,15 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_keys_never_meet_answer_keys() {
+        let (a, b) = (key("t", "R1"), key("t", "R1:v"));
+        assert_ne!(version_key(&a), b);
+        assert_ne!(version_key(&a), a);
+        assert!(version_key(&b).starts_with(VERSION_PREFIX));
+        assert!(!version_key(&a).starts_with(ANSWER_PREFIX));
+    }
 
     #[tokio::test]
     async fn local_writes_never_go_back_in_version() {

@@ -28,14 +28,20 @@ pub struct RedisCache {
 /// tracking answers on recovery instead.
 const MAX_MISSED: usize = 100_000;
 
-/// Sets each key (and its `:v` version) unless it holds a newer version.
+/// KEYS are pairs (answer key, its version key): sets each answer and version unless the
+/// version key holds a newer version. A version that is missing or not a number counts as
+/// absent, so nothing a key may hold can make the script fail.
 const PUT_SCRIPT: &str = r"
 local v = tonumber(ARGV[1])
-for _, key in ipairs(KEYS) do
-  local cur = tonumber(redis.call('GET', key .. ':v') or '-1')
+for i = 1, #KEYS, 2 do
+  local raw = redis.call('GET', KEYS[i + 1])
+  local cur = -1
+  if raw then
+    cur = tonumber(raw) or -1
+  end
   if v >= cur then
-    redis.call('SET', key, ARGV[2], 'EX', ARGV[3])
-    redis.call('SET', key .. ':v', ARGV[1], 'EX', ARGV[3])
+    redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[3])
+    redis.call('SET', KEYS[i + 1], ARGV[1], 'EX', ARGV[3])
   end
 end
 return 1";
@@ -201,7 +207,7 @@ impl RedisCache {
             Some(mut conn) => {
                 let mut invocation = self.put.prepare_invoke();
                 for k in keys {
-                    invocation.key(k);
+                    invocation.key(k).key(super::version_key(k));
                 }
                 invocation
                     .arg(version)
@@ -263,7 +269,7 @@ impl RedisCache {
                         redis::cmd("SCAN")
                             .arg(cursor)
                             .arg("MATCH")
-                            .arg("sg:trk:*")
+                            .arg(super::KEYS_PATTERN)
                             .arg("COUNT")
                             .arg(1000),
                     )

@@ -195,3 +195,82 @@ async fn answers_cached_in_another_instance_follow_a_push() {
     })
     .await;
 }
+
+/// Hardening: a tenant cannot switch the Redis cache off for everyone by choosing references
+/// that name each other's keys (`R1` and `R1:v`), nor with a version key holding anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_reference_can_break_the_cache_for_other_tenants() {
+    crate::needs!(Redis);
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        pushes(s);
+        s.redis_url = Some(redis_url());
+    })
+    .await;
+    let r1 = app.created("R1", "SANDBOX_EXPRESS").await;
+    let r1v = app.created("R1:v", "SANDBOX_EXPRESS").await;
+    for number in ["R1", "R1:v", r1.as_str(), r1v.as_str()] {
+        assert_eq!(app.tracking(&app.key, number).await.status, 200);
+    }
+    // A refresh of R1 (a cancel rewrites its answer) must not trip the cache.
+    let cancelled = app
+        .call(
+            Method::POST,
+            &format!("/v1/waybills/{r1}/cancel"),
+            "/v1/waybills/{number}/cancel",
+            Some(&app.key),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let redis = redis::Client::open(redis_url()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let reader = conn.clone();
+    let get = |key: String| {
+        let mut conn = reader.clone();
+        async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<String>>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let r1_key = shipgate::tracking::cache::key(&app.tenant_id, "R1");
+    assert!(
+        get(r1_key).await.is_some_and(|b| b.contains("CANCELLED")),
+        "the cancelled answer is in Redis"
+    );
+
+    // Another tenant's queries are still filled into and served from Redis.
+    let other = app.new_key("globex").await;
+    let mut req = waybill_request("GLOBEX-1");
+    req["channel"] = json!("SANDBOX_EXPRESS");
+    let theirs = app.create_as(&other, &req).await;
+    assert_eq!(theirs.status, 201, "{}", theirs.body);
+    let number = theirs.waybill_number().to_owned();
+    assert_eq!(app.tracking(&other, &number).await.status, 200);
+    let tenant: String = sqlx::query_scalar("SELECT id FROM tenants WHERE name = 'globex'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    let their_key = shipgate::tracking::cache::key(&tenant, &number);
+    assert!(get(their_key.clone()).await.is_some(), "filled in Redis");
+
+    // A version key holding something that is not a number counts as absent.
+    let _: () = redis::cmd("SET")
+        .arg(shipgate::tracking::cache::version_key(&their_key))
+        .arg("{\"not\":\"a version\"}")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&their_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(app.tracking(&other, &number).await.status, 200);
+    assert!(
+        get(their_key).await.is_some(),
+        "written over the bad version"
+    );
+}
