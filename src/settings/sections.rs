@@ -31,6 +31,8 @@ pub struct WebhookSettings {
     /// Whether endpoints may be on loopback, private or link-local addresses (off: tenants'
     /// URLs cannot reach the gateway's own network).
     pub allow_private_targets: bool,
+    /// Ports endpoints may use (a URL without one uses its scheme's); empty: any port.
+    pub allowed_ports: Vec<u16>,
 }
 
 /// What SIGTERM does: `/readyz` answers 503 at once, responses ask clients to reconnect

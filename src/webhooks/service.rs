@@ -53,7 +53,7 @@ fn check_id(field: &str, id: &str) -> Result<(), WebhookError> {
     Ok(())
 }
 
-fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
+fn check_url(url: &str, allow_private: bool, ports: &[u16]) -> Result<(), String> {
     if url.len() > 2048 {
         return Err("must be at most 2048 characters".into());
     }
@@ -66,6 +66,16 @@ fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not carry credentials".into());
+    }
+    if !super::targets::port_allowed(&parsed, ports) {
+        return Err(format!(
+            "must use one of the allowed ports ({})",
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if !allow_private && let Some(why) = super::targets::refused_host(&parsed) {
         return Err(format!("must reach a public address: {why}"));
@@ -85,7 +95,11 @@ impl WebhookService {
         req: NewEndpoint,
     ) -> Result<(Endpoint, String), WebhookError> {
         let mut errors = Vec::new();
-        if let Err(e) = check_url(req.url.trim(), self.settings.allow_private_targets) {
+        if let Err(e) = check_url(
+            req.url.trim(),
+            self.settings.allow_private_targets,
+            &self.settings.allowed_ports,
+        ) {
             errors.push(FieldError::new("url", e));
         }
         let mut types = req

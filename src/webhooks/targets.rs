@@ -31,19 +31,37 @@ fn public_v4(ip: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b))
         // benchmarking, 198.18.0.0/15
         || (a == 198 && (b == 18 || b == 19))
+        // IETF protocol assignments, 192.0.0.0/24
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
         // reserved, 240.0.0.0/4
         || a >= 240)
 }
 
 fn public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         // unique local fc00::/7, link-local fe80::/10, documentation 2001:db8::/32
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8))
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        // site-local fec0::/10 (deprecated, still routed inside some networks)
+        || (s[0] & 0xffc0) == 0xfec0
+        // addresses that carry an IPv4 address a gateway may translate to anything:
+        // NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, IPv4-compatible ::/96
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        || s[0] == 0x2002
+        || s[..6] == [0; 6])
+}
+
+/// Whether pushes may go to this port (`webhooks.allowed_ports`; empty: any).
+pub fn port_allowed(url: &reqwest::Url, allowed: &[u16]) -> bool {
+    allowed.is_empty()
+        || url
+            .port_or_known_default()
+            .is_some_and(|p| allowed.contains(&p))
 }
 
 /// Why a URL's host may not receive pushes (an address literal or `localhost`), if it may not.
@@ -103,6 +121,14 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            "192.0.0.8",
+            "64:ff9b::a00:1",
+            "64:ff9b::808:808",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "fec0::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -125,6 +151,20 @@ mod tests {
         assert!(refused("http://169.254.169.254/latest/meta-data").is_some());
         assert!(refused("https://erp.example.com/hooks").is_none());
         assert!(refused("https://93.184.215.14/hooks").is_none());
+    }
+
+    #[test]
+    fn ports_are_limited_unless_the_list_is_empty() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let web = [443, 80];
+        assert!(port_allowed(&url("https://erp.example.com/hooks"), &web));
+        assert!(port_allowed(&url("http://erp.example.com/hooks"), &web));
+        assert!(!port_allowed(
+            &url("https://erp.example.com:6379/hooks"),
+            &web
+        ));
+        assert!(!port_allowed(&url("http://erp.example.com:8443/"), &web));
+        assert!(port_allowed(&url("http://erp.example.com:8443/"), &[]));
     }
 
     #[tokio::test]

@@ -42,6 +42,8 @@ impl Worker {
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms.min(5_000)))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve targets itself, past the checks above.
+            .no_proxy()
             .user_agent(concat!("shipgate-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
@@ -208,16 +210,20 @@ impl Worker {
     }
 
     async fn send(&self, job: &Job, event_id: &str, body: Vec<u8>) -> Sent {
-        if !self.settings.allow_private_targets {
-            // Names are checked as they resolve; an address written in the URL here.
-            match reqwest::Url::parse(&job.url) {
-                Ok(url) => {
-                    if let Some(why) = super::targets::refused_host(&url) {
-                        return Sent::Failed(format!("target not allowed: {why}"));
-                    }
-                }
-                Err(e) => return Sent::Failed(format!("invalid endpoint URL: {e}")),
-            }
+        let url = match reqwest::Url::parse(&job.url) {
+            Ok(url) => url,
+            Err(e) => return Sent::Failed(format!("invalid endpoint URL: {e}")),
+        };
+        if !super::targets::port_allowed(&url, &self.settings.allowed_ports) {
+            return Sent::Failed(
+                "target not allowed: its port is not in webhooks.allowed_ports".into(),
+            );
+        }
+        // Names are checked as they resolve; an address written in the URL here.
+        if !self.settings.allow_private_targets
+            && let Some(why) = super::targets::refused_host(&url)
+        {
+            return Sent::Failed(format!("target not allowed: {why}"));
         }
         let timestamp = now_millis() / 1000;
         let signature = super::signature(&job.secret, event_id, timestamp, &body);

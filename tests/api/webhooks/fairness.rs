@@ -1,4 +1,6 @@
-//! Deliveries under load: a slow receiver holds only its own slots; two instances deliver each event once; private targets refused.
+//! Deliveries under load and where pushes may go: a slow receiver holds only its own slots; two
+//! instances deliver each event once; private addresses, translated addresses and other ports
+//! refused.
 
 use super::*;
 
@@ -40,6 +42,69 @@ async fn pushes_never_reach_private_addresses_unless_allowed() {
         receiver.received_requests().await.unwrap().is_empty(),
         "nothing reached the private address"
     );
+}
+
+/// Hardening: NAT64, 6to4, IPv4-compatible, site-local and 192.0.0.0/24 targets are refused, and
+/// only the allowed ports (443 and 80 by default) take pushes, at subscription and at sending.
+#[tokio::test]
+async fn translated_addresses_and_other_ports_are_refused() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        fast(s);
+        s.webhooks.allow_private_targets = false;
+        s.webhooks.allowed_ports = vec![443, 80];
+    })
+    .await;
+    for url in [
+        "https://[64:ff9b::a9fe:a9fe]/hooks",
+        "https://[64:ff9b:1::1]/hooks",
+        "https://[2002:a9fe:a9fe::1]/hooks",
+        "https://[::169.254.169.254]/hooks",
+        "https://[fec0::1]/hooks",
+        "https://192.0.0.10/hooks",
+        "https://erp.example.com:6379/hooks",
+        "http://erp.example.com:8080/hooks",
+    ] {
+        let r = app.add_endpoint(&app.key, url, None).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        assert_eq!(r.body["details"][0]["field"], "url", "{url}");
+    }
+    let ok = app
+        .add_endpoint(&app.key, "https://erp.example.com/hooks", None)
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+
+    // An endpoint stored before the port list was narrowed is not sent to either.
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    app.db
+        .delete_webhook_endpoint(&app.tenant_id, ok.body["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let endpoint = shipgate::store::webhook_endpoints::Endpoint {
+        id: "whe_otherport".into(),
+        tenant_id: app.tenant_id.clone(),
+        url: receiver.uri(),
+        event_types: vec!["tracking.updated".into()],
+        description: None,
+        created_at: shipgate::store::now_rfc3339(),
+    };
+    app.db
+        .insert_webhook_endpoint(&endpoint, "whsec_dGVzdA==")
+        .await
+        .unwrap();
+    app.journey("HOOK-PORT").await;
+    let refused = app
+        .wait_for("refused attempts", 10, || async {
+            let log = app.deliveries("&state=pending").await;
+            log.into_iter().find(|d| d["attempts"].as_i64() >= Some(1))
+        })
+        .await;
+    let error = refused["lastError"].as_str().unwrap();
+    assert!(error.contains("port"), "{error}");
+    assert!(receiver.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]
