@@ -9,7 +9,7 @@ pub use sections::*;
 
 use carriers::CarrierId;
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Toml};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -56,13 +56,57 @@ impl Settings {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(
-            Env::prefixed("SHIPGATE_")
-                .ignore(&["CONFIG"])
-                .split("__")
-                .lowercase(true),
-        );
-        Self::from_figment(figment)
+        Self::with_env(figment, std::env::vars())
+    }
+
+    /// `SHIPGATE_*` variables over `figment`: nested keys joined by `__`, values read as
+    /// numbers, booleans or arrays where they look like one — except for keys that take text:
+    /// there the variable is taken as written, so an account number, CRID or service code of
+    /// digits stays text (leading zeros included).
+    pub fn with_env(
+        figment: Figment,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        use figment::error::{Actual, Kind};
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let key = name.strip_prefix("SHIPGATE_")?;
+                (key != "CONFIG").then(|| (key.to_ascii_lowercase().replace("__", "."), value))
+            })
+            .collect();
+        let mut as_text = std::collections::BTreeSet::new();
+        loop {
+            let mut layered = figment.clone();
+            for (key, raw) in &vars {
+                layered = if as_text.contains(key) {
+                    layered.merge((key.as_str(), raw.as_str()))
+                } else {
+                    let value: figment::value::Value = raw
+                        .parse()
+                        .unwrap_or_else(|_| figment::value::Value::from(raw.clone()));
+                    layered.merge((key.as_str(), value))
+                };
+            }
+            let Err(errors) = layered.extract::<Settings>() else {
+                return Self::from_figment(layered);
+            };
+            let text_keys: Vec<String> = errors
+                .into_iter()
+                .filter(|e| {
+                    matches!(&e.kind, Kind::InvalidType(
+                        Actual::Unsigned(_) | Actual::Signed(_) | Actual::Float(_) | Actual::Bool(_),
+                        expected,
+                    ) if expected.contains("string"))
+                })
+                .map(|e| e.path.join("."))
+                .filter(|path| !as_text.contains(path) && vars.iter().any(|(k, _)| k == path))
+                .collect();
+            if text_keys.is_empty() {
+                return Self::from_figment(layered);
+            }
+            as_text.extend(text_keys);
+        }
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
@@ -138,6 +182,42 @@ mod tests {
         assert_eq!(s.channels.len(), 16);
         assert_eq!(s.returns.warehouses.len(), 2);
         assert!(s.tracking.last_mile_carriers.contains_key("USPS"));
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::with_env(
+            Settings::defaults(),
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn digits_in_variables_stay_text_where_a_key_takes_text() {
+        let s = env(&[
+            ("SHIPGATE_CARRIERS__FEDEX__ACCOUNT_NUMBER", "0740561073"),
+            ("SHIPGATE_CARRIERS__USPS__CRID", "56982563"),
+            ("SHIPGATE_CARRIERS__USPS__MID", "901234567"),
+            ("SHIPGATE_CARRIERS__SF_EXPRESS__CHECKWORD", "12345678"),
+            ("SHIPGATE_CHANNELS__MY_UPS__CARRIER", "ups"),
+            ("SHIPGATE_CHANNELS__MY_UPS__SERVICE", "65"),
+            ("SHIPGATE_IDEMPOTENCY__WAIT_MS", "300"),
+            ("SHIPGATE_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true"),
+            ("SHIPGATE_WEBHOOKS__ALLOWED_PORTS", "[443, 8443]"),
+            ("OTHER_VARIABLE", "1"),
+        ])
+        .unwrap();
+        assert_eq!(s.carriers.fedex.account_number, "0740561073");
+        assert_eq!(s.carriers.usps.crid, "56982563");
+        assert_eq!(s.carriers.usps.mid, "901234567");
+        use secrecy::ExposeSecret;
+        assert_eq!(s.carriers.sf_express.checkword.expose_secret(), "12345678");
+        assert_eq!(s.channels["MY_UPS"].service, "65");
+        assert_eq!(s.idempotency.wait_ms, 300);
+        assert!(s.webhooks.allow_private_targets);
+        assert_eq!(s.webhooks.allowed_ports, [443, 8443]);
+        // A number where a number belongs is still checked, and named.
+        let err = env(&[("SHIPGATE_IDEMPOTENCY__WAIT_MS", "soon")]).unwrap_err();
+        assert!(err.0.contains("idempotency.wait_ms"), "{err}");
     }
 
     #[test]

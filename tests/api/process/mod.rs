@@ -148,6 +148,21 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("http.max_body_bytes"));
+
+    // Hardening: real account numbers, CRIDs and MIDs are digits, set this way by every
+    // docker-compose deployment; they start the binary and stay text.
+    let out = shipgate(&url, dir.path())
+        .env("SHIPGATE_CARRIERS__FEDEX__ACCOUNT_NUMBER", "740561073")
+        .env("SHIPGATE_CARRIERS__USPS__CRID", "56982563")
+        .env("SHIPGATE_CARRIERS__USPS__MID", "0901234567")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn sigterm(server: &Server) {
