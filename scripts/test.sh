@@ -31,6 +31,13 @@ for crate_src in src carriers/src; do
 done
 echo "module graphs: no cycles"
 
+# The official Standard Webhooks library checks our signatures (in and out) in the tests.
+if [ ! -x target/standardwebhooks-venv/bin/python ]; then
+  python3 -m venv target/standardwebhooks-venv
+  target/standardwebhooks-venv/bin/pip install --quiet --disable-pip-version-check standardwebhooks==1.1.0
+fi
+export STANDARDWEBHOOKS_PYTHON="$PWD/target/standardwebhooks-venv/bin/python"
+
 # Here every server is up: a test that would skip for want of one fails instead.
 export TEST_REQUIRE_SERVERS=1
 status=0

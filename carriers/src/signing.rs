@@ -26,6 +26,18 @@ fn standard_webhooks_mac(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> 
     m
 }
 
+/// Prefix of Standard Webhooks secrets: the rest is the base64 of the HMAC key.
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// The HMAC key of a Standard Webhooks secret: the decoded part after `whsec_` (the
+/// specification's form); a secret without the prefix is used as it is written.
+pub fn standard_webhooks_key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix(SECRET_PREFIX)
+        .and_then(|k| STANDARD.decode(k).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
 /// The Standard Webhooks signature of `id.timestamp.body`, as sent in `webhook-signature`.
 pub fn standard_webhooks_sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     let m = standard_webhooks_mac(key, id, &timestamp.to_string(), body);
@@ -94,6 +106,16 @@ mod tests {
             body,
             &sig
         ));
+    }
+
+    #[test]
+    fn whsec_secrets_key_with_their_decoded_part() {
+        let key = standard_webhooks_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert_eq!(
+            key,
+            STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
+        );
+        assert_eq!(standard_webhooks_key("plain-secret"), b"plain-secret");
     }
 
     #[test]

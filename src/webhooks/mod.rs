@@ -22,27 +22,21 @@ pub const EVENT_TYPES: [&str; 2] = [TRACKING_UPDATED, LAST_MILE_ASSIGNED];
 pub const TRACKING_UPDATED: &str = "tracking.updated";
 pub const LAST_MILE_ASSIGNED: &str = "last_mile.assigned";
 
-/// Prefix of endpoint secrets (Standard Webhooks): the rest is the base64 HMAC key.
-const SECRET_PREFIX: &str = "whsec_";
-
 /// A new endpoint secret: `whsec_` and 32 random bytes in base64.
 pub fn new_secret() -> Result<String, getrandom::Error> {
     use base64::Engine;
     let mut key = [0u8; 32];
     getrandom::fill(&mut key)?;
     Ok(format!(
-        "{SECRET_PREFIX}{}",
+        "{}{}",
+        carriers::signing::SECRET_PREFIX,
         base64::engine::general_purpose::STANDARD.encode(key)
     ))
 }
 
 /// The HMAC key of a secret: the decoded part after `whsec_`.
 pub fn signing_key(secret: &str) -> Vec<u8> {
-    use base64::Engine;
-    secret
-        .strip_prefix(SECRET_PREFIX)
-        .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
-        .unwrap_or_else(|| secret.as_bytes().to_vec())
+    carriers::signing::standard_webhooks_key(secret)
 }
 
 /// `webhook-signature` for a delivery: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`.

@@ -25,9 +25,10 @@ impl PushReceiver for SandboxPush {
         let id = req.require_header("webhook-id")?;
         let timestamp = req.require_header("webhook-timestamp")?;
         let signatures = req.require_header("webhook-signature")?;
-        let key = secret.expose_secret().as_bytes();
+        // `whsec_...` (the specification's form) keys with its decoded part.
+        let key = crate::signing::standard_webhooks_key(secret.expose_secret());
         if !crate::signing::standard_webhooks_verify(
-            key,
+            &key,
             &id,
             timestamp.trim(),
             req.body,

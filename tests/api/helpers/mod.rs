@@ -52,6 +52,8 @@ pub enum Server {
     RedisBinary,
     /// PostgreSQL's server binaries (for tests that start and stop their own PostgreSQL).
     PostgresBinaries,
+    /// Python with the official Standard Webhooks library (`STANDARDWEBHOOKS_PYTHON`).
+    StandardWebhooks,
 }
 
 impl Server {
@@ -73,9 +75,38 @@ impl Server {
             {
                 Some("PostgreSQL 15 server binaries are not installed")
             }
+            Self::StandardWebhooks if env("STANDARDWEBHOOKS_PYTHON") => {
+                Some("STANDARDWEBHOOKS_PYTHON is not set (scripts/test.sh installs the library)")
+            }
             _ => None,
         }
     }
+}
+
+/// Runs the official Standard Webhooks library (tests/e2e/standardwebhooks_check.py): `sign`
+/// gives the `webhook-signature` of a message, `verify` whether one verifies.
+pub fn standard_webhooks(args: &[&str], body: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let python = std::env::var("STANDARDWEBHOOKS_PYTHON").expect("needs!(StandardWebhooks)");
+    let script = format!(
+        "{}/tests/e2e/standardwebhooks_check.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body)
+        .expect("body written");
+    child.wait_with_output().expect("python ends")
 }
 
 fn on_path(program: &str) -> bool {

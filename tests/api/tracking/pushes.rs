@@ -195,3 +195,64 @@ async fn fedex_and_sf_express_pushes_in_their_own_formats() {
 }
 
 on_both_databases!(pushes_are_authenticated_deduplicated_and_ordered);
+
+/// Hardening: the sandbox callback speaks Standard Webhooks, so a push signed by the official
+/// library with a `whsec_` secret (the specification's form: the key is the decoded part) is
+/// taken, and one signed with the secret's text is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_signed_by_the_official_standard_webhooks_library_are_taken() {
+    crate::needs!(StandardWebhooks);
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.tracking.polling.enabled = false;
+        s.tracking.callbacks.insert(
+            CarrierId::Sandbox,
+            CallbackSettings {
+                secret: WHSEC.into(),
+            },
+        );
+    })
+    .await;
+    let number = app.created("TRK-SW-1", "SANDBOX_LINEHAUL_US").await;
+    let body = serde_json::to_vec(
+        &json!({"waybillNumber": number, "events": [event("PU", &later(1, 8))]}),
+    )
+    .unwrap();
+    let timestamp = now().to_string();
+    let send = |id: &'static str, signature: String| {
+        let (app, body, timestamp) = (&app, body.clone(), timestamp.clone());
+        async move {
+            app.client
+                .post(format!("{}/v1/callbacks/sandbox", app.address))
+                .header("content-type", "application/json")
+                .header("webhook-id", id)
+                .header("webhook-timestamp", timestamp)
+                .header("webhook-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let signed = crate::helpers::standard_webhooks(&["sign", WHSEC, "msg_sw_1", &timestamp], &body);
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let signature = String::from_utf8(signed.stdout).unwrap().trim().to_owned();
+    assert_eq!(send("msg_sw_1", signature).await, 200);
+    let t = app.tracking(&app.key, &number).await;
+    assert_eq!(t.body["trackingStatus"], "PICKED_UP", "{}", t.body);
+
+    // Keyed with the text of the secret instead: refused.
+    let wrong = carriers::signing::standard_webhooks_sign(
+        WHSEC.as_bytes(),
+        "msg_sw_2",
+        timestamp.parse().unwrap(),
+        &body,
+    );
+    assert_eq!(send("msg_sw_2", wrong).await, 401);
+}

@@ -277,3 +277,40 @@ async fn a_receiver_that_is_gone_gets_everything_when_it_is_back() {
     assert_eq!(ids.len(), total);
     assert_eq!(app.deliveries("&state=delivered").await.len(), total);
 }
+
+/// Every push verifies with the official Standard Webhooks library and the endpoint's secret.
+#[tokio::test]
+async fn pushes_verify_with_the_official_standard_webhooks_library() {
+    crate::needs!(StandardWebhooks);
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let app = spawn_app_with(Backend::Sqlite, fast).await;
+    let r = app.add_endpoint(&app.key, &receiver.uri(), None).await;
+    let secret = r.body["secret"].as_str().unwrap().to_owned();
+    app.journey("HOOK-OFFICIAL").await;
+    app.outbox_settled().await;
+    let requests = receiver.received_requests().await.unwrap();
+    assert!(requests.len() > 4, "{} pushes", requests.len());
+    for req in &requests {
+        let header = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_owned();
+        let (id, ts, sig) = (
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+        );
+        let out =
+            crate::helpers::standard_webhooks(&["verify", &secret, &id, &ts, &sig], &req.body);
+        assert!(
+            out.status.success(),
+            "{id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The library refuses what is not ours.
+        let tampered =
+            crate::helpers::standard_webhooks(&["verify", &secret, &id, &ts, &sig], b"{}");
+        assert!(!tampered.status.success());
+    }
+}
