@@ -127,17 +127,20 @@ impl From<Vec<TrackingEvent>> for TrackingUpdate {
 
 /// The normalized status of a shipment from its timeline, in any order: the latest terminal event
 /// (delivered, returned, cancelled) once there is one, so that a late-arriving older scan never
-/// replaces it; otherwise the latest event whose code the carrier's map knows. `None` for an
-/// empty timeline or one of unknown codes only.
+/// replaces it; otherwise the latest event whose code the carrier's map knows — except that a
+/// status never goes back to before the pickup: once a parcel was picked up, a later acceptance
+/// or information scan (the next carrier taking it over at a hand-over) reads `InTransit`.
+/// `None` for an empty timeline or one of unknown codes only.
 pub fn derive_status<'a>(
     events: impl IntoIterator<Item = (&'a DateTime<FixedOffset>, TrackingStatus)>,
 ) -> Option<TrackingStatus> {
+    let known: Vec<(&DateTime<FixedOffset>, TrackingStatus)> = events
+        .into_iter()
+        .filter(|(_, s)| *s != TrackingStatus::Unknown)
+        .collect();
     let mut latest: Option<(&DateTime<FixedOffset>, TrackingStatus)> = None;
     let mut terminal: Option<(&DateTime<FixedOffset>, TrackingStatus)> = None;
-    for (at, status) in events {
-        if status == TrackingStatus::Unknown {
-            continue;
-        }
+    for &(at, status) in &known {
         let slot = if status.is_terminal() {
             &mut terminal
         } else {
@@ -148,7 +151,17 @@ pub fn derive_status<'a>(
             *slot = Some((at, status));
         }
     }
-    terminal.or(latest).map(|(_, status)| status)
+    if let Some(t) = terminal {
+        return Some(t.1);
+    }
+    let (at, status) = latest?;
+    let picked_up_before = known
+        .iter()
+        .any(|(t, s)| *t < at && s.rank() >= TrackingStatus::PickedUp.rank());
+    if status.rank() <= TrackingStatus::PickedUp.rank() && picked_up_before {
+        return Some(TrackingStatus::InTransit);
+    }
+    Some(status)
 }
 
 /// The zone of a place: by US/CA/AU/BR/MX/RU state where a country spans several zones,
@@ -318,6 +331,25 @@ mod tests {
             Some(PickedUp)
         );
         assert_eq!(derive_status([(&t1, Unknown)]), None);
+        // A hand-over: the next carrier's acceptance after the parcel moved never reads as a
+        // step back, in whatever order the events arrive.
+        assert_eq!(
+            derive_status([(&t1, PickedUp), (&t2, InTransit), (&t3, PickedUp)]),
+            Some(InTransit)
+        );
+        assert_eq!(
+            derive_status([(&t3, PickedUp), (&t1, PickedUp), (&t2, InTransit)]),
+            Some(InTransit)
+        );
+        assert_eq!(
+            derive_status([(&t1, PickedUp), (&t3, InfoReceived)]),
+            Some(InTransit)
+        );
+        // A first pickup is a pickup.
+        assert_eq!(
+            derive_status([(&t1, InfoReceived), (&t2, PickedUp)]),
+            Some(PickedUp)
+        );
         // Same instant: the later stage wins.
         assert_eq!(
             derive_status([(&t1, OutForDelivery), (&t1, InTransit)]),

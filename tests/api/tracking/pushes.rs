@@ -256,3 +256,35 @@ async fn pushes_signed_by_the_official_standard_webhooks_library_are_taken() {
     );
     assert_eq!(send("msg_sw_2", wrong).await, 401);
 }
+
+/// Hardening: at a line-haul hand-over the last-mile carrier's acceptance (USPS `03`) comes
+/// after the parcel moved: its status reads IN_TRANSIT, never back to PICKED_UP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_over_never_moves_the_status_back() {
+    let app = spawn_app_with(Backend::Sqlite, pushes).await;
+    let number = app.created("TRK-HANDOVER", "SANDBOX_LINEHAUL_US").await;
+    let moving = json!({"waybillNumber": number,
+        "events": [event("PU", &later(1, 8)), event("LA", &later(6, -8))]});
+    assert_eq!(
+        app.push_sandbox("ho-1", now(), &moving, SECRET)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.tracking(&app.key, &number).await.body["trackingStatus"],
+        "IN_TRANSIT"
+    );
+    let accepted = json!({"waybillNumber": number, "lastMile": {"carrier": "USPS",
+        "trackingNumber": "9400111899223344550001", "events": [event("03", &later(8, -8))]}});
+    assert_eq!(
+        app.push_sandbox("ho-2", now(), &accepted, SECRET)
+            .await
+            .status,
+        200
+    );
+    let t = app.tracking(&app.key, &number).await;
+    assert_eq!(codes(&t.body)[0], "03", "{}", t.body);
+    assert_eq!(t.body["events"][0]["trackingStatus"], "PICKED_UP");
+    assert_eq!(t.body["trackingStatus"], "IN_TRANSIT", "{}", t.body);
+}
