@@ -70,6 +70,13 @@ pub struct CustomsItem {
     pub origin_country: Option<String>,
 }
 
+impl CustomsItem {
+    /// Weight of the whole line (unit weight × quantity), computed wide: it cannot wrap.
+    pub fn line_weight_grams(&self) -> u64 {
+        u64::from(self.weight_grams.unwrap_or(0)) * u64::from(self.quantity)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Customs {
@@ -174,5 +181,26 @@ impl Created {
             label: None,
             routing: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_weights_do_not_wrap() {
+        let item = CustomsItem {
+            description: "Bolts".into(),
+            hs_code: None,
+            quantity: u32::MAX,
+            unit_value: "1.00".into(),
+            weight_grams: Some(u32::MAX),
+            origin_country: None,
+        };
+        assert_eq!(
+            item.line_weight_grams(),
+            u64::from(u32::MAX) * u64::from(u32::MAX)
+        );
     }
 }

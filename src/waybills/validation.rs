@@ -13,6 +13,8 @@ pub const MAX_PARCELS: usize = 50;
 pub const MAX_CUSTOMS_ITEMS: usize = 100;
 pub const MAX_WEIGHT_GRAMS: i64 = 1_000_000;
 pub const MAX_QUANTITY: i64 = 100_000;
+/// Most a customs line may weigh in all (unit weight × quantity): 10 t.
+pub const MAX_LINE_WEIGHT_GRAMS: i64 = 10_000_000;
 pub const MAX_DIMENSION_CM: f64 = 1_000.0;
 
 /// Countries whose addresses carry no postal code.
@@ -393,12 +395,21 @@ fn customs(e: &mut Errors, c: &CustomsInput) -> Customs {
                 .origin_country
                 .as_ref()
                 .map(|_| e.country(&f("originCountry"), item.origin_country.as_ref()));
+            let weight_grams = weight(e, &f("weightGrams"), item.weight_grams, false);
+            if let Some(w) = weight_grams
+                && i64::from(w) * i64::from(quantity) > MAX_LINE_WEIGHT_GRAMS
+            {
+                e.add(
+                    f("weightGrams"),
+                    format!("times quantity must be at most {MAX_LINE_WEIGHT_GRAMS} grams"),
+                );
+            }
             CustomsItem {
                 description: e.required(&f("description"), item.description.as_ref(), 200),
                 hs_code,
                 quantity,
                 unit_value,
-                weight_grams: weight(e, &f("weightGrams"), item.weight_grams, false),
+                weight_grams,
                 origin_country,
             }
         })

@@ -28,8 +28,9 @@ fn details(a: &Address) -> Value {
     })
 }
 
-fn kg(grams: u32) -> f64 {
-    (f64::from(grams) / 1000.0 * 1000.0).round() / 1000.0
+/// Grams as kilograms with three decimals.
+fn kg(grams: u64) -> f64 {
+    grams as f64 / 1000.0
 }
 
 fn money(s: &str) -> f64 {
@@ -42,7 +43,7 @@ pub fn create(s: &Shipment, cx: &Context<super::DhlExpressCredentials>) -> Outbo
         .iter()
         .map(|p| {
             let mut pkg = json!({
-                "weight": kg(p.weight_grams),
+                "weight": kg(u64::from(p.weight_grams)),
                 "customerReferences": [{"value": s.reference_number, "typeCode": "CU"}],
             });
             if let (Some(l), Some(w), Some(h)) = (p.length_cm, p.width_cm, p.height_cm) {
@@ -70,7 +71,7 @@ pub fn create(s: &Shipment, cx: &Context<super::DhlExpressCredentials>) -> Outbo
             .iter()
             .enumerate()
             .map(|(n, i)| {
-                let grams = i.weight_grams.unwrap_or(0) * i.quantity;
+                let grams = i.line_weight_grams();
                 let mut item = json!({
                     "number": n + 1,
                     "description": i.description,

@@ -24,8 +24,9 @@ fn party(a: &Address) -> Value {
     })
 }
 
-fn kg(grams: u32) -> f64 {
-    (f64::from(grams) / 1000.0 * 1000.0).round() / 1000.0
+/// Grams as kilograms with three decimals.
+fn kg(grams: u64) -> f64 {
+    grams as f64 / 1000.0
 }
 
 pub fn create(s: &Shipment, cx: &Context<super::FedexCredentials>) -> OutboundRequest {
@@ -37,7 +38,7 @@ pub fn create(s: &Shipment, cx: &Context<super::FedexCredentials>) -> OutboundRe
         .map(|(i, p)| {
             let mut item = json!({
                 "sequenceNumber": i + 1,
-                "weight": {"units": "KG", "value": kg(p.weight_grams)},
+                "weight": {"units": "KG", "value": kg(u64::from(p.weight_grams))},
                 "customerReferences": [
                     {"customerReferenceType": "CUSTOMER_REFERENCE", "value": s.reference_number},
                     // Our idempotency key, searchable with Track by References (PURCHASE_ORDER).
@@ -88,7 +89,7 @@ pub fn create(s: &Shipment, cx: &Context<super::FedexCredentials>) -> OutboundRe
                         "amount": item.unit_value.parse::<f64>().unwrap_or(0.0) * f64::from(item.quantity),
                         "currency": customs.currency,
                     },
-                    "weight": {"units": "KG", "value": kg(item.weight_grams.unwrap_or(0) * item.quantity)},
+                    "weight": {"units": "KG", "value": kg(item.line_weight_grams())},
                 })
             })
             .collect();

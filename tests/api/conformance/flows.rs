@@ -152,3 +152,39 @@ async fn carrier_errors_keep_the_carriers_code() {
         );
     }
 }
+
+/// Hardening: customs lines whose weight × quantity would wrap 32 bits (the DHL Express and
+/// FedEx requests carry line weights) are refused with the field named, and the largest line
+/// allowed goes to the carrier with its exact weight.
+#[tokio::test]
+async fn heavy_customs_lines_never_overflow() {
+    for case in [fedex(), dhl()] {
+        let server = MockServer::start().await;
+        (case.mount)(&server).await;
+        mount_create_ok(&case, &server).await;
+        let app = app_for(&case, &server, |_| {}).await;
+        let mut req = request(&case, "PO-HEAVY-1");
+        req["customs"]["items"][0]["weightGrams"] = json!(1_000_000);
+        req["customs"]["items"][0]["quantity"] = json!(100_000);
+        let r = app.create(&req).await;
+        assert_eq!(r.status, 400, "{}: {}", case.carrier, r.body);
+        assert_eq!(
+            r.body["details"][0]["field"],
+            "customs.items[0].weightGrams"
+        );
+        assert_eq!(create_calls(&server, &case).await, 0);
+
+        let mut req = request(&case, "PO-HEAVY-2");
+        req["customs"]["items"][0]["weightGrams"] = json!(100_000);
+        req["customs"]["items"][0]["quantity"] = json!(100);
+        let r = app.create(&req).await;
+        assert_eq!(r.status, 201, "{}: {}", case.carrier, r.body);
+        let sent = requests_to(&server, case.create_path).await;
+        let body = String::from_utf8_lossy(&sent[0].body).into_owned();
+        assert!(
+            body.contains("10000"),
+            "{}: 10,000 kg in {body}",
+            case.carrier
+        );
+    }
+}
