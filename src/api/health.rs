@@ -20,9 +20,11 @@ pub async fn readyz(
             "shutting down: this instance takes no new work".into(),
         ));
     }
-    db.ping()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("database not ready: {e}")))?;
+    db.ping().await.map_err(|e| {
+        // The cause is for operators (logged with the request id), not for whoever asks.
+        tracing::warn!(error = %e, "readiness: the database does not answer");
+        ApiError::Unavailable("database not ready".into())
+    })?;
     let state = tracking.cache_state().await.as_str();
     Ok(HttpResponse::Ok().json(json!({ "status": 1, "database": "ok", "cache": state })))
 }

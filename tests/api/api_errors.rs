@@ -210,6 +210,8 @@ async fn readiness_fails_when_the_database_is_gone() {
         .await;
     assert_eq!(r.status, 503);
     assert_eq!(r.error_code(), "SERVICE_UNAVAILABLE");
+    // Hardening: the database's own error text is not shown to whoever asks.
+    assert_eq!(r.body["errorMsg"], "database not ready", "{}", r.body);
 }
 
 #[tokio::test]
