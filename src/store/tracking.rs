@@ -26,6 +26,21 @@ pub struct TrackRow {
     pub tracking_status: Option<String>,
 }
 
+/// The same row with `$rank` as `match_rank`, for look-ups that try several kinds of number and
+/// keep the best kind (`ORDER BY match_rank`).
+macro_rules! select_ranked_track_row {
+    ($rank:literal, $where:literal) => {
+        concat!(
+            "SELECT id, tenant_id, reference_number, waybill_number, carrier, state, created_at, \
+             tracking_version, last_mile_carrier, last_mile_tracking_number, last_mile_unknown, \
+             request_json, tracking_status, ",
+            $rank,
+            " AS match_rank FROM waybills WHERE state IN ('created', 'cancelled') AND ",
+            $where
+        )
+    };
+}
+
 macro_rules! select_track_row {
     ($where:literal) => {
         concat!(
@@ -53,6 +68,19 @@ fn track_row(row: &AnyRow) -> Result<TrackRow, StoreError> {
         request_json: row.try_get("request_json")?,
         tracking_status: row.try_get("tracking_status")?,
     })
+}
+
+/// The waybill a carrier's push names.
+#[derive(Debug, Clone)]
+pub enum PushMatch {
+    One {
+        row: Box<TrackRow>,
+        by_last_mile: bool,
+    },
+    /// No waybill of this carrier has the number.
+    None,
+    /// Two waybills have it as their best match.
+    Ambiguous,
 }
 
 /// One stored event with the carrier that reported it.
@@ -189,15 +217,17 @@ impl Db {
         number: &str,
     ) -> Result<Option<TrackRow>, StoreError> {
         // One indexed look-up per kind of number (an OR across the three columns would make
-        // SQLite scan the tenant's rows).
+        // SQLite scan the tenant's rows). A number that is one waybill's number and another's
+        // reference is the waybill number's, always; then references, then last-mile numbers.
         self.first_track_row(
             concat!(
-                select_track_row!("tenant_id = $1 AND waybill_number = $2"),
+                "SELECT * FROM (",
+                select_ranked_track_row!("0", "tenant_id = $1 AND waybill_number = $2"),
                 " UNION ALL ",
-                select_track_row!("tenant_id = $1 AND reference_number = $2"),
+                select_ranked_track_row!("1", "tenant_id = $1 AND reference_number = $2"),
                 " UNION ALL ",
-                select_track_row!("tenant_id = $1 AND last_mile_tracking_number = $2"),
-                " LIMIT 1"
+                select_ranked_track_row!("2", "tenant_id = $1 AND last_mile_tracking_number = $2"),
+                ") m ORDER BY match_rank, created_at LIMIT 1"
             ),
             tenant_id,
             number,
@@ -237,20 +267,39 @@ impl Db {
         &self,
         carrier: &str,
         number: &str,
-    ) -> Result<Option<TrackRow>, StoreError> {
-        self.first_track_row(
-            concat!(
-                select_track_row!("carrier = $1 AND waybill_number = $2"),
-                " UNION ALL ",
-                select_track_row!("carrier = $1 AND tracking_number = $2"),
-                " UNION ALL ",
-                select_track_row!("last_mile_tracking_number = $2"),
-                " LIMIT 1"
+    ) -> Result<PushMatch, StoreError> {
+        // The carrier's own waybill or tracking number first; a last-mile number only of the
+        // carrier's own waybills or of waybills it carries the last mile of. Two waybills at
+        // the best rank are a number that means two things: refused, not guessed.
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM (",
+            select_ranked_track_row!("0", "carrier = $1 AND waybill_number = $2"),
+            " UNION ALL ",
+            select_ranked_track_row!("1", "carrier = $1 AND tracking_number = $2"),
+            " UNION ALL ",
+            select_ranked_track_row!(
+                "2",
+                "last_mile_tracking_number = $2 AND (carrier = $1 OR \
+                 LOWER(REPLACE(last_mile_carrier, ' ', '_')) = $1)"
             ),
-            carrier,
-            number,
-        )
-        .await
+            ") m ORDER BY match_rank, created_at LIMIT 2"
+        ))
+        .bind(carrier)
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?;
+        let ranked = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>("match_rank")?, track_row(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(match ranked.as_slice() {
+            [] => PushMatch::None,
+            [(a, _), (b, _), ..] if a == b => PushMatch::Ambiguous,
+            [(rank, row), ..] => PushMatch::One {
+                row: Box::new(row.clone()),
+                by_last_mile: *rank == 2,
+            },
+        })
     }
 
     /// The waybill's events, newest first.

@@ -321,9 +321,12 @@ impl Db {
         tenant_id: &str,
         number: &str,
     ) -> Result<Option<WaybillRow>, StoreError> {
+        // A number that is one waybill's number and another's reference is the waybill
+        // number's (as in tracking queries).
         Ok(sqlx::query_as(select_row!(
             "w.tenant_id = $1 AND w.state IN ('created', 'cancelled') \
-             AND (w.waybill_number = $2 OR w.reference_number = $2)"
+             AND (w.waybill_number = $2 OR w.reference_number = $2) \
+             ORDER BY CASE WHEN w.waybill_number = $2 THEN 0 ELSE 1 END LIMIT 1"
         ))
         .bind(tenant_id)
         .bind(number)

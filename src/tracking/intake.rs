@@ -2,6 +2,7 @@
 //! here each delivery is matched to its waybill and stored before the push is acknowledged.
 
 use super::{TrackingError, TrackingService};
+use crate::store::tracking::PushMatch;
 use crate::store::{Db, now_millis};
 use carriers::CarrierId;
 use carriers::push::{PushReceiver, PushRequest};
@@ -81,7 +82,17 @@ impl TrackingService {
         let total = deliveries.len();
         let mut replayed = 0;
         for d in deliveries {
-            match self.row_for_push(id.as_str(), &d.number).await? {
+            let found = match self.row_for_push(id.as_str(), &d.number).await? {
+                PushMatch::One { row, .. } => Some(*row),
+                PushMatch::None => None,
+                PushMatch::Ambiguous => {
+                    tracing::warn!(carrier = %id, number = %d.number, "push for a number two waybills have: not taken");
+                    metrics::counter!("shipgate_callbacks_ambiguous_total", "carrier" => id.as_str())
+                        .increment(1);
+                    None
+                }
+            };
+            match found {
                 Some(row) => {
                     let events = d.update.events.len() as u64
                         + d.update

@@ -15,7 +15,7 @@ pub mod schedule;
 pub use error::TrackingError;
 pub use intake::{PushConfig, PushSummary};
 
-use crate::store::tracking::{StoredEvent, TrackRow};
+use crate::store::tracking::{PushMatch, StoredEvent, TrackRow};
 use crate::store::{Db, StoreError};
 use bytes::Bytes;
 use cache::{Cache, Lookup};
@@ -121,20 +121,25 @@ impl TrackingService {
 
     /// The waybill a carrier's push is about (see `Db::track_row_for_carrier`), remembered for
     /// the next pushes of the same parcel.
-    pub async fn row_for_push(
-        &self,
-        carrier: &str,
-        number: &str,
-    ) -> Result<Option<TrackRow>, StoreError> {
+    pub async fn row_for_push(&self, carrier: &str, number: &str) -> Result<PushMatch, StoreError> {
         let key = (carrier.to_owned(), number.to_owned());
         if let Some(row) = self.inner.pushed_rows.get(&key).await {
-            return Ok(Some(row));
+            return Ok(PushMatch::One {
+                row: Box::new(row),
+                by_last_mile: false,
+            });
         }
-        let row = self.inner.db.track_row_for_carrier(carrier, number).await?;
-        if let Some(row) = &row {
-            self.inner.pushed_rows.insert(key, row.clone()).await;
+        let found = self.inner.db.track_row_for_carrier(carrier, number).await?;
+        // A carrier's own numbers never change owner; a last-mile number may be given to
+        // another waybill later (and then means two things), so it is looked up every time.
+        if let PushMatch::One {
+            row,
+            by_last_mile: false,
+        } = &found
+        {
+            self.inner.pushed_rows.insert(key, (**row).clone()).await;
         }
-        Ok(row)
+        Ok(found)
     }
 
     /// The ready answer for a tenant's number: from the cache, else built from the database (and

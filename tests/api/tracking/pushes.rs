@@ -288,3 +288,43 @@ async fn a_hand_over_never_moves_the_status_back() {
     assert_eq!(t.body["events"][0]["trackingStatus"], "PICKED_UP");
     assert_eq!(t.body["trackingStatus"], "IN_TRANSIT", "{}", t.body);
 }
+
+/// Hardening: a number that is one waybill's number and another's reference resolves to the
+/// waybill number's, always; a pushed last-mile number two waybills have is refused, not guessed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_that_mean_two_things_resolve_deterministically_or_not_at_all() {
+    let app = spawn_app_with(Backend::Sqlite, pushes).await;
+    let first = app.created("TRK-TWO-MEANINGS", "SANDBOX_LINEHAUL_US").await;
+    let second = app.created(&first, "SANDBOX_LINEHAUL_US").await;
+    for _ in 0..3 {
+        let w = app.get_waybill(&app.key, &first).await;
+        assert_eq!(w.body["waybillNumber"], first.as_str(), "{}", w.body);
+        let t = app.tracking(&app.key, &first).await;
+        assert_eq!(t.body["waybillNumber"], first.as_str(), "{}", t.body);
+    }
+    let by_reference = app.tracking(&app.key, &second).await;
+    assert_eq!(by_reference.body["referenceNumber"], first.as_str());
+
+    // Both waybills hand over to USPS under the same last-mile number.
+    let last_mile = "9400100000000000000001";
+    for (n, number) in [&first, &second].into_iter().enumerate() {
+        let hand_over = json!({"waybillNumber": number, "lastMile": {"carrier": "USPS",
+            "trackingNumber": last_mile, "events": []}});
+        let id = format!("lm-{n}");
+        assert_eq!(
+            app.push_sandbox(&id, now(), &hand_over, SECRET)
+                .await
+                .status,
+            200
+        );
+    }
+    let before = app.event_rows().await;
+    let by_last_mile = json!({"waybillNumber": last_mile, "events": [event("LA", &later(6, -8))]});
+    let r = app
+        .push_sandbox("lm-amb", now(), &by_last_mile, SECRET)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["unknown"], 1, "{}", r.body);
+    assert_eq!(r.body["accepted"], 0, "{}", r.body);
+    assert_eq!(app.event_rows().await, before, "stored on neither waybill");
+}
