@@ -5,7 +5,7 @@
 //! | carrier      | body                                 | authentication                                                   | delivery id        |
 //! |--------------|--------------------------------------|------------------------------------------------------------------|--------------------|
 //! | `sandbox`    | JSON (see `sandbox::push`)           | Standard Webhooks: `webhook-signature`, `webhook-timestamp` within the skew | `webhook-id` |
-//! | `fedex`      | JSON in the Track API's result shape | `fdx-signature`: HMAC-SHA256 of the body (hex or base64); `fdx-timestamp`, when sent, within the skew | SHA-256 of the body |
+//! | `fedex`      | JSON in the Track API's result shape | `fdx-signature`: HMAC-SHA256 of the body (hex or base64); the unsigned `fdx-timestamp` is not trusted | SHA-256 of the body |
 //! | `sf_express` | form `content=<RoutePushService XML>`| `verifyCode` = Base64(MD5(content + checkword))                  | each `WaybillRoute@id` |
 
 use crate::{CarrierId, TrackingUpdate};
