@@ -41,6 +41,7 @@ run_backend() {
   replay=$(wrk -t"$threads" -c"$connections" -d"$duration" -s benches/create.lua \
     "http://127.0.0.1:$port" -- "$key" replay "$replay_set" | grep '^RESULT')
   printf '%-9s %-8s %s\n' "$backend" new "${new#RESULT }" "$backend" replay "${replay#RESULT }"
+  echo "$backend peak RSS of shipgate: $(peak_rss "$pid")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   rm -rf "$dir"
 }

@@ -16,3 +16,8 @@ bench_database() {
 wait_ready() {
   for _ in $(seq 100); do curl -fs "$1/readyz" >/dev/null && break; sleep 0.1; done
 }
+
+# peak_rss PID: the process's peak resident memory so far (VmHWM), for the report.
+peak_rss() {
+  awk '/^VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "n/a"
+}

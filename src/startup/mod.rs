@@ -95,6 +95,7 @@ impl Application {
             Arc::new(SandboxCarrier::new(SandboxConfig {
                 slow: Duration::from_millis(settings.carriers.sandbox.slow_ms),
                 clock_speed: settings.carriers.sandbox.clock_speed,
+                ..SandboxConfig::default()
             }))
         });
         if let Some(s) = &sandbox {

@@ -19,7 +19,7 @@ pub mod timeline;
 
 use crate::{CarrierClient, CarrierError, Charge, Created, Shipment};
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,6 +36,9 @@ pub struct SandboxConfig {
     pub slow: Duration,
     /// How fast parcels move: 1.0 is real time, 3600 makes a journey hour last one second.
     pub clock_speed: f64,
+    /// Shipments remembered for lookups by reference (the newest; a lookup follows an
+    /// ambiguous failure within seconds), so memory stays bounded under any create load.
+    pub remembered: usize,
 }
 
 impl Default for SandboxConfig {
@@ -43,14 +46,22 @@ impl Default for SandboxConfig {
         Self {
             slow: Duration::from_millis(1500),
             clock_speed: 1.0,
+            remembered: 10_000,
         }
     }
+}
+
+/// Shipments by idempotency key, the oldest forgotten past the bound.
+#[derive(Default)]
+struct Remembered {
+    by_key: HashMap<String, Created>,
+    order: VecDeque<String>,
 }
 
 pub struct SandboxCarrier {
     config: SandboxConfig,
     serials: numbers::SerialSource,
-    shipments: Mutex<HashMap<String, Created>>,
+    shipments: Mutex<Remembered>,
     create_calls: AtomicU64,
     lookup_calls: AtomicU64,
     track_calls: AtomicU64,
@@ -61,7 +72,7 @@ impl SandboxCarrier {
         Self {
             config,
             serials: numbers::SerialSource::default(),
-            shipments: Mutex::new(HashMap::new()),
+            shipments: Mutex::new(Remembered::default()),
             create_calls: AtomicU64::new(0),
             lookup_calls: AtomicU64::new(0),
             track_calls: AtomicU64::new(0),
@@ -84,10 +95,10 @@ impl SandboxCarrier {
 
     /// How many shipments exist at the carrier.
     pub fn shipment_count(&self) -> usize {
-        self.lock().len()
+        self.lock().by_key.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Created>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Remembered> {
         // A poisoned map is still a consistent map: entries are inserted whole.
         self.shipments
             .lock()
@@ -110,8 +121,20 @@ impl SandboxCarrier {
             charge: Some(quote(shipment)),
             ..Created::new(number.clone(), number)
         };
-        self.lock()
-            .insert(shipment.idempotency_key.clone(), created.clone());
+        let mut remembered = self.lock();
+        let key = shipment.idempotency_key.clone();
+        if remembered
+            .by_key
+            .insert(key.clone(), created.clone())
+            .is_none()
+        {
+            remembered.order.push_back(key);
+        }
+        while remembered.order.len() > self.config.remembered.max(1) {
+            if let Some(oldest) = remembered.order.pop_front() {
+                remembered.by_key.remove(&oldest);
+            }
+        }
         Ok(created)
     }
 }
@@ -174,7 +197,7 @@ impl CarrierClient for SandboxCarrier {
         idempotency_key: &str,
     ) -> Result<Option<Created>, CarrierError> {
         self.lookup_calls.fetch_add(1, Ordering::SeqCst);
-        Ok(self.lock().get(idempotency_key).cloned())
+        Ok(self.lock().by_key.get(idempotency_key).cloned())
     }
 
     async fn track_shipment(

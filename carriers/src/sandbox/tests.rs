@@ -142,3 +142,32 @@ fn parcels_move_on_the_configured_clock() {
         Some("America/Los_Angeles")
     );
 }
+
+/// Hardening: the sandbox remembers only the newest shipments, so a long create load cannot
+/// grow the process without bound; the newest are still found by reference.
+#[tokio::test]
+async fn remembered_shipments_are_bounded() {
+    let sandbox = SandboxCarrier::new(SandboxConfig {
+        remembered: 3,
+        ..SandboxConfig::default()
+    });
+    for i in 0..10 {
+        let s = shipment(&format!("PO-MEM-{i}"), SERVICE_EXPRESS, &[500]);
+        sandbox.create(&s).await.unwrap();
+    }
+    assert_eq!(sandbox.shipment_count(), 3);
+    assert!(
+        sandbox
+            .lookup_by_reference("key-PO-MEM-9")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        sandbox
+            .lookup_by_reference("key-PO-MEM-0")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
