@@ -7,6 +7,7 @@ use crate::settings::RateLimitSettings;
 use crate::store::tenants::Tenant;
 use crate::store::{Db, StoreError};
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub const KEY_PREFIX: &str = "sg_";
@@ -23,12 +24,24 @@ pub enum AuthError {
 }
 
 type Limiter = governor::DefaultDirectRateLimiter;
+type AddressLimiter = governor::DefaultKeyedRateLimiter<IpAddr>;
+
+fn address_limiter(per_second: u32, burst: u32) -> AddressLimiter {
+    let nz = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::keyed(governor::Quota::per_second(nz(per_second)).allow_burst(nz(burst)))
+}
 
 #[derive(Clone)]
 pub struct Auth {
     db: Db,
     /// Verified keys by digest; the TTL bounds how long a revoked key keeps working.
     cache: moka::future::Cache<String, Tenant>,
+    /// Digests of keys that were looked up and do not exist (a negative cache): asked again,
+    /// they are refused without a database query.
+    unknown: moka::future::Cache<String, ()>,
+    /// Failed authentications per client address, and addresses that used up their budget.
+    failures: std::sync::Arc<AddressLimiter>,
+    blocked: moka::future::Cache<IpAddr, std::time::Instant>,
     /// One token bucket per key (by digest), kept while the key is in use.
     limiters: Option<moka::future::Cache<String, std::sync::Arc<Limiter>>>,
     limits: std::sync::Arc<RateLimitSettings>,
@@ -42,12 +55,23 @@ impl Auth {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            unknown: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            failures: std::sync::Arc::new(address_limiter(u32::MAX, u32::MAX)),
+            blocked: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             limiters: None,
             limits: std::sync::Arc::new(RateLimitSettings {
                 enabled: false,
                 per_second: 1,
                 burst: 1,
                 tenants: Default::default(),
+                failed_auth_per_second: u32::MAX,
+                failed_auth_burst: u32::MAX,
             }),
         }
     }
@@ -60,6 +84,12 @@ impl Auth {
                 .time_to_idle(Duration::from_secs(3600))
                 .build()
         });
+        if limits.enabled {
+            self.failures = std::sync::Arc::new(address_limiter(
+                limits.failed_auth_per_second,
+                limits.failed_auth_burst,
+            ));
+        }
         self.limits = std::sync::Arc::new(limits);
         self
     }
@@ -93,23 +123,66 @@ impl Auth {
         })
     }
 
-    pub async fn verify(&self, key: &str) -> Result<Tenant, AuthError> {
+    /// The tenant of `key`, asked from `address`. An address that keeps presenting bad keys is
+    /// refused before any work once it used up its failure budget.
+    pub async fn verify(&self, key: &str, address: Option<IpAddr>) -> Result<Tenant, AuthError> {
+        if let Some(ip) = address
+            && let Some(until) = self.blocked.get(&ip).await
+        {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if !left.is_zero() {
+                metrics::counter!("shipgate_auth_failures_throttled_total").increment(1);
+                return Err(AuthError::RateLimited {
+                    retry_after_secs: left.as_secs_f64().ceil().max(1.0) as u64,
+                });
+            }
+        }
+        let result = self.lookup(key).await;
+        if matches!(result, Err(AuthError::Unauthorized(_)))
+            && let Some(ip) = address
+            && let Err(not_until) = self.failures.check_key(&ip)
+        {
+            // Only failures spend the address's budget; once it is spent the address is
+            // refused before any work until the budget refills.
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            if self.failures.len() > 100_000 {
+                self.failures.retain_recent();
+            }
+            self.blocked
+                .insert(ip, std::time::Instant::now() + wait)
+                .await;
+            metrics::counter!("shipgate_auth_failures_throttled_total").increment(1);
+            return Err(AuthError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
+        let tenant = result?;
+        self.admit(&digest(key), &tenant).await?;
+        Ok(tenant)
+    }
+
+    async fn lookup(&self, key: &str) -> Result<Tenant, AuthError> {
         if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
             return Err(AuthError::Unauthorized("invalid API key"));
         }
         let digest = digest(key);
         if let Some(tenant) = self.cache.get(&digest).await {
-            self.admit(&digest, &tenant).await?;
             return Ok(tenant);
         }
-        let tenant = self
-            .db
-            .tenant_by_key_hash(&digest)
-            .await?
-            .ok_or(AuthError::Unauthorized("invalid API key"))?;
-        self.cache.insert(digest.clone(), tenant.clone()).await;
-        self.admit(&digest, &tenant).await?;
-        Ok(tenant)
+        if self.unknown.contains_key(&digest) {
+            return Err(AuthError::Unauthorized("invalid API key"));
+        }
+        match self.db.tenant_by_key_hash(&digest).await? {
+            Some(tenant) => {
+                self.cache.insert(digest, tenant.clone()).await;
+                Ok(tenant)
+            }
+            None => {
+                self.unknown.insert(digest, ()).await;
+                Err(AuthError::Unauthorized("invalid API key"))
+            }
+        }
     }
 }
 

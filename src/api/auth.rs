@@ -17,6 +17,7 @@ impl FromRequest for AuthTenant {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let auth = req.app_data::<web::Data<Auth>>().cloned();
+        let address = req.peer_addr().map(|a| a.ip());
         let header = req
             .headers()
             .get(AUTHORIZATION)
@@ -43,7 +44,7 @@ impl FromRequest for AuthTenant {
                     }
                 },
             };
-            Ok(AuthTenant(auth.verify(&key).await?))
+            Ok(AuthTenant(auth.verify(&key, address).await?))
         })
     }
 }

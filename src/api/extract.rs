@@ -16,6 +16,46 @@ pub struct ApiJson<T>(pub T);
 #[derive(Clone, Copy)]
 pub struct MaxBody(pub usize);
 
+/// How long a client may take to send a body (`http.body_timeout_ms`).
+#[derive(Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// A request body read within [`BodyTimeout`] and [`MaxBody`]: a client that sends it too
+/// slowly is answered instead of holding the connection.
+pub struct TimedBody(pub Bytes);
+
+impl FromRequest for TimedBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<MaxBody>().map_or(1024 * 1024, |m| m.0);
+        let timeout = req
+            .app_data::<BodyTimeout>()
+            .map_or(std::time::Duration::from_secs(10), |t| t.0);
+        let body = Bytes::from_request(req, payload);
+        Box::pin(async move { read_within(body, limit, timeout).await.map(TimedBody) })
+    }
+}
+
+async fn read_within(
+    body: impl std::future::Future<Output = Result<Bytes, actix_web::Error>>,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, body).await {
+        Err(_) => Err(ApiError::InvalidRequest(format!(
+            "the request body did not arrive within {} ms",
+            timeout.as_millis()
+        ))),
+        Ok(Err(e)) => Err(match e.as_error::<PayloadError>() {
+            Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
+            _ => ApiError::InvalidRequest(format!("could not read the request body: {e}")),
+        }),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -36,6 +76,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             .as_deref()
             .is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"));
         let limit = req.app_data::<MaxBody>().map_or(1024 * 1024, |m| m.0);
+        let timeout = req
+            .app_data::<BodyTimeout>()
+            .map_or(std::time::Duration::from_secs(10), |t| t.0);
         let body = Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
@@ -44,10 +87,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     content_type.as_deref().unwrap_or("none")
                 )));
             }
-            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
-                _ => ApiError::InvalidRequest(format!("could not read the request body: {e}")),
-            })?;
+            let bytes = read_within(body, limit, timeout).await?;
             parse(&bytes).map(ApiJson)
         })
     }

@@ -35,17 +35,29 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// Prometheus metrics: HTTP requests, carrier calls (carrier, operation, outcome, latency),
-/// tracking, webhook deliveries, and at each scrape readiness, the database pool and the outbox.
+/// tracking, webhook deliveries, the database pool, and readiness and the outbox as sampled in
+/// the background (`startup::BackgroundJobs`): a scrape does no database work, however often
+/// it comes.
 pub async fn metrics(
     db: web::Data<Db>,
     draining: web::Data<crate::lifecycle::Draining>,
 ) -> HttpResponse {
-    let ready = !draining.is_set() && db.ping().await.is_ok();
-    metrics::gauge!("shipgate_ready").set(if ready { 1.0 } else { 0.0 });
+    if draining.is_set() {
+        metrics::gauge!("shipgate_ready").set(0.0);
+    }
     let (size, idle) = (db.pool.size(), db.pool.num_idle());
     metrics::gauge!("shipgate_db_pool_connections", "state" => "in_use")
         .set(f64::from(size) - idle as f64);
     metrics::gauge!("shipgate_db_pool_connections", "state" => "idle").set(idle as f64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::prometheus().render())
+}
+
+/// Readiness and the outbox figures, for `/metrics` (one sample: two cheap queries).
+pub async fn sample_gauges(db: &Db, draining: &crate::lifecycle::Draining) {
+    let ready = !draining.is_set() && db.ping().await.is_ok();
+    metrics::gauge!("shipgate_ready").set(if ready { 1.0 } else { 0.0 });
     if let Ok(outbox) = db.outbox_stats().await {
         metrics::gauge!("shipgate_webhook_outbox_depth").set(outbox.pending as f64);
         let age = outbox
@@ -54,7 +66,4 @@ pub async fn metrics(
         metrics::gauge!("shipgate_webhook_outbox_oldest_age_seconds").set(age as f64 / 1000.0);
         metrics::gauge!("shipgate_webhook_dead_letters").set(outbox.dead as f64);
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(crate::telemetry::prometheus().render())
 }

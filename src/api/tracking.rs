@@ -3,7 +3,7 @@
 
 use crate::api::auth::AuthTenant;
 use crate::api::error::{ApiError, FieldError};
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, TimedBody};
 use crate::tracking::{PushSummary, TrackingService, intake};
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -152,9 +152,10 @@ impl From<PushSummary> for PushAnswer {
 pub async fn callback(
     req: HttpRequest,
     carrier: web::Path<String>,
-    body: web::Bytes,
+    body: TimedBody,
     tracking: web::Data<TrackingService>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
     let header = |name: &str| {
         req.headers()
             .get(name)

@@ -66,6 +66,10 @@ pub struct RateLimitSettings {
     pub burst: u32,
     /// Quotas for the keys of particular tenants, by tenant name.
     pub tenants: BTreeMap<String, Quota>,
+    /// Failed authentications per client address (a flood of bad keys is refused before any
+    /// hashing or database work).
+    pub failed_auth_per_second: u32,
+    pub failed_auth_burst: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -178,6 +182,10 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Worker threads; 0 means one per CPU.
     pub workers: usize,
+    /// Open connections per worker; more wait in the listen queue.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's body (after its headers).
+    pub body_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -31,6 +31,12 @@ impl Settings {
         if let Err(e) = self.log.level.parse::<tracing_subscriber::EnvFilter>() {
             return fail("log.level", e.to_string());
         }
+        if self.http.max_connections == 0 || self.http.body_timeout_ms == 0 {
+            return fail(
+                "http.max_connections",
+                "http.max_connections and http.body_timeout_ms must be at least 1".into(),
+            );
+        }
         if self.http.max_body_bytes < 1024 {
             return fail("http.max_body_bytes", "must be at least 1024".into());
         }

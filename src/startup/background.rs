@@ -4,6 +4,7 @@
 
 use super::AbortOnDrop;
 use crate::lifecycle::Draining;
+use crate::store::Db;
 use crate::tracking::TrackingService;
 use crate::tracking::poller::Poller;
 use crate::webhooks::worker::Worker;
@@ -18,8 +19,13 @@ pub enum Background {
     OnDemand,
 }
 
+/// How often the gauges of `/metrics` that need the database are sampled.
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct BackgroundJobs {
+    pub(super) db: Db,
+    pub(super) draining: Draining,
     pub(super) tracking: TrackingService,
     /// `None` when `tracking.polling.enabled` is off.
     pub(super) poller: Option<Poller>,
@@ -38,6 +44,7 @@ impl BackgroundJobs {
     /// One step of everything: rewrite answers the cache missed, one poll round, one batch of
     /// due webhook deliveries (sent concurrently, each attempt recorded before this returns).
     pub async fn run_once(&self) -> Step {
+        crate::api::health::sample_gauges(&self.db, &self.draining).await;
         self.tracking.repair_cache().await;
         let mut step = Step::default();
         if let Some(poller) = &self.poller {
@@ -54,7 +61,18 @@ impl BackgroundJobs {
 
     /// Starts the poller (or, without polling, the cache repairs) and the delivery worker as
     /// tasks; the returned handles stop them when dropped.
-    pub(super) fn spawn(&self, draining: &Draining) -> (Option<AbortOnDrop>, Option<AbortOnDrop>) {
+    pub(super) fn spawn(
+        &self,
+        draining: &Draining,
+    ) -> (Option<AbortOnDrop>, Option<AbortOnDrop>, AbortOnDrop) {
+        let (db, sampling) = (self.db.clone(), draining.clone());
+        let sampler = AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SAMPLE_EVERY);
+            loop {
+                tick.tick().await;
+                crate::api::health::sample_gauges(&db, &sampling).await;
+            }
+        }));
         let poller = match &self.poller {
             Some(poller) => poller.clone().spawn(draining.clone()),
             None => {
@@ -73,6 +91,6 @@ impl BackgroundJobs {
             .worker
             .as_ref()
             .map(|w| AbortOnDrop(w.clone().spawn(draining.clone())));
-        (Some(AbortOnDrop(poller)), worker)
+        (Some(AbortOnDrop(poller)), worker, sampler)
     }
 }

@@ -11,7 +11,7 @@ pub use carrier_setup::check;
 use carrier_setup::http_carrier;
 
 use crate::api::error::ApiError;
-use crate::api::extract::MaxBody;
+use crate::api::extract::{BodyTimeout, MaxBody};
 use crate::api::{self, middleware};
 use crate::auth::Auth;
 use crate::lifecycle::Draining;
@@ -43,6 +43,7 @@ pub struct Application {
     pub sandbox: Option<Arc<SandboxCarrier>>,
     pub tracking: TrackingService,
     _poller: Option<AbortOnDrop>,
+    _sampler: Option<AbortOnDrop>,
     /// The background work, also runnable one step at a time (`Background::OnDemand`).
     pub jobs: BackgroundJobs,
     /// The webhook delivery worker; on SIGTERM its current batch finishes (bounded).
@@ -190,18 +191,24 @@ impl Application {
             None
         };
         let jobs = BackgroundJobs {
+            db: db.clone(),
+            draining: draining.clone(),
             tracking: tracking.clone(),
             poller,
             worker,
         };
-        let (poller_task, webhooks) = match background {
-            Background::Spawned => jobs.spawn(&draining),
-            Background::OnDemand => (None, None),
+        let (poller_task, webhooks, sampler) = match background {
+            Background::Spawned => {
+                let (poller, webhooks, sampler) = jobs.spawn(&draining);
+                (poller, webhooks, Some(sampler))
+            }
+            Background::OnDemand => (None, None, None),
         };
 
         let listener = reuse_port_listener(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let max_body = settings.http.max_body_bytes;
+        let body_timeout = Duration::from_millis(settings.http.body_timeout_ms);
         let (db_data, waybills, auth) = (
             web::Data::new(db.clone()),
             web::Data::new(waybills),
@@ -223,6 +230,7 @@ impl Application {
                 .app_data(webhook_service.clone())
                 .app_data(PayloadConfig::new(max_body))
                 .app_data(MaxBody(max_body))
+                .app_data(BodyTimeout(body_timeout))
                 .app_data(QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
                 }))
@@ -241,7 +249,10 @@ impl Application {
         };
         server = server
             .disable_signals()
-            .shutdown_timeout(settings.shutdown.timeout_ms.div_ceil(1000));
+            .shutdown_timeout(settings.shutdown.timeout_ms.div_ceil(1000))
+            .max_connections(settings.http.max_connections)
+            // Headers too must arrive in time (the body has http.body_timeout_ms).
+            .client_request_timeout(Duration::from_secs(5));
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
@@ -252,6 +263,7 @@ impl Application {
             sandbox,
             tracking,
             _poller: poller_task,
+            _sampler: sampler,
             webhooks,
             jobs,
             draining,

@@ -63,3 +63,78 @@ async fn keys_over_their_quota_get_429_before_any_work() {
     let r = app.create(&waybill_request("RL-LATER")).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
+
+fn bad_key(n: u32) -> String {
+    format!("sg_{n:048x}")
+}
+
+/// Hardening: an address that keeps presenting bad keys is refused before any hashing or
+/// database work once its failure budget is spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_keys_is_refused_before_any_work() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.rate_limits.failed_auth_per_second = 1;
+        s.rate_limits.failed_auth_burst = 3;
+    })
+    .await;
+    for n in 0..3 {
+        let r = app.get_waybill(&bad_key(n), "SBX1").await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    let r = app.get_waybill(&bad_key(99), "SBX1").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.error_code(), "RATE_LIMITED");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    // Refused before the database: with it gone, the answer is the same.
+    app.db.pool.close().await;
+    assert_eq!(app.get_waybill(&bad_key(100), "SBX1").await.status, 429);
+}
+
+/// Hardening: a key looked up once and found unknown is refused again without a database query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_keys_are_remembered() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    assert_eq!(app.get_waybill(&bad_key(1), "SBX1").await.status, 401);
+    app.db.pool.close().await;
+    let again = app.get_waybill(&bad_key(1), "SBX1").await;
+    assert_eq!(again.status, 401, "{}", again.body);
+    // A key never seen needs the database, which is gone.
+    let fresh = app
+        .client
+        .get(format!("{}/v1/waybills/SBX1", app.address))
+        .bearer_auth(bad_key(2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 503);
+}
+
+/// Hardening: a client that sends headers and then holds the body back is answered when
+/// `http.body_timeout_ms` runs out, instead of holding the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_comes_is_answered_in_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(Backend::Sqlite, |s| s.http.body_timeout_ms = 300).await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    for path in ["/v1/callbacks/sandbox", "/v1/waybills"] {
+        let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+            app.key
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut answer))
+            .await
+            .expect("answered before the client gave up")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 400"), "{path}: {text}");
+        assert!(
+            text.contains("did not arrive within 300 ms"),
+            "{path}: {text}"
+        );
+    }
+}

@@ -168,6 +168,8 @@ pub fn test_settings(backend_url: String) -> Settings {
         ..Settings::default()
     };
     s.http.workers = 2;
+    // Tests present bad keys on purpose, all from loopback.
+    s.rate_limits.failed_auth_burst = 10_000;
     s.carriers.sandbox.slow_ms = 400;
     s
 }

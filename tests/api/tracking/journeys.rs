@@ -186,21 +186,25 @@ async fn metrics_show_readiness_the_pool_and_the_tracking_cache() {
     let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
     let number = app.created("TRK-METRICS", "SANDBOX_EXPRESS").await;
     assert_eq!(app.tracking(&app.key, &number).await.status, 200);
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| {
+    app.run_background().await;
+    let scrape = || async {
+        app.client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let text = scrape().await;
+    let value_in = |text: &str, name: &str| {
         text.lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse::<f64>().ok())
     };
+    let value = |name: &str| value_in(&text, name);
     assert_eq!(value("shipgate_ready "), Some(1.0), "{text}");
     assert!(
         value("shipgate_db_pool_connections{state=\"idle\"}").is_some(),
@@ -210,6 +214,16 @@ async fn metrics_show_readiness_the_pool_and_the_tracking_cache() {
         value("shipgate_tracking_cache_requests_total{outcome=\"miss\"}").unwrap_or(0.0) >= 1.0
     );
     assert!(text.contains("shipgate_http_request_duration_seconds_bucket"));
+
+    // Hardening: a scrape does no database work (readiness and the outbox are sampled in the
+    // background), so scrapes cannot load the database: with the database gone, scrapes still
+    // answer from the last sample, and the next sample sees it.
+    app.db.pool.close().await;
+    for _ in 0..20 {
+        assert_eq!(value_in(&scrape().await, "shipgate_ready "), Some(1.0));
+    }
+    app.run_background().await;
+    assert_eq!(value_in(&scrape().await, "shipgate_ready "), Some(0.0));
 }
 
 on_both_databases!(

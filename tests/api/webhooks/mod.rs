@@ -226,6 +226,8 @@ fn metric(text: &str, name: &str) -> f64 {
 }
 
 async fn metrics(app: &TestApp) -> String {
+    // The database's figures are sampled by the background work, not by a scrape.
+    app.run_background().await;
     app.client
         .get(format!("{}/metrics", app.address))
         .send()
