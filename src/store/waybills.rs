@@ -157,14 +157,19 @@ impl Db {
         next_poll_at: Option<i64>,
     ) -> Result<Option<String>, StoreError> {
         let now = now_rfc3339();
-        // The label goes in first (or in the same statement): a waybill is never marked created
-        // without its label. In directory storage the file is written and synced first and
-        // the row only records its format.
+        // The label is stored in the same unit that marks the waybill created, and only if this
+        // attempt still owns the reference: a stale attempt (its lease ran out and another took
+        // over) never replaces the winner's label. In directory storage the file is written and
+        // synced first under this attempt's own name, so attempts never share a file; the row
+        // records only the format, and a stale attempt's file is removed.
+        let mut written = None;
         let label = match &created.label {
             Some(label) => {
-                let content = match self.label_file(&claim.id, label.format.as_str()) {
+                let content = match self.label_file(&claim.id, claim.attempt, label.format.as_str())
+                {
                     Some(path) => {
-                        write_durably(path, label.content.clone()).await?;
+                        write_durably(path.clone(), label.content.clone()).await?;
+                        written = Some(path);
                         Vec::new()
                     }
                     None => label.content.clone(),
@@ -173,13 +178,31 @@ impl Db {
             }
             None => None,
         };
+        let owned = self
+            .record_created(claim, created, next_poll_at, label, &now)
+            .await?;
+        if !owned && let Some(path) = written {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        Ok(owned.then_some(now))
+    }
+
+    /// The statement(s) of `finish_created`; true when this attempt owned the reference.
+    async fn record_created(
+        &self,
+        claim: &Claim,
+        created: &Created,
+        next_poll_at: Option<i64>,
+        label: Option<(&str, Vec<u8>)>,
+        now: &str,
+    ) -> Result<bool, StoreError> {
         let bind_waybill = |query: WriteQuery| {
             query
                 .bind(created.waybill_number.clone())
                 .bind(created.tracking_number.clone())
                 .bind(created.charge.as_ref().map(|c| c.amount.clone()))
                 .bind(created.charge.as_ref().map(|c| c.currency.clone()))
-                .bind(now.clone())
+                .bind(now.to_owned())
                 .bind(claim.id.clone())
                 .bind(claim.attempt)
                 .bind(created.routing.as_ref().map(|r| r.to_string()))
@@ -188,14 +211,14 @@ impl Db {
             // PostgreSQL takes both in one statement: one round trip, one commit.
             (Some((format, content)), Dialect::Postgres) => {
                 let query = sqlx::query(
-                    "WITH label AS (INSERT INTO labels (waybill_id, format, content, created_at) \
-                     VALUES ($6, $9, $10, $5) ON CONFLICT (waybill_id) DO UPDATE SET \
-                     format = excluded.format, content = excluded.content, \
-                     created_at = excluded.created_at) \
-                     UPDATE waybills SET state = 'created', waybill_number = $1, \
+                    "WITH owned AS (UPDATE waybills SET state = 'created', waybill_number = $1, \
                      tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
                      created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $11 \
-                     WHERE id = $6 AND attempts = $7 AND state = 'pending'",
+                     WHERE id = $6 AND attempts = $7 AND state = 'pending' RETURNING id) \
+                     INSERT INTO labels (waybill_id, format, content, created_at) \
+                     SELECT id, $9, $10, $5 FROM owned ON CONFLICT (waybill_id) DO UPDATE SET \
+                     format = excluded.format, content = excluded.content, \
+                     created_at = excluded.created_at",
                 );
                 self.write(
                     bind_waybill(query)
@@ -206,29 +229,36 @@ impl Db {
                 .await?
             }
             (label, _) => {
-                if let Some((format, content)) = label {
-                    let query = sqlx::query(
-                        "INSERT INTO labels (waybill_id, format, content, created_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (waybill_id) DO UPDATE SET \
-                         format = excluded.format, content = excluded.content, \
-                         created_at = excluded.created_at",
-                    )
-                    .bind(claim.id.clone())
-                    .bind(format)
-                    .bind(content)
-                    .bind(now.clone());
-                    self.write(query).await?;
-                }
-                let query = sqlx::query(
+                let update = bind_waybill(sqlx::query(
                     "UPDATE waybills SET state = 'created', waybill_number = $1, \
                      tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
                      created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $9 \
                      WHERE id = $6 AND attempts = $7 AND state = 'pending'",
-                );
-                self.write(bind_waybill(query).bind(next_poll_at)).await?
+                ))
+                .bind(next_poll_at);
+                let Some((format, content)) = label else {
+                    return Ok(self.write(update).await?.rows_affected() == 1);
+                };
+                // One commit for both (SQLite's writer batch); the label only where the
+                // update above made this attempt's waybill created.
+                let store_label = sqlx::query(
+                    "INSERT INTO labels (waybill_id, format, content, created_at) \
+                     SELECT id, $3, $4, $5 FROM waybills WHERE id = $1 AND attempts = $2 \
+                     AND state = 'created' AND updated_at = $5 \
+                     ON CONFLICT (waybill_id) DO UPDATE SET \
+                     format = excluded.format, content = excluded.content, \
+                     created_at = excluded.created_at",
+                )
+                .bind(claim.id.clone())
+                .bind(claim.attempt)
+                .bind(format)
+                .bind(content)
+                .bind(now.to_owned());
+                let done = self.write_group(vec![update, store_label]).await?;
+                return Ok(done[0].rows_affected() == 1);
             }
         };
-        Ok((done.rows_affected() == 1).then_some(now))
+        Ok(done.rows_affected() == 1)
     }
 
     /// Marks the attempt's outcome as unknown so the next request asks the carrier first.
@@ -293,26 +323,46 @@ impl Db {
 
     /// The stored label of a waybill: format and content.
     pub async fn label(&self, waybill_id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let row = sqlx::query("SELECT format, content FROM labels WHERE waybill_id = $1")
-            .bind(waybill_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT l.format, l.content, w.attempts FROM labels l \
+             JOIN waybills w ON w.id = l.waybill_id WHERE l.waybill_id = $1",
+        )
+        .bind(waybill_id)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
-        let (format, content): (String, Vec<u8>) =
-            (row.try_get("format")?, row.try_get("content")?);
-        match self.label_file(waybill_id, &format) {
+        let (format, content, attempt): (String, Vec<u8>, i64) = (
+            row.try_get("format")?,
+            row.try_get("content")?,
+            row.try_get("attempts")?,
+        );
+        match self.label_file(waybill_id, attempt, &format) {
             Some(path) if content.is_empty() => {
-                let content = tokio::fs::read(&path).await?;
+                let content = match tokio::fs::read(&path).await {
+                    Ok(c) => c,
+                    // Written before labels were kept per attempt.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        let legacy = path.with_file_name(format!("{waybill_id}.{format}"));
+                        tokio::fs::read(legacy).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 Ok(Some((format, content)))
             }
             _ => Ok(Some((format, content))),
         }
     }
 
-    fn label_file(&self, waybill_id: &str, format: &str) -> Option<std::path::PathBuf> {
+    /// The label file of one create attempt (attempts never share a file).
+    fn label_file(
+        &self,
+        waybill_id: &str,
+        attempt: i64,
+        format: &str,
+    ) -> Option<std::path::PathBuf> {
         // Row ids are hex (uuid simple form): safe as file names.
         let dir = self.label_dir.as_ref()?;
-        Some(dir.join(format!("{waybill_id}.{format}")))
+        Some(dir.join(format!("{waybill_id}-{attempt}.{format}")))
     }
 
     /// A created waybill of this tenant, by waybill number or reference number.
@@ -339,7 +389,8 @@ impl Db {
 async fn write_durably(path: std::path::PathBuf, content: Vec<u8>) -> Result<(), StoreError> {
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
-        let tmp = path.with_extension("tmp");
+        // A temporary name of this write alone: concurrent writers never share one.
+        let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(&content)?;
         file.sync_all()?;
