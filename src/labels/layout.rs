@@ -33,6 +33,8 @@ pub enum Block {
         size_pt: f32,
         #[serde(default)]
         bold: bool,
+        /// Room to the right of `x_mm`; to 3 mm from the label's edge when absent.
+        max_width_mm: Option<f32>,
     },
     /// A value of the waybill, one or more lines.
     Field {
@@ -44,6 +46,8 @@ pub enum Block {
         bold: bool,
         #[serde(default = "one")]
         max_lines: usize,
+        /// Room to the right of `x_mm`; to 3 mm from the label's edge when absent.
+        max_width_mm: Option<f32>,
     },
     /// A horizontal line across the label.
     Rule { y_mm: f32 },

@@ -3,6 +3,7 @@
 //! data) shipgate renders its own label from a layout in `label_templates/`.
 
 mod error;
+pub mod fit;
 pub mod layout;
 pub mod merge;
 pub mod render;

@@ -1,8 +1,8 @@
 //! Drawing a label: text in the PDF base fonts (WinAnsi: Latin with accents), the waybill number
 //! as Code128 vector bars sized in whole printer dots, rules, and an optional QR code.
 
-use super::LabelError;
 use super::layout::{Block, Field, Layout};
+use super::{LabelError, fit};
 use printpdf::{
     BuiltinFont, Color, FontId, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument,
     PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem, WindingOrder,
@@ -284,6 +284,12 @@ fn qr(ops: &mut Vec<Op>, data: &str, x: f32, top: f32, size: f32) -> Result<(), 
     Ok(())
 }
 
+/// Points of room to the right of `x_mm`: the block's own width, else to 3 mm from the edge.
+fn room_pt(page_w_pt: f32, x_mm: f32, max_width_mm: Option<f32>) -> f32 {
+    let to_edge = page_w_pt - (x_mm + 3.0) * MM_PT;
+    max_width_mm.map_or(to_edge, |m| (m * MM_PT).min(to_edge))
+}
+
 /// The label as a PDF: one page a parcel. The Unicode font is embedded (as a subset of the
 /// characters that need it) only when some text does.
 pub fn render(
@@ -363,8 +369,14 @@ fn page_ops(
                 y_mm,
                 size_pt,
                 bold,
+                max_width_mm,
             } => {
-                text(&mut ops, t, x_mm * MM_PT, h - y_mm * MM_PT, *size_pt, *bold);
+                let room = room_pt(w, *x_mm, *max_width_mm);
+                let (line, size) = fit::fit(t, *size_pt, room, *bold)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                text(&mut ops, &line, x_mm * MM_PT, h - y_mm * MM_PT, size, *bold);
             }
             Block::Field {
                 field,
@@ -373,14 +385,26 @@ fn page_ops(
                 size_pt,
                 bold,
                 max_lines,
+                max_width_mm,
             } => {
-                for (n, line) in data.field(*field, page).iter().take(*max_lines).enumerate() {
-                    let y = h - y_mm * MM_PT - n as f32 * size_pt * 1.2;
+                let room = room_pt(w, *x_mm, *max_width_mm);
+                // Each value line fits its room; a wrapped value takes the next line slots.
+                let mut y = h - y_mm * MM_PT;
+                let fitted = data
+                    .field(*field, page)
+                    .iter()
+                    .flat_map(|line| fit::fit(line, *size_pt, room, *bold))
+                    .take(*max_lines)
+                    .collect::<Vec<_>>();
+                for (n, (line, size)) in fitted.iter().enumerate() {
+                    if n > 0 {
+                        y -= size * 1.2;
+                    }
                     let pos = Point {
                         x: Pt(x_mm * MM_PT),
                         y: Pt(y),
                     };
-                    text_in(&mut ops, line, pos, *size_pt, *bold, unicode);
+                    text_in(&mut ops, line, pos, *size, *bold, unicode);
                 }
             }
             Block::Rule { y_mm } => {

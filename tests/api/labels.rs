@@ -281,3 +281,107 @@ async fn labels_can_live_in_a_directory_instead_of_the_database() {
         "the database keeps only the label's format"
     );
 }
+
+/// Hardening: a create attempt that lost its reference (its lease ran out and another attempt
+/// finished) cannot replace the winner's label — in the database or in directory storage —
+/// and leaves no file behind.
+async fn a_stale_attempt_never_replaces_the_winners_label(backend: Backend, directory: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let labels_dir = dir.path().join("labels");
+    let app = crate::helpers::spawn_app_with(backend, |s| {
+        if directory {
+            s.labels.storage = shipgate::settings::LabelStorage::Directory;
+            s.labels.directory = labels_dir.display().to_string();
+        }
+    })
+    .await;
+    let created = app.create(&waybill_request("PO-LABEL-STALE")).await;
+    let number = created.waybill_number().to_owned();
+    let winners = pdf(&app, &number).await;
+    let (id, attempt): (String, i64) = sqlx::query_as(
+        "SELECT id, attempts FROM waybills WHERE reference_number = 'PO-LABEL-STALE'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    // The earlier attempt comes back late with its own shipment and label.
+    let mut late = carriers::Created::new("SBX00000000000000001", "SBX00000000000000001");
+    late.label = Some(carriers::Label {
+        format: carriers::LabelFormat::Pdf,
+        content: b"%PDF-1.4 the stale attempt's label".to_vec(),
+    });
+    let stale = shipgate::store::waybills::Claim {
+        id,
+        attempt: attempt - 1,
+    };
+    let recorded = app.db.finish_created(&stale, &late, None).await.unwrap();
+    assert!(
+        recorded.is_none(),
+        "the stale attempt does not own the reference"
+    );
+    assert_eq!(
+        pdf(&app, &number).await,
+        winners,
+        "the winner's label stays"
+    );
+    assert_eq!(
+        app.get_waybill(&app.key, &number).await.body["waybillNumber"],
+        number.as_str()
+    );
+    if directory {
+        let files = std::fs::read_dir(&labels_dir).unwrap().count();
+        assert_eq!(files, 1, "the stale attempt's file is gone");
+    }
+}
+
+async fn stale_label_in_the_database(backend: Backend) {
+    a_stale_attempt_never_replaces_the_winners_label(backend, false).await;
+}
+
+async fn stale_label_in_a_directory(backend: Backend) {
+    a_stale_attempt_never_replaces_the_winners_label(backend, true).await;
+}
+
+on_both_databases!(stale_label_in_the_database, stale_label_in_a_directory);
+
+/// Hardening: shipgate's own labels keep every line on the page, with the longest values
+/// validation allows (100-character names, companies, streets and cities) and the longest
+/// channel code: text is set smaller to fit its room, then wrapped. Read back word by word with
+/// the positions pdftotext reports.
+#[tokio::test]
+async fn the_longest_values_stay_on_the_label() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let long = |stem: &str| {
+        let mut s = String::new();
+        while s.len() < 100 {
+            s.push_str(stem);
+            s.push(' ');
+        }
+        s.truncate(100);
+        s.trim_end().to_owned()
+    };
+    let mut req = waybill_request("PO-LONGEST-VALUES-0123456789-0123456789-0123456789-0123456789");
+    req["channel"] = json!("SANDBOX_LINEHAUL_US");
+    req["consignee"]["name"] = json!(long("Maximilian"));
+    req["consignee"]["company"] = json!(long("WWWWWWWWWW"));
+    req["consignee"]["street1"] = json!(long("Boulevard"));
+    req["consignee"]["city"] = json!(long("Springfield"));
+    let created = app.create(&req).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let number = created.waybill_number().to_owned();
+    let document = pdf(&app, &number).await;
+    let words = crate::helpers::pdf::words(&document);
+    let (page_width, _) = crate::helpers::pdf::page_size(&document);
+    assert!(!words.is_empty());
+    for (word, x_max) in &words {
+        assert!(
+            *x_max <= page_width,
+            "`{word}` ends at {x_max} pt, beyond the page ({page_width} pt)"
+        );
+    }
+    let text = crate::helpers::pdf::text(&document);
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for must in ["SANDBOX_LINEHAUL_US", "Maximilian", number.as_str()] {
+        assert!(flat.contains(must), "{must} missing from:\n{text}");
+    }
+}

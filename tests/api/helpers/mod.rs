@@ -428,9 +428,10 @@ where
             std::time::Instant::now() < deadline,
             "timed out after {secs} s waiting for {what}"
         );
-        if did == Step::default() {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        // Idle: wait for the clock (sandbox journeys, retry schedules); busy: yield briefly
+        // so apps driven side by side on a loaded machine all get their turn.
+        let rest = if did == Step::default() { 20 } else { 2 };
+        tokio::time::sleep(std::time::Duration::from_millis(rest)).await;
     }
 }
 

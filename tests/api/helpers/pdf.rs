@@ -58,3 +58,42 @@ pub fn barcodes(pdf: &[u8], dpi: u32, only: Option<&str>) -> Vec<String> {
     }
     codes
 }
+
+/// Every word of the document with the right edge of its box, in points (pdftotext -bbox).
+pub fn words(pdf: &[u8]) -> Vec<(String, f32)> {
+    let (_dir, file) = saved(pdf);
+    let out = Command::new("pdftotext")
+        .arg("-bbox")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed by scripts/test.sh");
+    let html = String::from_utf8_lossy(&out.stdout);
+    html.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let x_max = l.split("xMax=\"").nth(1)?.split('"').next()?.parse().ok()?;
+            let word = l.split('>').nth(1)?.split('<').next()?.to_owned();
+            Some((word, x_max))
+        })
+        .collect()
+}
+
+/// Width and height of the first page, in points.
+pub fn page_size(pdf: &[u8]) -> (f32, f32) {
+    let (_dir, file) = saved(pdf);
+    let out = Command::new("pdfinfo")
+        .arg(&file)
+        .output()
+        .expect("pdfinfo");
+    let info = String::from_utf8_lossy(&out.stdout);
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("Page size:"))
+        .expect("a page size");
+    let nums: Vec<f32> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}

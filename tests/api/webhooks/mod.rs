@@ -125,7 +125,7 @@ impl TestApp {
         assert_eq!(r.status, 201, "{}", r.body);
         let number = r.waybill_number().to_owned();
         let what = format!("{number} to be delivered");
-        self.wait_for(&what, 30, || async {
+        self.wait_for(&what, 60, || async {
             let t = self
                 .call(
                     Method::GET,
