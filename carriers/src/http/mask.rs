@@ -29,6 +29,7 @@ const SECRET_KEYS: &[&str] = &[
     "mobile",
     "tel",
     "contact",
+    "account",
 ];
 
 fn is_secret(key: &str) -> bool {
@@ -45,17 +46,27 @@ pub fn json(value: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let masked = if is_secret(k) && !v.is_object() {
-                        Value::String("***".into())
-                    } else {
-                        json(v)
-                    };
+                    // Under a secret key everything is hidden, at every depth (UPS
+                    // `Phone.Number`, FedEx `accountNumber.value`).
+                    let masked = if is_secret(k) { hidden(v) } else { json(v) };
                     (k.clone(), masked)
                 })
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(json).collect()),
         other => other.clone(),
+    }
+}
+
+/// Every leaf of `value` replaced by `***` (its shape kept, for debugging).
+fn hidden(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), hidden(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(hidden).collect()),
+        Value::Null => Value::Null,
+        _ => Value::String("***".into()),
     }
 }
 
@@ -96,10 +107,22 @@ mod tests {
             "contact": {"personName": "Jane", "phoneNumber": "+1 555"},
             "address": {"streetLines": ["742 Evergreen"], "postalCode": "90001", "countryCode": "US"},
             "access_token": "abc", "errors": [{"code": "X.Y", "message": "bad"}],
-            "encodedLabel": "JVBER..."
+            "encodedLabel": "JVBER...",
+            "ShipTo": {"Phone": {"Number": "2135550147", "Extension": "12"}},
+            "shipper": {"accountNumber": {"value": "740561073"}},
+            "accounts": [{"typeCode": "shipper", "number": "123456789"}]
         }));
         let text = masked.to_string();
-        for secret in ["Jane", "+1 555", "742 Evergreen", "abc", "JVBER"] {
+        for secret in [
+            "Jane",
+            "+1 555",
+            "742 Evergreen",
+            "abc",
+            "JVBER",
+            "2135550147",
+            "740561073",
+            "123456789",
+        ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         for visible in ["90001", "US", "X.Y", "bad"] {
