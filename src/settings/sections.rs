@@ -97,6 +97,8 @@ pub struct TrackingSettings {
     pub redis_breaker_open_ms: u64,
     /// Largest distance of a push's timestamp from now (replay protection).
     pub callback_max_skew_secs: u64,
+    /// How long the receipt of a push is kept (a repeat within it is refused as a replay).
+    pub callback_receipt_retention_days: u64,
     /// Carriers allowed to push, with their shared secret (HMAC key, SF checkword).
     pub callbacks: BTreeMap<CarrierId, CallbackSettings>,
     /// Normalized last-mile carrier name -> the names carriers use for it (any case).

@@ -21,6 +21,8 @@ pub enum Background {
 
 /// How often the gauges of `/metrics` that need the database are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often old deliveries and receipts are pruned.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct BackgroundJobs {
@@ -31,6 +33,7 @@ pub struct BackgroundJobs {
     pub(super) poller: Option<Poller>,
     /// `None` when `webhooks.enabled` is off.
     pub(super) worker: Option<Worker>,
+    pub(super) receipt_retention_days: u64,
 }
 
 /// What one step did.
@@ -59,18 +62,38 @@ impl BackgroundJobs {
         step
     }
 
+    /// Housekeeping, once a minute in a server: finished and dead webhook deliveries past
+    /// `webhooks.retention_days`, push receipts past `tracking.callback_receipt_retention_days`.
+    pub async fn maintain(&self) {
+        if let Some(worker) = &self.worker {
+            worker.prune().await;
+        }
+        let days = i64::try_from(self.receipt_retention_days).unwrap_or(i64::MAX / 86_400_000);
+        let before = crate::store::now_millis() - days.saturating_mul(86_400_000);
+        match self.db.prune_receipts(before, 5_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(receipts = n, "pruned old push receipts"),
+            Err(e) => tracing::warn!(error = %e, "pruning old push receipts"),
+        }
+    }
+
     /// Starts the poller (or, without polling, the cache repairs) and the delivery worker as
     /// tasks; the returned handles stop them when dropped.
     pub(super) fn spawn(
         &self,
         draining: &Draining,
     ) -> (Option<AbortOnDrop>, Option<AbortOnDrop>, AbortOnDrop) {
-        let (db, sampling) = (self.db.clone(), draining.clone());
+        let (jobs, sampling) = (self.clone(), draining.clone());
         let sampler = AbortOnDrop(tokio::spawn(async move {
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
+            let mut last_maintained = std::time::Instant::now();
             loop {
                 tick.tick().await;
-                crate::api::health::sample_gauges(&db, &sampling).await;
+                crate::api::health::sample_gauges(&jobs.db, &sampling).await;
+                if last_maintained.elapsed() >= MAINTAIN_EVERY {
+                    last_maintained = std::time::Instant::now();
+                    jobs.maintain().await;
+                }
             }
         }));
         let poller = match &self.poller {

@@ -196,6 +196,7 @@ impl Application {
             tracking: tracking.clone(),
             poller,
             worker,
+            receipt_retention_days: settings.tracking.callback_receipt_retention_days,
         };
         let (poller_task, webhooks, sampler) = match background {
             Background::Spawned => {

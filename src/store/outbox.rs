@@ -342,14 +342,14 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    /// Deletes up to `limit` delivered or cancelled deliveries created before `before` (their
-    /// attempts go with them); how many.
+    /// Deletes up to `limit` delivered, cancelled or dead deliveries created before `before`
+    /// (their attempts go with them); how many.
     pub async fn prune_deliveries(&self, before: i64, limit: u32) -> Result<u64, StoreError> {
         let done = self
             .write(
                 sqlx::query(
                     "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
-                     WHERE state IN ('delivered', 'cancelled') AND created_at < $1 \
+                     WHERE state IN ('delivered', 'cancelled', 'dead') AND created_at < $1 \
                      ORDER BY created_at LIMIT $2)",
                 )
                 .bind(before)

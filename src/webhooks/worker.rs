@@ -14,9 +14,6 @@ use backon::BackoffBuilder;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often old deliveries are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
 #[derive(Clone)]
 pub struct Worker {
     db: Db,
@@ -62,7 +59,6 @@ impl Worker {
             let slots = self.settings.batch as usize;
             let refill = slots.div_ceil(4);
             let mut inflight = tokio::task::JoinSet::new();
-            let mut pruned = Instant::now();
             loop {
                 if stop.is_set() {
                     while inflight.join_next().await.is_some() {}
@@ -70,10 +66,6 @@ impl Worker {
                     return;
                 }
                 while inflight.try_join_next().is_some() {}
-                if pruned.elapsed() >= PRUNE_EVERY {
-                    pruned = Instant::now();
-                    self.prune().await;
-                }
                 // Claims come in chunks (a quarter of the slots at least), not one per finished
                 // send: each claim is a write.
                 let free = slots.saturating_sub(inflight.len());
@@ -127,8 +119,9 @@ impl Worker {
         sent
     }
 
-    /// Removes finished deliveries older than the retention period, a bounded chunk at a time.
-    async fn prune(&self) {
+    /// Removes finished (delivered, cancelled, dead) deliveries older than the retention
+    /// period, a bounded chunk at a time.
+    pub async fn prune(&self) {
         let days = i64::try_from(self.settings.retention_days).unwrap_or(i64::MAX / 86_400_000);
         let before = now_millis() - days.saturating_mul(86_400_000);
         match self.db.prune_deliveries(before, 5_000).await {

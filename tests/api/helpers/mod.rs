@@ -250,6 +250,15 @@ impl TestApp {
         }
     }
 
+    /// The app's housekeeping (pruning), as a server runs it once a minute.
+    pub async fn run_maintenance(&self) {
+        self.jobs
+            .as_ref()
+            .expect("an on-demand app")
+            .maintain()
+            .await;
+    }
+
     /// Runs the app's background work until `check` finds what it waits for; fails naming
     /// `what` after `secs`. Rests briefly only when a step found nothing to do (sandbox parcels
     /// and retry schedules move with the clock).

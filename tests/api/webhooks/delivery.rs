@@ -314,3 +314,79 @@ async fn pushes_verify_with_the_official_standard_webhooks_library() {
         assert!(!tampered.status.success());
     }
 }
+
+/// Hardening: dead deliveries and push receipts do not stay for ever: past their retention
+/// they are pruned with the delivered ones; younger ones stay.
+async fn old_dead_deliveries_and_push_receipts_are_pruned(backend: Backend) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let app = spawn_app_with(backend, |s| {
+        fast(s);
+        s.tracking.callbacks.insert(
+            carriers::CarrierId::Sandbox,
+            shipgate::settings::CallbackSettings {
+                secret: "pruning-secret".into(),
+            },
+        );
+    })
+    .await;
+    app.add_endpoint(&app.key, &receiver.uri(), None).await;
+    app.journey("HOOK-PRUNE").await;
+    app.outbox_settled().await;
+    let total = app.count("SELECT COUNT(*) FROM webhook_deliveries").await;
+    assert!(total > 4, "{total}");
+    // Age some deliveries past the retention (30 days): half of them dead.
+    let old = shipgate::store::now_millis() - 31 * 86_400_000;
+    sqlx::query(
+        "UPDATE webhook_deliveries SET created_at = $1, \
+         state = CASE WHEN sequence % 2 = 0 THEN 'dead' ELSE state END \
+         WHERE id IN (SELECT id FROM webhook_deliveries ORDER BY sequence LIMIT 4)",
+    )
+    .bind(old)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        app.count("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'dead'")
+            .await
+            > 0
+    );
+    // Two push receipts, one of them old.
+    for id in ["receipt-old", "receipt-new"] {
+        app.db
+            .write(shipgate::store::Db::record_receipt(
+                "sandbox",
+                id,
+                shipgate::store::now_millis(),
+            ))
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE callback_receipts SET received_at = $1 WHERE delivery_id = 'receipt-old'")
+        .bind(old)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+
+    app.run_maintenance().await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webhook_deliveries").await,
+        total - 4,
+        "the four old ones, dead or delivered, are gone"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM callback_receipts WHERE delivery_id LIKE 'receipt-%'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM callback_receipts WHERE delivery_id = 'receipt-new'")
+            .await,
+        1
+    );
+}
+
+on_both_databases!(old_dead_deliveries_and_push_receipts_are_pruned);
