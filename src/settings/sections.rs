@@ -86,6 +86,9 @@ pub struct TrackingSettings {
     pub cache_ttl_secs: u64,
     /// Entries of the in-process cache used when no Redis is configured.
     pub local_cache_capacity: u64,
+    /// Longest an instance without Redis serves an answer from its memory (instances side by
+    /// side may store newer events meanwhile).
+    pub local_max_staleness_ms: u64,
     /// Answers also kept in process memory with Redis, coherent through Redis's invalidation
     /// messages (server-assisted client-side caching over RESP3); 0 turns it off.
     pub redis_client_cache_keys: usize,
@@ -197,6 +200,9 @@ pub struct IdempotencySettings {
     pub wait_ms: u64,
     /// How long a create attempt owns its reference; past it a crashed attempt is taken over.
     pub lease_ms: u64,
+    /// How long a created waybill is answered from an instance's memory on a replay (another
+    /// instance may cancel it meanwhile).
+    pub replay_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

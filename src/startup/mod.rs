@@ -144,6 +144,7 @@ impl Application {
             settings.carrier_budget(),
             labeler,
         )
+        .with_replay_cache(Duration::from_millis(settings.idempotency.replay_cache_ms))
         .with_first_poll(settings.tracking.polling.enabled.then_some(FirstPoll {
             after_ms: settings.tracking.polling.first_ms,
         }));
@@ -152,6 +153,7 @@ impl Application {
             redis_url: settings.redis_url.clone().filter(|u| !u.trim().is_empty()),
             client_cache_keys: t.redis_client_cache_keys,
             ttl: Duration::from_secs(t.cache_ttl_secs),
+            local_ttl: Duration::from_millis(t.local_max_staleness_ms),
             local_capacity: t.local_cache_capacity,
             timeout: Duration::from_millis(t.redis_timeout_ms),
             breaker_failures: t.redis_breaker_failures,

@@ -102,6 +102,16 @@ impl WaybillService {
     }
 
     /// Schedules the first tracking poll of each new waybill.
+    /// How long a created waybill is answered from this instance's memory: another instance
+    /// may cancel it, so a replay here is never older than this.
+    pub fn with_replay_cache(mut self, ttl: Duration) -> Self {
+        self.created = moka::future::Cache::builder()
+            .max_capacity(200_000)
+            .time_to_live(ttl)
+            .build();
+        self
+    }
+
     pub fn with_first_poll(mut self, first_poll: Option<FirstPoll>) -> Self {
         self.first_poll = first_poll;
         self

@@ -30,6 +30,9 @@ pub struct CacheConfig {
     /// (server-assisted client-side caching, RESP3); 0 turns it off.
     pub client_cache_keys: usize,
     pub ttl: Duration,
+    /// How long the in-process cache (without Redis) keeps an answer: another instance may
+    /// store a newer event, so an answer here is never older than this.
+    pub local_ttl: Duration,
     pub local_capacity: u64,
     pub timeout: Duration,
     pub breaker_failures: u32,
@@ -72,7 +75,10 @@ impl Cache {
     pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
         Ok(match &config.redis_url {
             Some(url) => Self::Redis(Box::new(RedisCache::new(url, config)?)),
-            None => Self::Local(LocalCache::new(config.local_capacity, config.ttl)),
+            None => Self::Local(LocalCache::new(
+                config.local_capacity,
+                config.local_ttl.min(config.ttl),
+            )),
         })
     }
 
@@ -167,6 +173,7 @@ mod tests {
             redis_url: None,
             client_cache_keys: 0,
             ttl: Duration::from_secs(60),
+            local_ttl: Duration::from_secs(60),
             local_capacity: 100,
             timeout: Duration::from_millis(50),
             breaker_failures: 3,

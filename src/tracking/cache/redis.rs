@@ -190,6 +190,10 @@ impl RedisCache {
     }
 
     pub(super) async fn get_many(&self, keys: &[String]) -> Option<Vec<Option<Bytes>>> {
+        // As for single reads: not while Redis may hold an answer whose rewrite it missed.
+        if !self.readable() {
+            return None;
+        }
         let mut conn = self.conn().await?;
         let found: Vec<Option<Vec<u8>>> = self.run(&mut conn, redis::cmd("MGET").arg(keys)).await?;
         Some(found.into_iter().map(|b| b.map(Bytes::from)).collect())
