@@ -178,11 +178,19 @@ impl Application {
             )
         });
         let draining = Draining::default();
-        let auth = Auth::new(
+        let mut auth = Auth::new(
             db.clone(),
             Duration::from_secs(settings.auth.cache_ttl_secs),
         )
         .with_rate_limits(settings.rate_limits.clone());
+        if let Some(url) = settings
+            .redis_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            && settings.rate_limits.enabled
+        {
+            auth = auth.with_shared_limits(url)?;
+        }
 
         let worker = if settings.webhooks.enabled {
             Some(crate::webhooks::worker::Worker::new(

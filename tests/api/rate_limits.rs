@@ -138,3 +138,44 @@ async fn a_body_that_never_comes_is_answered_in_time() {
         );
     }
 }
+
+/// Hardening: with Redis, a key's quota is shared by every instance: two instances side by side
+/// together admit no more than the quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_a_keys_quota_through_redis() {
+    crate::needs!(Redis);
+    let quota = |s: &mut shipgate::settings::Settings| {
+        s.redis_url = Some(crate::helpers::redis_url());
+        s.rate_limits.tenants.insert(
+            "acme".into(),
+            Quota {
+                per_second: 1,
+                burst: 4,
+            },
+        );
+    };
+    let first = spawn_app_with(Backend::Sqlite, quota).await;
+    let url = first.database_url.clone();
+    let second = spawn_app_with(Backend::Sqlite, |s| {
+        quota(s);
+        s.database_url = url;
+    })
+    .await;
+    let mut admitted = 0;
+    let mut refused = 0;
+    for i in 0..12 {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let r = app.get_waybill(&first.key, "SBX-NONE").await;
+        match r.status.as_u16() {
+            404 => admitted += 1,
+            429 => refused += 1,
+            other => panic!("{other}: {}", r.body),
+        }
+    }
+    // The burst of 4, plus at most one more the second that passes may refill.
+    assert!(
+        (4..=5).contains(&admitted),
+        "{admitted} admitted across both"
+    );
+    assert_eq!(admitted + refused, 12);
+}

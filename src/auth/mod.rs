@@ -3,6 +3,8 @@
 //! Keys are 192 random bits, so a plain SHA-256 digest is a safe way to store them (a slow
 //! password hash protects guessable secrets, which these are not) and lets a lookup use an index.
 
+mod shared_limit;
+
 use crate::settings::RateLimitSettings;
 use crate::store::tenants::Tenant;
 use crate::store::{Db, StoreError};
@@ -42,6 +44,8 @@ pub struct Auth {
     /// Failed authentications per client address, and addresses that used up their budget.
     failures: std::sync::Arc<AddressLimiter>,
     blocked: moka::future::Cache<IpAddr, std::time::Instant>,
+    /// The quotas shared through Redis, when configured.
+    shared: Option<std::sync::Arc<shared_limit::SharedLimiter>>,
     /// One token bucket per key (by digest), kept while the key is in use.
     limiters: Option<moka::future::Cache<String, std::sync::Arc<Limiter>>>,
     limits: std::sync::Arc<RateLimitSettings>,
@@ -65,6 +69,7 @@ impl Auth {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             limiters: None,
+            shared: None,
             limits: std::sync::Arc::new(RateLimitSettings {
                 enabled: false,
                 per_second: 1,
@@ -74,6 +79,15 @@ impl Auth {
                 failed_auth_burst: u32::MAX,
             }),
         }
+    }
+
+    /// Shares the per-key quotas with every instance through Redis.
+    pub fn with_shared_limits(mut self, redis_url: &str) -> anyhow::Result<Self> {
+        self.shared = Some(std::sync::Arc::new(shared_limit::SharedLimiter::new(
+            redis_url,
+            Duration::from_millis(100),
+        )?));
+        Ok(self)
     }
 
     /// Limits the requests of each key (`rate_limits.*`).
@@ -100,12 +114,26 @@ impl Auth {
             return Ok(());
         };
         let limits = &self.limits;
+        let (per_second, burst) = match limits.tenants.get(&tenant.name) {
+            Some(q) => (q.per_second, q.burst),
+            None => (limits.per_second, limits.burst),
+        };
+        // With Redis the quota is the key's across every instance; without it (or while it
+        // fails) each instance keeps its own.
+        if let Some(shared) = &self.shared {
+            match shared.check(digest, per_second, burst).await {
+                shared_limit::Verdict::Admitted => return Ok(()),
+                shared_limit::Verdict::Wait(wait) => {
+                    metrics::counter!("shipgate_rate_limited_total").increment(1);
+                    return Err(AuthError::RateLimited {
+                        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                    });
+                }
+                shared_limit::Verdict::Unavailable => {}
+            }
+        }
         let limiter = limiters
             .get_with_by_ref(digest, async {
-                let (per_second, burst) = match limits.tenants.get(&tenant.name) {
-                    Some(q) => (q.per_second, q.burst),
-                    None => (limits.per_second, limits.burst),
-                };
                 let quota = governor::Quota::per_second(
                     std::num::NonZeroU32::new(per_second).unwrap_or(std::num::NonZeroU32::MIN),
                 )
