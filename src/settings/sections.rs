@@ -15,6 +15,8 @@ pub struct WebhookSettings {
     pub poll_interval_ms: u64,
     /// Deliveries in flight at once per instance.
     pub batch: u32,
+    /// Deliveries in flight at once to one endpoint (endpoints take turns for the rest).
+    pub max_in_flight_per_endpoint: u32,
     /// One delivery's budget (connect, send, answer).
     pub timeout_ms: u64,
     /// Wait after the first failure; doubles per failure (plus up to 100 % jitter).

@@ -97,6 +97,12 @@ impl Settings {
                 return fail(&format!("webhooks.{key}"), "must be at least 1".into());
             }
         }
+        if w.max_in_flight_per_endpoint == 0 {
+            return fail(
+                "webhooks.max_in_flight_per_endpoint",
+                "must be at least 1".into(),
+            );
+        }
         if w.batch == 0 || w.batch > 256 {
             return fail("webhooks.batch", "must be between 1 and 256".into());
         }

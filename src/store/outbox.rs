@@ -131,15 +131,26 @@ macro_rules! select_delivery {
 }
 
 /// Claims due deliveries (see `Db::claim_deliveries`); `$lock` is the dialect's row locking.
+/// Each endpoint's due deliveries are ranked (oldest first) and an endpoint gets at most `$4`
+/// in flight counting what it has leased already; endpoints take turns (every endpoint's first,
+/// then every endpoint's second, ...), so one busy or slow endpoint cannot take every slot.
 macro_rules! claim_deliveries {
     ($lock:literal) => {
         concat!(
-            "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT d.id FROM webhook_deliveries d \
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, leased_until = $1, \
+             attempts = attempts + 1 \
+             WHERE id IN (SELECT l.id FROM webhook_deliveries l WHERE l.id IN (\
+             SELECT ranked.id FROM (SELECT d.id, d.next_attempt_at, d.created_at, \
+             ROW_NUMBER() OVER (PARTITION BY d.endpoint_id \
+             ORDER BY d.next_attempt_at, d.created_at) AS turn, \
+             (SELECT COUNT(*) FROM webhook_deliveries f WHERE f.endpoint_id = d.endpoint_id \
+             AND f.state = 'pending' AND f.leased_until > $2) AS in_flight \
+             FROM webhook_deliveries d \
              WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND NOT EXISTS \
              (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
-             AND p.waybill_id = d.waybill_id AND p.state = 'pending' AND p.sequence < d.sequence) \
-             ORDER BY d.next_attempt_at, d.created_at LIMIT $3 ",
+             AND p.waybill_id = d.waybill_id AND p.state = 'pending' AND p.sequence < d.sequence)\
+             ) ranked WHERE ranked.turn + ranked.in_flight <= $4 \
+             ORDER BY ranked.turn, ranked.next_attempt_at, ranked.created_at LIMIT $3) ",
             $lock,
             ") RETURNING id"
         )
@@ -175,6 +186,7 @@ impl Db {
         &self,
         now_ms: i64,
         limit: u32,
+        per_endpoint: u32,
         lease_until: i64,
     ) -> Result<Vec<Job>, StoreError> {
         let sql = match self.dialect {
@@ -186,7 +198,8 @@ impl Db {
                 sqlx::query(sql)
                     .bind(lease_until)
                     .bind(now_ms)
-                    .bind(i64::from(limit)),
+                    .bind(i64::from(limit))
+                    .bind(i64::from(per_endpoint)),
             )
             .await?;
         let ids: Vec<String> = claimed
@@ -235,7 +248,7 @@ impl Db {
             .bind(r.duration_ms),
             sqlx::query(
                 "UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, \
-                 last_attempt_at = $5, last_status = $6, last_error = $7, \
+                 leased_until = NULL, last_attempt_at = $5, last_status = $6, last_error = $7, \
                  delivered_at = CASE WHEN $3 = 'delivered' THEN $5 ELSE delivered_at END \
                  WHERE id = $1 AND attempts = $2 AND state = 'pending'",
             )

@@ -139,7 +139,14 @@ impl Worker {
         }
         // Longer than one send can take (the client times out at `timeout_ms`) and its recording.
         let lease = self.settings.timeout_ms as i64 * 2 + 1_000;
-        self.db.claim_deliveries(now, limit, now + lease).await
+        self.db
+            .claim_deliveries(
+                now,
+                limit,
+                self.settings.max_in_flight_per_endpoint,
+                now + lease,
+            )
+            .await
     }
 
     async fn deliver(&self, job: Job) {

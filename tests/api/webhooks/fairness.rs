@@ -193,3 +193,97 @@ async fn instances_side_by_side_deliver_each_event_once() {
     assert!(seen.len() > 40, "{} events", seen.len());
     assert_in_order(&pushes);
 }
+
+/// Hardening: hundreds of waybills pushing to one endpoint whose receiver holds connections
+/// open take at most `webhooks.max_in_flight_per_endpoint` of the slots; another tenant's
+/// pushes go out meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_waybills_on_one_slow_endpoint_do_not_take_every_slot() {
+    const SECRET: &str = "fairness-push-secret";
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .mount(&slow)
+        .await;
+    let fast_receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&fast_receiver)
+        .await;
+    let app = spawn_live_app_with(Backend::Sqlite, |s| {
+        fast(s);
+        s.tracking.polling.enabled = false;
+        s.webhooks.batch = 16;
+        s.webhooks.max_in_flight_per_endpoint = 4;
+        s.webhooks.timeout_ms = 5000;
+        s.tracking.callbacks.insert(
+            carriers::CarrierId::Sandbox,
+            shipgate::settings::CallbackSettings {
+                secret: SECRET.into(),
+            },
+        );
+    })
+    .await;
+    let other = app.new_key("globex").await;
+    let slow_endpoint = app.add_endpoint(&app.key, &slow.uri(), None).await;
+    let slow_id = slow_endpoint.body["id"].as_str().unwrap().to_owned();
+    app.add_endpoint(&other, &fast_receiver.uri(), None).await;
+    // One event pushed for each of many waybills: a delivery each.
+    let ship = |key: String, reference: String| {
+        let app = &app;
+        async move {
+            let mut req = waybill_request(&reference);
+            req["channel"] = json!("SANDBOX_EXPRESS");
+            let r = app.create_as(&key, &req).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            let body = serde_json::to_vec(&json!({
+                "waybillNumber": r.waybill_number(),
+                "events": [{"code": "PU", "description": "picked up",
+                            "occurredAt": chrono::Utc::now().to_rfc3339()}]
+            }))
+            .unwrap();
+            let ts = now_secs();
+            let id = format!("fair-{reference}");
+            let signature =
+                carriers::signing::standard_webhooks_sign(SECRET.as_bytes(), &id, ts, &body);
+            let pushed = app
+                .client
+                .post(format!("{}/v1/callbacks/sandbox", app.address))
+                .header("content-type", "application/json")
+                .header("webhook-id", id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(pushed.status(), 200);
+        }
+    };
+    for i in 0..200 {
+        ship(app.key.clone(), format!("FAIR-SLOW-{i}")).await;
+    }
+    for i in 0..20 {
+        ship(other.clone(), format!("FAIR-FAST-{i}")).await;
+    }
+    let most_in_flight = std::sync::atomic::AtomicI64::new(0);
+    crate::helpers::wait_until("the other tenant's pushes", 15, || async {
+        let in_flight: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 \
+             AND state = 'pending' AND leased_until > $2",
+        )
+        .bind(&slow_id)
+        .bind(shipgate::store::now_millis())
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+        most_in_flight.fetch_max(in_flight, std::sync::atomic::Ordering::Relaxed);
+        (app.deliveries_as(&other, "&state=delivered").await.len() == 20).then_some(())
+    })
+    .await;
+    let most = most_in_flight.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(most <= 4, "{most} in flight to one endpoint");
+    assert!(most > 0, "the slow endpoint had deliveries in flight");
+    let slow_done = app.deliveries("&state=delivered").await.len();
+    assert!(slow_done < 50, "{slow_done} slow pushes already done");
+}
