@@ -270,6 +270,38 @@ impl TestApp {
         wait_with(what, secs, || self.run_background(), check).await
     }
 
+    /// A sandbox push signed Standard Webhooks style.
+    pub async fn push_sandbox(
+        &self,
+        id: &str,
+        timestamp: i64,
+        body: &Value,
+        secret: &str,
+    ) -> Reply {
+        let raw = serde_json::to_vec(body).unwrap();
+        let signature =
+            carriers::signing::standard_webhooks_sign(secret.as_bytes(), id, timestamp, &raw);
+        let res = self
+            .client
+            .post(format!("{}/v1/callbacks/sandbox", self.address))
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let reply = Reply::read(res).await;
+        contract::check(
+            "POST",
+            "/v1/callbacks/{carrier}",
+            reply.status.as_u16(),
+            &reply.body,
+        );
+        reply
+    }
+
     pub async fn new_key(&self, tenant: &str) -> String {
         shipgate::auth::create_key(&self.db, tenant)
             .await

@@ -66,38 +66,6 @@ impl TestApp {
         .await
     }
 
-    /// A sandbox push signed Standard Webhooks style.
-    async fn push_sandbox(
-        &self,
-        id: &str,
-        timestamp: i64,
-        body: &Value,
-        secret: &str,
-    ) -> crate::helpers::Reply {
-        let raw = serde_json::to_vec(body).unwrap();
-        let signature =
-            carriers::signing::standard_webhooks_sign(secret.as_bytes(), id, timestamp, &raw);
-        let res = self
-            .client
-            .post(format!("{}/v1/callbacks/sandbox", self.address))
-            .header("content-type", "application/json")
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        let reply = crate::helpers::Reply::read(res).await;
-        crate::helpers::contract::check(
-            "POST",
-            "/v1/callbacks/{carrier}",
-            reply.status.as_u16(),
-            &reply.body,
-        );
-        reply
-    }
-
     async fn created(&self, reference: &str, channel: &str) -> String {
         let mut req = waybill_request(reference);
         req["channel"] = json!(channel);

@@ -236,28 +236,14 @@ async fn hundreds_of_waybills_on_one_slow_endpoint_do_not_take_every_slot() {
             req["channel"] = json!("SANDBOX_EXPRESS");
             let r = app.create_as(&key, &req).await;
             assert_eq!(r.status, 201, "{}", r.body);
-            let body = serde_json::to_vec(&json!({
+            let body = json!({
                 "waybillNumber": r.waybill_number(),
                 "events": [{"code": "PU", "description": "picked up",
                             "occurredAt": chrono::Utc::now().to_rfc3339()}]
-            }))
-            .unwrap();
-            let ts = now_secs();
+            });
             let id = format!("fair-{reference}");
-            let signature =
-                carriers::signing::standard_webhooks_sign(SECRET.as_bytes(), &id, ts, &body);
-            let pushed = app
-                .client
-                .post(format!("{}/v1/callbacks/sandbox", app.address))
-                .header("content-type", "application/json")
-                .header("webhook-id", id)
-                .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", signature)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(pushed.status(), 200);
+            let pushed = app.push_sandbox(&id, now_secs(), &body, SECRET).await;
+            assert_eq!(pushed.status, 200, "{}", pushed.body);
         }
     };
     for i in 0..200 {
