@@ -114,11 +114,50 @@ impl ApiError {
             Self::Carrier(CarrierError::Rejected { .. }) => {
                 "the carrier rejected the shipment".into()
             }
-            Self::Carrier(e) => e.to_string(),
+            // The carrier is named; how its credentials or transport failed is for operators
+            // (logged with the request id), not for tenants.
+            Self::Carrier(e) => {
+                let carrier = carrier_named_in(e);
+                match e {
+                    CarrierError::Auth(_) => format!(
+                        "{carrier} refused this gateway's credentials; operators are alerted"
+                    ),
+                    CarrierError::Unavailable(_) => {
+                        format!("{carrier} cannot be reached right now; retry shortly")
+                    }
+                    CarrierError::Timeout(_) | CarrierError::ConnectionLost(_) => format!(
+                        "no answer from {carrier} in time; retrying the same request is safe"
+                    ),
+                    CarrierError::BadResponse(_) => {
+                        format!("{carrier} answered something that cannot be read")
+                    }
+                    CarrierError::NotSupported(what) => {
+                        format!("{carrier} does not offer {what}")
+                    }
+                    CarrierError::Rejected { .. } => "the carrier rejected the shipment".into(),
+                }
+            }
             // Internal details go to the log, not to the client.
             Self::Internal(_) => "internal error".into(),
         }
     }
+}
+
+/// The carrier a carrier error names (its details start with the carrier's id), else "the
+/// carrier".
+fn carrier_named_in(e: &CarrierError) -> &'static str {
+    let detail = match e {
+        CarrierError::Auth(d)
+        | CarrierError::Unavailable(d)
+        | CarrierError::Timeout(d)
+        | CarrierError::ConnectionLost(d)
+        | CarrierError::BadResponse(d) => d.as_str(),
+        CarrierError::Rejected { .. } | CarrierError::NotSupported(_) => "",
+    };
+    carriers::CarrierId::ALL
+        .into_iter()
+        .find(|c| detail.starts_with(c.as_str()))
+        .map_or("the carrier", carriers::CarrierId::as_str)
 }
 
 impl fmt::Display for ApiError {
@@ -236,6 +275,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (code, status) = self.code_and_status();
+        if let Self::Carrier(e) = self
+            && !matches!(e, CarrierError::Rejected { .. })
+        {
+            tracing::warn!(error = %e, "carrier failure");
+        }
         if let Self::Internal(e) = self {
             // The whole cause chain goes to the log, under the request's id.
             let mut chain = e.to_string();
