@@ -137,6 +137,8 @@ pub struct PollingSettings {
     pub delivered_grace_ms: u64,
     /// Tracking calls per second and carrier, spread evenly.
     pub rate_per_second: u32,
+    /// Parcels older than this that never reached a final status are no longer polled.
+    pub max_age_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -169,7 +169,12 @@ impl Application {
                 .collect(),
             max_skew_secs: t.callback_max_skew_secs,
         };
-        let tracking = TrackingService::new(db.clone(), cache, aliases, pushes);
+        let tracking = TrackingService::new(db.clone(), cache, aliases, pushes)
+            .with_polling_max_age(
+                t.polling
+                    .enabled
+                    .then(|| Duration::from_secs(t.polling.max_age_days.saturating_mul(86_400))),
+            );
         let poller = t.polling.enabled.then(|| {
             crate::tracking::poller::Poller::new(
                 tracking.clone(),

@@ -42,6 +42,9 @@ struct Inner {
     /// (the id), and every answer is rebuilt from a fresh read.
     pushed_rows: moka::future::Cache<(String, String), TrackRow>,
     pushes: PushConfig,
+    /// Past this age (ms) a parcel without a final status is no longer polled; `None` when
+    /// this instance's waybills are not polled.
+    polling_max_age_ms: Option<i64>,
 }
 
 /// Memory for built answers kept beside the cache (by body size).
@@ -91,8 +94,18 @@ impl TrackingService {
                     .time_to_live(std::time::Duration::from_secs(300))
                     .build(),
                 pushes,
+                polling_max_age_ms: None,
             }),
         }
+    }
+
+    /// Answers say when a parcel stopped being polled for its age.
+    pub fn with_polling_max_age(mut self, max_age: Option<std::time::Duration>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.polling_max_age_ms =
+                max_age.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        }
+        self
     }
 
     /// The database, for the poller's claims.
@@ -275,7 +288,7 @@ impl TrackingService {
         let Some((row, stored)) = self.inner.db.track_row_with_events(waybill_id).await? else {
             return Ok(None);
         };
-        let (body, status) = render(&row, &stored)?;
+        let (body, status) = render(&row, &stored, self.inner.polling_max_age_ms)?;
         let body = Bytes::from(body);
         self.inner
             .built
@@ -331,7 +344,7 @@ impl TrackingService {
             return Ok((body, status));
         }
         let stored = self.inner.db.events(&row.id).await?;
-        let (body, status) = render(row, &stored)?;
+        let (body, status) = render(row, &stored, self.inner.polling_max_age_ms)?;
         let body = Bytes::from(body);
         self.inner
             .built
@@ -373,6 +386,10 @@ struct Answer<'a> {
     tracking_status: Option<&'static str>,
     last_mile_carrier: Option<&'a str>,
     last_mile_tracking_number: Option<&'a str>,
+    /// Present (true) when the parcel is past `tracking.polling.max_age_days` without a final
+    /// status: its carrier is no longer asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    polling_stopped: Option<bool>,
     events: Vec<EventAnswer<'a>>,
 }
 
@@ -449,6 +466,7 @@ fn created_event(row: &TrackRow) -> Option<TrackingEvent> {
 fn render(
     row: &TrackRow,
     stored: &[StoredEvent],
+    polling_max_age_ms: Option<i64>,
 ) -> serde_json::Result<(Vec<u8>, Option<TrackingStatus>)> {
     let created = created_event(row);
     let mut visible: Vec<(&str, &TrackingEvent)> = stored
@@ -478,6 +496,12 @@ fn render(
         .into_iter()
         .map(|(source, e)| EventAnswer::new(source, e))
         .collect::<Vec<_>>();
+    let polling_stopped = polling_max_age_ms
+        .zip(chrono::DateTime::parse_from_rfc3339(&row.created_at).ok())
+        .is_some_and(|(max_age, created)| {
+            crate::store::now_millis() - created.timestamp_millis() > max_age
+        })
+        && !status.is_some_and(TrackingStatus::is_terminal);
     let body = serde_json::to_vec(&Answer {
         status: 1,
         waybill_number: &row.waybill_number,
@@ -486,6 +510,7 @@ fn render(
         tracking_status: status.map(TrackingStatus::as_str),
         last_mile_carrier: row.last_mile_carrier.as_deref(),
         last_mile_tracking_number: row.last_mile_tracking_number.as_deref(),
+        polling_stopped: polling_stopped.then_some(true),
         events,
     })?;
     Ok((body, status))

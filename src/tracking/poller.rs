@@ -124,12 +124,22 @@ impl Poller {
                 .await;
             return;
         };
-        if let Some(limiter) = self.limiters.get(&carrier.id()) {
-            limiter.until_ready().await;
-        }
         let created = chrono::DateTime::parse_from_rfc3339(&due.created_at)
             .map(|d| d.to_utc())
             .unwrap_or_else(|_| chrono::Utc::now());
+        // A parcel that never reaches a final status is not polled for ever: past the maximum
+        // age it is left alone (its answer says so).
+        let max_age_ms = i64::try_from(self.settings.max_age_days)
+            .unwrap_or(i64::MAX / 86_400_000)
+            .saturating_mul(86_400_000);
+        if now_millis() - created.timestamp_millis() > max_age_ms {
+            tracing::info!(waybill = %due.waybill_number, "polling stopped: past tracking.polling.max_age_days");
+            let _ = db.schedule_poll(&due.id, None).await;
+            return;
+        }
+        if let Some(limiter) = self.limiters.get(&carrier.id()) {
+            limiter.until_ready().await;
+        }
         let next = match carrier.track_shipment(&due.waybill_number, created).await {
             Ok(update) => {
                 let next = next_poll(&update, now_millis(), &self.settings);

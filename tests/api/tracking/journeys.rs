@@ -144,6 +144,8 @@ async fn instances_side_by_side_poll_each_parcel_once_per_round(backend: Backend
         crate::helpers::fast_sandbox(s);
         s.tracking.polling.first_ms = 300;
         s.tracking.polling.moving_ms = 3_600_000;
+        // Parcels stay on their way (a parcel found out for delivery is polled again soon).
+        s.carriers.sandbox.clock_speed = 1.0;
         s.tracking.polling.rate_per_second = 20;
     })
     .await;
@@ -153,6 +155,8 @@ async fn instances_side_by_side_poll_each_parcel_once_per_round(backend: Backend
         s.database_url = url;
         s.tracking.polling.first_ms = 300;
         s.tracking.polling.moving_ms = 3_600_000;
+        // Parcels stay on their way (a parcel found out for delivery is polled again soon).
+        s.carriers.sandbox.clock_speed = 1.0;
         s.tracking.polling.rate_per_second = 20;
     })
     .await;
@@ -230,3 +234,52 @@ on_both_databases!(
     sandbox_parcels_move_and_are_tracked_by_every_number,
     instances_side_by_side_poll_each_parcel_once_per_round,
 );
+
+/// Hardening: a parcel that never reaches a final status is not polled for ever: past
+/// `tracking.polling.max_age_days` its carrier is no longer asked, and its answer says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parcels_past_the_maximum_age_are_no_longer_polled() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        crate::helpers::fast_sandbox(s);
+        s.tracking.polling.max_age_days = 90;
+    })
+    .await;
+    let old = app.created("TRK-AGED", "SANDBOX_LINEHAUL_US").await;
+    let young = app.created("TRK-YOUNG", "SANDBOX_LINEHAUL_US").await;
+    let created = (chrono::Utc::now() - chrono::Duration::days(100)).to_rfc3339();
+    sqlx::query("UPDATE waybills SET created_at = $1, next_poll_at = $2 WHERE waybill_number = $3")
+        .bind(created)
+        .bind(shipgate::store::now_millis())
+        .bind(&old)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let calls = app.sandbox.track_calls();
+    app.wait_for("the aged parcel to be left alone", 10, || async {
+        let stopped: Option<i64> =
+            sqlx::query_scalar("SELECT next_poll_at FROM waybills WHERE waybill_number = $1")
+                .bind(&old)
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
+        let answer = app.tracking(&app.key, &old).await.body;
+        let young_polled = app.sandbox.track_calls() > calls;
+        (stopped.is_none() && answer["pollingStopped"] == true && young_polled).then_some(())
+    })
+    .await;
+    // The young parcel was polled meanwhile; the aged one never was.
+    let polled_old: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tracking_events e JOIN waybills w ON w.id = e.waybill_id \
+         WHERE w.waybill_number = $1",
+    )
+    .bind(&old)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(polled_old, 0, "no events fetched for the aged parcel");
+    let young_answer = app.tracking(&app.key, &young).await.body;
+    assert!(
+        young_answer.get("pollingStopped").is_none(),
+        "{young_answer}"
+    );
+}
