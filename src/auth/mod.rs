@@ -185,26 +185,27 @@ impl Auth {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             });
         }
-        let tenant = result?;
-        self.admit(&digest(key), &tenant).await?;
+        let (digest, tenant) = result?;
+        self.admit(&digest, &tenant).await?;
         Ok(tenant)
     }
 
-    async fn lookup(&self, key: &str) -> Result<Tenant, AuthError> {
+    /// The key's digest (hashed once per request) and its tenant.
+    async fn lookup(&self, key: &str) -> Result<(String, Tenant), AuthError> {
         if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
             return Err(AuthError::Unauthorized("invalid API key"));
         }
         let digest = digest(key);
         if let Some(tenant) = self.cache.get(&digest).await {
-            return Ok(tenant);
+            return Ok((digest, tenant));
         }
         if self.unknown.contains_key(&digest) {
             return Err(AuthError::Unauthorized("invalid API key"));
         }
         match self.db.tenant_by_key_hash(&digest).await? {
             Some(tenant) => {
-                self.cache.insert(digest, tenant.clone()).await;
-                Ok(tenant)
+                self.cache.insert(digest.clone(), tenant.clone()).await;
+                Ok((digest, tenant))
             }
             None => {
                 self.unknown.insert(digest, ()).await;

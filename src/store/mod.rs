@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod outbox;
+mod receipts;
 pub mod tenants;
 pub mod tracking;
 pub mod waybills;
