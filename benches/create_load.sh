@@ -25,7 +25,7 @@ run_backend() {
   # The benchmark measures the server, not the per-key quota.
   export SHIPGATE_RATE_LIMITS__ENABLED=false
   port=$(free_port)
-  key=$("$bin" keys create --tenant bench | tail -n 1)
+  key=$("$bin" keys create --tenant bench --create-tenant | tail -n 1)
   SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &
   pid=$!
   wait_ready "http://127.0.0.1:$port"

@@ -34,7 +34,7 @@ export SHIPGATE_LOG__LEVEL=warn
 export SHIPGATE_RATE_LIMITS__ENABLED=false
 port=$(free_port)
 url="http://127.0.0.1:$port"
-key=$("$bin" keys create --tenant bench | tail -n 1)
+key=$("$bin" keys create --tenant bench --create-tenant | tail -n 1)
 SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"; services_stop' EXIT

@@ -36,7 +36,7 @@ export SHIPGATE_RATE_LIMITS__ENABLED=false
 port=$(free_port)
 sink_port=$(free_port)
 url="http://127.0.0.1:$port"
-key=$("$bin" keys create --tenant bench | tail -n 1)
+key=$("$bin" keys create --tenant bench --create-tenant | tail -n 1)
 "$sink" "$sink_port" > "$dir/sink.log" 2>&1 &
 sink_pid=$!
 SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &

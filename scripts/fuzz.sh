@@ -20,7 +20,7 @@ dir=$(mktemp -d /tmp/shipgate-fuzz.XXXXXX)
 port=$(free_port)
 export SHIPGATE_DATABASE_URL="sqlite://$dir/shipgate.db" SHIPGATE_LISTEN="127.0.0.1:$port"
 export SHIPGATE_LOG__LEVEL=warn SHIPGATE_RATE_LIMITS__ENABLED=false
-key=$(target/debug/shipgate keys create --tenant fuzz | tail -n 1)
+key=$(target/debug/shipgate keys create --tenant fuzz --create-tenant | tail -n 1)
 target/debug/shipgate serve > "$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$dir"' EXIT

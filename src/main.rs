@@ -26,11 +26,48 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create an API key for a tenant (created if new); the key is the last line of stdout.
+    /// Create an API key for a tenant; the key is the last line of stdout.
     Create {
         #[arg(long)]
         tenant: String,
+        /// `test` keys reach only the sandbox carrier and test data; `live` keys never do.
+        #[arg(long, value_enum, default_value_t = ModeArg::Test)]
+        mode: ModeArg,
+        /// What the key may do: `*` (everything) or a comma-separated list, e.g.
+        /// `labels:read` for a label station.
+        #[arg(long, default_value = "*")]
+        scopes: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Create the tenant if it does not exist (otherwise an unknown tenant is refused).
+        #[arg(long)]
+        create_tenant: bool,
     },
+    /// List a tenant's keys (both modes).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Replace a key with a new one (same tenant, mode and scopes); the new key is the last
+    /// line of stdout.
+    Rotate {
+        /// The key's id (from `keys list`).
+        id: String,
+        /// How long the old key keeps working (0 stops it now; at most 168 hours).
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u64,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        /// The key's id (from `keys list`).
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Test,
+    Live,
 }
 
 /// mimalloc: the service allocates many small, short-lived buffers per request (JSON, rows);
@@ -68,21 +105,89 @@ fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }),
-        Command::Keys {
-            command: KeysCommand::Create { tenant },
-        } => runtime.block_on(async {
-            let tenant = tenant.trim();
-            anyhow::ensure!(
-                !tenant.is_empty() && tenant.len() <= 100,
-                "--tenant must be 1 to 100 characters"
-            );
+        Command::Keys { command } => runtime.block_on(async {
             let db = Db::connect(&settings.database_url, 1).await?;
             db.migrate().await?;
-            let (tenant, key) = shipgate::auth::create_key(&db, tenant).await?;
-            println!("tenant: {} ({})", tenant.name, tenant.id);
-            println!("store this key now; it is not shown again:");
-            println!("{key}");
-            Ok(())
+            keys::run(&db, command).await
         }),
+    }
+}
+
+mod keys {
+    use super::{KeysCommand, ModeArg};
+    use shipgate::auth::Scopes;
+    use shipgate::auth::keys::{self, KeyRequest};
+    use shipgate::store::Db;
+    use shipgate::store::tenants::{KeyRecord, Mode};
+    use std::time::Duration;
+
+    fn describe(k: &KeyRecord) -> String {
+        let state = match (&k.revoked_at, k.expires_at_ms) {
+            (Some(at), _) => format!("revoked {at}"),
+            (None, Some(end)) => format!("expires {}", shipgate::store::rfc3339_millis(end)),
+            (None, None) => "active".into(),
+        };
+        format!(
+            "{}  {}…  {}  {}  {}  {}",
+            k.id,
+            k.prefix,
+            k.tenant.mode.as_str(),
+            Scopes::from_stored(&k.scopes),
+            state,
+            k.description.as_deref().unwrap_or("")
+        )
+    }
+
+    pub async fn run(db: &Db, command: KeysCommand) -> anyhow::Result<()> {
+        match command {
+            KeysCommand::Create {
+                tenant,
+                mode,
+                scopes,
+                description,
+                create_tenant,
+            } => {
+                let scopes =
+                    Scopes::parse(&scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+                let mode = match mode {
+                    ModeArg::Test => Mode::Test,
+                    ModeArg::Live => Mode::Live,
+                };
+                let created = keys::create_key(
+                    db,
+                    &KeyRequest {
+                        tenant: &tenant,
+                        mode,
+                        scopes,
+                        description: description.as_deref(),
+                        create_tenant,
+                    },
+                )
+                .await?;
+                let t = &created.record.tenant;
+                println!("tenant: {} ({}, {} mode)", t.name, t.id, t.mode.as_str());
+                println!("key: {}", describe(&created.record));
+                println!("store this key now; it is not shown again:");
+                println!("{}", created.secret);
+            }
+            KeysCommand::List { tenant } => {
+                for k in keys::list_keys(db, &tenant).await? {
+                    println!("{}", describe(&k));
+                }
+            }
+            KeysCommand::Rotate { id, grace_hours } => {
+                let grace = Duration::from_secs(grace_hours.saturating_mul(3600));
+                let (new, old) = keys::rotate_key(db, &id, None, grace).await?;
+                println!("old key: {}", describe(&old));
+                println!("new key: {}", describe(&new.record));
+                println!("store this key now; it is not shown again:");
+                println!("{}", new.secret);
+            }
+            KeysCommand::Revoke { id } => {
+                let k = keys::revoke_key(db, &id, None).await?;
+                println!("{}", describe(&k));
+            }
+        }
+        Ok(())
     }
 }

@@ -1,17 +1,29 @@
-//! The tenant of a `/v1` request, from `Authorization: Bearer <api key>`.
+//! The key of a `/v1` request, from `Authorization: Bearer <api key>`.
 
 use crate::api::error::ApiError;
-use crate::auth::Auth;
+use crate::auth::{ApiKey, Auth, Scope};
 use crate::store::tenants::Tenant;
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
-/// The authenticated tenant of a `/v1` request.
-pub struct AuthTenant(pub Tenant);
+/// The authenticated key of a `/v1` request. Handlers reach its tenant through
+/// [`AuthKey::allow`], which checks the scope the action needs.
+pub struct AuthKey(pub ApiKey);
 
-impl FromRequest for AuthTenant {
+impl AuthKey {
+    /// The key's tenant (one account in one mode), if the key has `scope`.
+    pub fn allow(&self, scope: Scope) -> Result<&Tenant, ApiError> {
+        if self.0.scopes.allows(scope) {
+            Ok(&self.0.tenant)
+        } else {
+            Err(ApiError::InsufficientScope(scope))
+        }
+    }
+}
+
+impl FromRequest for AuthKey {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -44,7 +56,7 @@ impl FromRequest for AuthTenant {
                     }
                 },
             };
-            Ok(AuthTenant(auth.verify(&key, address).await?))
+            Ok(AuthKey(auth.verify(&key, address).await?))
         })
     }
 }

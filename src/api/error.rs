@@ -2,7 +2,7 @@
 //! turn each capability's error into it. Internal errors keep their cause chain for the log
 //! (with the request id); clients see `INTERNAL` and the request id only.
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, KeyError, Scope};
 use crate::store::StoreError;
 use crate::tracking::TrackingError;
 use crate::waybills::WaybillError;
@@ -25,6 +25,12 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     UnknownChannel(String),
     Unauthorized(&'static str),
+    /// The key lacks the scope the action needs.
+    InsufficientScope(Scope),
+    /// A test key asked for a live carrier, or a live key for the sandbox.
+    KeyModeMismatch(String),
+    /// A key revoked, expired or rotated before cannot be rotated.
+    KeyNotActive,
     NotFound(String),
     /// Some of several asked-for items do not exist; `details` names each.
     NotFoundItems(Vec<FieldError>),
@@ -61,6 +67,9 @@ impl ApiError {
             Self::UnknownChannel(_) => ("UNKNOWN_CHANNEL", StatusCode::BAD_REQUEST),
             Self::PayloadTooLarge(_) => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
             Self::Unauthorized(_) => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+            Self::InsufficientScope(_) => ("INSUFFICIENT_SCOPE", StatusCode::FORBIDDEN),
+            Self::KeyModeMismatch(_) => ("KEY_MODE_MISMATCH", StatusCode::FORBIDDEN),
+            Self::KeyNotActive => ("KEY_NOT_ACTIVE", StatusCode::CONFLICT),
             Self::NotFound(_) | Self::NotFoundItems(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
             Self::LabelNotAvailable(_) => ("LABEL_NOT_AVAILABLE", StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
@@ -95,6 +104,11 @@ impl ApiError {
             Self::PayloadTooLarge(limit) => format!("request body exceeds {limit} bytes"),
             Self::UnknownChannel(c) => format!("unknown channel `{c}`"),
             Self::Unauthorized(m) => (*m).to_owned(),
+            Self::InsufficientScope(scope) => {
+                format!("this API key lacks the scope `{}`", scope.as_str())
+            }
+            Self::KeyModeMismatch(m) => m.clone(),
+            Self::KeyNotActive => "the key is revoked, expired or already rotated".into(),
             Self::NotFound(m) | Self::LabelNotAvailable(m) => m.clone(),
             Self::NotFoundItems(d) => format!("{} of the numbers could not be printed", d.len()),
             Self::MethodNotAllowed => "method not allowed on this path".into(),
@@ -196,6 +210,7 @@ impl From<WaybillError> for ApiError {
         match e {
             WaybillError::Validation(d) => Self::Validation(d),
             WaybillError::UnknownChannel(c) => Self::UnknownChannel(c),
+            WaybillError::ModeMismatch(m) => Self::KeyModeMismatch(m),
             WaybillError::ReferenceConflict => Self::ReferenceConflict,
             WaybillError::ReferenceInProgress { retry_after_secs } => {
                 Self::ReferenceInProgress { retry_after_secs }
@@ -248,6 +263,18 @@ impl From<AuthError> for ApiError {
             AuthError::Unauthorized(m) => Self::Unauthorized(m),
             AuthError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
             AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Invalid(m) => Self::InvalidRequest(m),
+            KeyError::NotFound => Self::NotFound("no such key".into()),
+            KeyError::NotActive => Self::KeyNotActive,
+            KeyError::Store(e) => e.into(),
+            e @ (KeyError::UnknownTenant(_) | KeyError::NoRandomness(_)) => Self::internal(e),
         }
     }
 }

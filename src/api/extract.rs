@@ -38,6 +38,17 @@ impl FromRequest for TimedBody {
     }
 }
 
+/// Reads a body the handler chose to read (after checks that need no body), within
+/// [`BodyTimeout`] and [`MaxBody`].
+pub async fn read_body(
+    req: &HttpRequest,
+    payload: actix_web::web::Payload,
+) -> Result<Bytes, ApiError> {
+    TimedBody::from_request(req, &mut payload.into_inner())
+        .await
+        .map(|b| b.0)
+}
+
 async fn read_within(
     body: impl std::future::Future<Output = Result<Bytes, actix_web::Error>>,
     limit: usize,

@@ -2,9 +2,10 @@
 //! `GET /v1/waybills/{number}/label` and `POST /v1/labels/batch` (up to 200 labels as one PDF,
 //! in the order asked).
 
-use crate::api::auth::AuthTenant;
+use crate::api::auth::AuthKey;
 use crate::api::error::{ApiError, FieldError};
 use crate::api::extract::ApiJson;
+use crate::auth::Scope;
 use crate::waybills::WaybillService;
 use actix_web::{HttpResponse, web};
 use base64::Engine;
@@ -57,12 +58,13 @@ pub fn document(format: &str, content: Vec<u8>, base64: bool) -> HttpResponse {
 }
 
 pub async fn batch(
-    tenant: AuthTenant,
+    key: AuthKey,
     service: web::Data<WaybillService>,
     query: web::Query<EncodingQuery>,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::LabelsRead)?;
     let base64 = query.base64()?;
-    let merged = service.label_batch(&tenant.0.id, &req.numbers).await?;
+    let merged = service.label_batch(&tenant.id, &req.numbers).await?;
     Ok(document("pdf", merged, base64))
 }

@@ -6,6 +6,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod keys;
 pub mod labels;
 pub mod middleware;
 pub mod openapi;

@@ -1,9 +1,10 @@
 //! Tracking queries (served from the cache, never from a carrier), the last mile of a waybill,
 //! and carrier pushes.
 
-use crate::api::auth::AuthTenant;
+use crate::api::auth::AuthKey;
 use crate::api::error::{ApiError, FieldError};
-use crate::api::extract::{ApiJson, TimedBody};
+use crate::api::extract::{self, ApiJson};
+use crate::auth::Scope;
 use crate::tracking::{PushSummary, TrackingService, intake};
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -24,12 +25,13 @@ fn check_number(field: &str, number: &str) -> Result<(), ApiError> {
 }
 
 pub async fn get(
-    tenant: AuthTenant,
+    key: AuthKey,
     tracking: web::Data<TrackingService>,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::TrackingRead)?;
     check_number("number", &number)?;
-    match tracking.answer(&tenant.0.id, &number).await? {
+    match tracking.answer(&tenant.id, &number).await? {
         Some(body) => Ok(HttpResponse::Ok()
             .insert_header(ContentType::json())
             .body(body)),
@@ -61,10 +63,11 @@ struct BatchAnswer<'a> {
 }
 
 pub async fn query(
-    tenant: AuthTenant,
+    key: AuthKey,
     tracking: web::Data<TrackingService>,
     ApiJson(req): ApiJson<BatchQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::TrackingRead)?;
     if req.numbers.is_empty() || req.numbers.len() > MAX_BATCH {
         return Err(ApiError::Validation(vec![FieldError::new(
             "numbers",
@@ -74,7 +77,7 @@ pub async fn query(
     for (i, n) in req.numbers.iter().enumerate() {
         check_number(&format!("numbers[{i}]"), n)?;
     }
-    let answers = tracking.answers(&tenant.0.id, &req.numbers).await?;
+    let answers = tracking.answers(&tenant.id, &req.numbers).await?;
     let results = req
         .numbers
         .iter()
@@ -110,13 +113,14 @@ struct LastMileAnswer<'a> {
 }
 
 pub async fn last_mile(
-    tenant: AuthTenant,
+    key: AuthKey,
     tracking: web::Data<TrackingService>,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::WaybillsRead)?;
     check_number("number", &number)?;
     let row = tracking
-        .last_mile(&tenant.0.id, &number)
+        .last_mile(&tenant.id, &number)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no waybill {number}")))?;
     Ok(HttpResponse::Ok().json(LastMileAnswer {
@@ -148,21 +152,27 @@ impl From<PushSummary> for PushAnswer {
 }
 
 /// `POST /v1/callbacks/{carrier}`: authenticated per carrier, stored before it is acknowledged,
-/// answered in the carrier's own format where it has one.
+/// answered in the carrier's own format where it has one. A path no configured carrier can sign
+/// is refused before any of the body is read.
 pub async fn callback(
     req: HttpRequest,
     carrier: web::Path<String>,
-    body: TimedBody,
+    payload: web::Payload,
     tracking: web::Data<TrackingService>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
     let header = |name: &str| {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let outcome = tracking.take_push(&carrier, &header, &body).await;
+    let outcome = match tracking.check_push(&carrier) {
+        Ok(()) => {
+            let body = extract::read_body(&req, payload).await?;
+            tracking.take_push(&carrier, &header, &body).await
+        }
+        Err(e) => Err(e),
+    };
     let receiver = intake::receiver(&carrier);
     match outcome {
         Ok(summary) => Ok(match receiver.and_then(|r| r.answer(Ok(()))) {

@@ -1,10 +1,11 @@
 //! `/v1/waybills`: create (idempotent on tenant + referenceNumber), get, query by reference,
 //! cancel, and the stored label.
 
-use crate::api::auth::AuthTenant;
+use crate::api::auth::AuthKey;
 use crate::api::error::{ApiError, FieldError};
 use crate::api::extract::ApiJson;
 use crate::api::labels::{EncodingQuery, document};
+use crate::auth::Scope;
 use crate::waybills::{
     CreateWaybillRequest, LabelEncoding, Outcome, WaybillService, WaybillView, validate,
 };
@@ -59,19 +60,20 @@ fn body(w: &WaybillView, replayed: Option<bool>, base64: Option<String>) -> Wayb
 }
 
 pub async fn create(
-    tenant: AuthTenant,
+    key: AuthKey,
     service: web::Data<WaybillService>,
     ApiJson(req): ApiJson<CreateWaybillRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::WaybillsWrite)?;
     let valid = validate(&req).map_err(ApiError::Validation)?;
     let encoding = valid.label_encoding;
-    let (outcome, replayed) = match service.create(&tenant.0.id, valid).await? {
+    let (outcome, replayed) = match service.create(tenant, valid).await? {
         Outcome::Created(w) => (w, false),
         Outcome::Replayed(w) => (w, true),
     };
     let base64 = match (encoding, &outcome.label_format) {
         (LabelEncoding::Base64, Some(_)) => {
-            let (_, content) = service.label(&tenant.0.id, &outcome.waybill_number).await?;
+            let (_, content) = service.label(&tenant.id, &outcome.waybill_number).await?;
             Some(base64::engine::general_purpose::STANDARD.encode(content))
         }
         _ => None,
@@ -85,11 +87,12 @@ pub async fn create(
 }
 
 pub async fn get(
-    tenant: AuthTenant,
+    key: AuthKey,
     service: web::Data<WaybillService>,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let w = service.find(&tenant.0.id, &number).await?;
+    let tenant = key.allow(Scope::WaybillsRead)?;
+    let w = service.find(&tenant.id, &number).await?;
     Ok(HttpResponse::Ok().json(body(&w, None, None)))
 }
 
@@ -100,10 +103,11 @@ pub struct ByReference {
 }
 
 pub async fn by_reference(
-    tenant: AuthTenant,
+    key: AuthKey,
     service: web::Data<WaybillService>,
     query: web::Query<ByReference>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::WaybillsRead)?;
     let reference = query
         .reference_number
         .as_deref()
@@ -115,29 +119,31 @@ pub async fn by_reference(
                 "query parameter is required",
             )])
         })?;
-    let w = service.find(&tenant.0.id, reference).await?;
+    let w = service.find(&tenant.id, reference).await?;
     Ok(HttpResponse::Ok().json(body(&w, None, None)))
 }
 
 pub async fn cancel(
-    tenant: AuthTenant,
+    key: AuthKey,
     service: web::Data<WaybillService>,
     tracking: web::Data<crate::tracking::TrackingService>,
     number: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let w = service.cancel(&tenant.0.id, &number).await?;
+    let tenant = key.allow(Scope::WaybillsWrite)?;
+    let w = service.cancel(&tenant.id, &number).await?;
     // The tracking answer says CANCELLED from now on.
     tracking.refresh(&w.id).await?;
     Ok(HttpResponse::Ok().json(body(&w, None, None)))
 }
 
 pub async fn label(
-    tenant: AuthTenant,
+    key: AuthKey,
     service: web::Data<WaybillService>,
     number: web::Path<String>,
     query: web::Query<EncodingQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::LabelsRead)?;
     let base64 = query.base64()?;
-    let (format, content) = service.label(&tenant.0.id, &number).await?;
+    let (format, content) = service.label(&tenant.id, &number).await?;
     Ok(document(&format, content, base64))
 }

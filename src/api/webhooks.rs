@@ -1,9 +1,10 @@
 //! `/v1/webhook-endpoints` and `/v1/webhook-deliveries`: parse, call the webhooks service,
 //! render.
 
-use crate::api::auth::AuthTenant;
+use crate::api::auth::AuthKey;
 use crate::api::error::ApiError;
 use crate::api::extract::ApiJson;
+use crate::auth::Scope;
 use crate::store::outbox::{Attempt, Delivery, DeliveryState};
 use crate::store::rfc3339_millis as rfc3339;
 use crate::store::webhook_endpoints::Endpoint;
@@ -43,13 +44,14 @@ impl<'a> From<&'a Endpoint> for EndpointAnswer<'a> {
 }
 
 pub async fn create(
-    tenant: AuthTenant,
+    key: AuthKey,
     webhooks: web::Data<WebhookService>,
     ApiJson(req): ApiJson<NewEndpoint>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::WebhooksManage)?;
     let (endpoint, secret) = webhooks
         .create_endpoint(
-            &tenant.0.id,
+            &tenant.id,
             service::NewEndpoint {
                 url: req.url,
                 event_types: req.event_types,
@@ -73,10 +75,11 @@ pub async fn create(
 }
 
 pub async fn list(
-    tenant: AuthTenant,
+    key: AuthKey,
     webhooks: web::Data<WebhookService>,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoints = webhooks.endpoints(&tenant.0.id).await?;
+    let tenant = key.allow(Scope::WebhooksManage)?;
+    let endpoints = webhooks.endpoints(&tenant.id).await?;
     #[derive(Serialize)]
     struct List<'a> {
         status: u8,
@@ -89,21 +92,23 @@ pub async fn list(
 }
 
 pub async fn delete(
-    tenant: AuthTenant,
+    key: AuthKey,
     webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    webhooks.delete_endpoint(&tenant.0.id, &id).await?;
+    let tenant = key.allow(Scope::WebhooksManage)?;
+    webhooks.delete_endpoint(&tenant.id, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": 1, "id": *id, "deleted": true })))
 }
 
 /// Sends every dead delivery of the endpoint again.
 pub async fn replay_dead(
-    tenant: AuthTenant,
+    key: AuthKey,
     webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let replayed = webhooks.replay_dead(&tenant.0.id, &id).await?;
+    let tenant = key.allow(Scope::WebhooksManage)?;
+    let replayed = webhooks.replay_dead(&tenant.id, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": 1, "replayed": replayed })))
 }
 
@@ -187,13 +192,14 @@ impl<'a> From<&'a Attempt> for AttemptAnswer<'a> {
 
 /// The delivery log, newest first.
 pub async fn deliveries(
-    tenant: AuthTenant,
+    key: AuthKey,
     webhooks: web::Data<WebhookService>,
     filter: web::Query<DeliveryFilter>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::WebhooksManage)?;
     let list = webhooks
         .deliveries(
-            &tenant.0.id,
+            &tenant.id,
             service::DeliveryFilter {
                 endpoint_id: filter.endpoint_id.as_deref(),
                 state: filter.state.as_deref(),
@@ -214,11 +220,12 @@ pub async fn deliveries(
 
 /// One delivery with every attempt.
 pub async fn delivery(
-    tenant: AuthTenant,
+    key: AuthKey,
     webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (d, attempts) = webhooks.delivery(&tenant.0.id, &id).await?;
+    let tenant = key.allow(Scope::WebhooksManage)?;
+    let (d, attempts) = webhooks.delivery(&tenant.id, &id).await?;
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct One<'a> {
@@ -236,10 +243,11 @@ pub async fn delivery(
 
 /// Sends one delivery again (whatever its state, unless its endpoint was deleted).
 pub async fn replay(
-    tenant: AuthTenant,
+    key: AuthKey,
     webhooks: web::Data<WebhookService>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    webhooks.replay(&tenant.0.id, &id).await?;
+    let tenant = key.allow(Scope::WebhooksManage)?;
+    webhooks.replay(&tenant.id, &id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": 1, "id": *id, "state": "pending" })))
 }

@@ -3,11 +3,16 @@
 //! Keys are 192 random bits, so a plain SHA-256 digest is a safe way to store them (a slow
 //! password hash protects guessable secrets, which these are not) and lets a lookup use an index.
 
+pub mod keys;
+pub mod scopes;
 mod shared_limit;
 
+pub use keys::{CreatedKey, KeyError, KeyRequest};
+pub use scopes::{Scope, Scopes};
+
 use crate::settings::RateLimitSettings;
-use crate::store::tenants::Tenant;
-use crate::store::{Db, StoreError};
+use crate::store::tenants::{KeyRecord, Tenant};
+use crate::store::{Db, StoreError, now_millis};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -25,6 +30,31 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+/// An authenticated key: whose data it reaches (tenant and mode) and what it may do there.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub tenant: Tenant,
+    pub scopes: Scopes,
+    /// The end of a rotated key's grace period (epoch ms).
+    expires_at_ms: Option<i64>,
+}
+
+impl ApiKey {
+    fn from_record(record: KeyRecord) -> Self {
+        Self {
+            scopes: Scopes::from_stored(&record.scopes),
+            id: record.id,
+            tenant: record.tenant,
+            expires_at_ms: record.expires_at_ms,
+        }
+    }
+
+    fn expired(&self) -> bool {
+        self.expires_at_ms.is_some_and(|end| now_millis() >= end)
+    }
+}
+
 type Limiter = governor::DefaultDirectRateLimiter;
 type AddressLimiter = governor::DefaultKeyedRateLimiter<IpAddr>;
 
@@ -36,8 +66,9 @@ fn address_limiter(per_second: u32, burst: u32) -> AddressLimiter {
 #[derive(Clone)]
 pub struct Auth {
     db: Db,
-    /// Verified keys by digest; the TTL bounds how long a revoked key keeps working.
-    cache: moka::future::Cache<String, Tenant>,
+    /// Verified keys by digest; the TTL bounds how long a key revoked through another instance
+    /// (or the CLI) keeps working here. This instance forgets a key it revokes at once.
+    cache: moka::future::Cache<String, ApiKey>,
     /// Digests of keys that were looked up and do not exist (a negative cache): asked again,
     /// they are refused without a database query.
     unknown: moka::future::Cache<String, ()>,
@@ -153,7 +184,7 @@ impl Auth {
 
     /// The tenant of `key`, asked from `address`. An address that keeps presenting bad keys is
     /// refused before any work once it used up its failure budget.
-    pub async fn verify(&self, key: &str, address: Option<IpAddr>) -> Result<Tenant, AuthError> {
+    pub async fn verify(&self, key: &str, address: Option<IpAddr>) -> Result<ApiKey, AuthError> {
         if let Some(ip) = address
             && let Some(until) = self.blocked.get(&ip).await
         {
@@ -185,27 +216,34 @@ impl Auth {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             });
         }
-        let (digest, tenant) = result?;
-        self.admit(&digest, &tenant).await?;
-        Ok(tenant)
+        let (digest, key) = result?;
+        self.admit(&digest, &key.tenant).await?;
+        Ok(key)
     }
 
-    /// The key's digest (hashed once per request) and its tenant.
-    async fn lookup(&self, key: &str) -> Result<(String, Tenant), AuthError> {
+    /// The key's digest (hashed once per request) and what it is.
+    async fn lookup(&self, key: &str) -> Result<(String, ApiKey), AuthError> {
         if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
             return Err(AuthError::Unauthorized("invalid API key"));
         }
         let digest = digest(key);
-        if let Some(tenant) = self.cache.get(&digest).await {
-            return Ok((digest, tenant));
+        if let Some(found) = self.cache.get(&digest).await {
+            return match found.expired() {
+                true => Err(AuthError::Unauthorized("API key expired (it was rotated)")),
+                false => Ok((digest, found)),
+            };
         }
         if self.unknown.contains_key(&digest) {
             return Err(AuthError::Unauthorized("invalid API key"));
         }
-        match self.db.tenant_by_key_hash(&digest).await? {
-            Some(tenant) => {
-                self.cache.insert(digest.clone(), tenant.clone()).await;
-                Ok((digest, tenant))
+        match self.db.key_by_hash(&digest).await? {
+            Some(record) => {
+                let found = ApiKey::from_record(record);
+                self.cache.insert(digest.clone(), found.clone()).await;
+                match found.expired() {
+                    true => Err(AuthError::Unauthorized("API key expired (it was rotated)")),
+                    false => Ok((digest, found)),
+                }
             }
             None => {
                 self.unknown.insert(digest, ()).await;
@@ -213,24 +251,31 @@ impl Auth {
             }
         }
     }
+
+    /// Revokes a key of `tenant_id` and stops it on this instance at once.
+    pub async fn revoke(&self, id: &str, tenant_id: &str) -> Result<KeyRecord, KeyError> {
+        let key = keys::revoke_key(&self.db, id, Some(tenant_id)).await?;
+        self.cache.invalidate(&key.digest).await;
+        Ok(key)
+    }
+
+    /// Rotates a key of `tenant_id`; the old key's new end applies on this instance at once.
+    pub async fn rotate(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        grace: Duration,
+    ) -> Result<(CreatedKey, KeyRecord), KeyError> {
+        let (new, old) = keys::rotate_key(&self.db, id, Some(tenant_id), grace).await?;
+        self.cache.invalidate(&old.digest).await;
+        Ok((new, old))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
 }
 
 pub fn digest(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// A new random key: `sg_` and 48 hex digits.
-pub fn generate_key() -> Result<String, getrandom::Error> {
-    let mut bytes = [0_u8; 24];
-    getrandom::fill(&mut bytes)?;
-    Ok(format!("{KEY_PREFIX}{}", hex::encode(bytes)))
-}
-
-/// Creates a key for `tenant` (creating the tenant if needed); returns the key, shown only once.
-pub async fn create_key(db: &Db, tenant: &str) -> anyhow::Result<(Tenant, String)> {
-    let tenant = db.ensure_tenant(tenant).await?;
-    let key = generate_key().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    db.insert_api_key(&tenant.id, &digest(&key), &key[..KEY_PREFIX.len() + 6])
-        .await?;
-    Ok((tenant, key))
 }

@@ -87,6 +87,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .default_service(web::to(middleware::method_not_allowed)),
                 )
                 .service(
+                    web::resource("/keys")
+                        .route(web::post().to(api::keys::create))
+                        .route(web::get().to(api::keys::list))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/keys/{id}/rotate")
+                        .route(web::post().to(api::keys::rotate))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/keys/{id}/revoke")
+                        .route(web::post().to(api::keys::revoke))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
                     web::resource("/waybills/{number}/cancel")
                         .route(web::post().to(api::waybills::cancel))
                         .default_service(web::to(middleware::method_not_allowed)),

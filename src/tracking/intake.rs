@@ -34,6 +34,24 @@ pub fn receiver(carrier: &str) -> Option<&'static dyn PushReceiver> {
 }
 
 impl TrackingService {
+    /// Whether `carrier` pushes and has a secret configured: asked before a push's body is
+    /// read, so a path no carrier can sign costs no body read. A refusal is counted.
+    pub fn check_push(&self, carrier: &str) -> Result<(), TrackingError> {
+        let result = receiver(carrier)
+            .ok_or_else(|| TrackingError::UnknownCarrier(carrier.to_owned()))
+            .and_then(
+                |r| match self.inner.pushes.secrets.contains_key(&r.carrier()) {
+                    true => Ok(()),
+                    false => Err(TrackingError::NotConfigured(r.carrier())),
+                },
+            );
+        if result.is_err() {
+            let label = receiver(carrier).map_or("unknown", |r| r.carrier().as_str());
+            metrics::counter!("shipgate_callbacks_refused_total", "carrier" => label).increment(1);
+        }
+        result
+    }
+
     /// Authenticates a push with the carrier's secret, reads it, and stores every delivery in
     /// it (each in one write unit with its receipt). A delivery id recorded before is a replay:
     /// its events are the stored ones, so taking it again changes nothing; a push all of whose

@@ -11,6 +11,9 @@ pub enum WaybillError {
     Validation(Vec<FieldError>),
     #[error("unknown channel `{0}`")]
     UnknownChannel(String),
+    /// A test key asked for a real carrier, or a live key for the sandbox.
+    #[error("{0}")]
+    ModeMismatch(String),
     #[error("this referenceNumber was already used with a different payload")]
     ReferenceConflict,
     #[error("a request with this referenceNumber is still being processed")]

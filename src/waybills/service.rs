@@ -13,6 +13,7 @@ use super::fingerprint;
 use super::validation::ValidRequest;
 use crate::labels::LabelError;
 use crate::store::StoreError;
+use crate::store::tenants::{Mode as KeyMode, Tenant};
 use crate::store::waybills::{Claim, NewClaim, State, WaybillRow};
 use crate::store::{Db, now_millis};
 use crate::tracking::schedule::FirstPoll;
@@ -117,15 +118,33 @@ impl WaybillService {
         self
     }
 
+    /// Creates a waybill for `tenant`; a test tenant reaches only the sandbox carrier, a live
+    /// one never does.
     pub async fn create(
         &self,
-        tenant_id: &str,
+        tenant: &Tenant,
         req: ValidRequest,
     ) -> Result<Outcome, WaybillError> {
+        let tenant_id = tenant.id.as_str();
         let channel = self
             .channels
             .get(&req.channel)
             .ok_or_else(|| WaybillError::UnknownChannel(req.channel.clone()))?;
+        match (tenant.mode, channel.carrier == CarrierId::Sandbox) {
+            (KeyMode::Test, false) => {
+                return Err(WaybillError::ModeMismatch(format!(
+                    "a test API key reaches only the sandbox carrier; channel `{}` needs a live key",
+                    req.channel
+                )));
+            }
+            (KeyMode::Live, true) => {
+                return Err(WaybillError::ModeMismatch(format!(
+                    "channel `{}` is the sandbox carrier's: it needs a test API key",
+                    req.channel
+                )));
+            }
+            _ => {}
+        }
         let carrier = self
             .carriers
             .get(channel.carrier)

@@ -139,6 +139,39 @@ async fn a_body_that_never_comes_is_answered_in_time() {
     }
 }
 
+/// Hardening: a push to a path no configured carrier can sign is refused before its body is
+/// read: a client announcing a large body and sending none is answered at once, not after the
+/// body timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_no_carrier_can_sign_are_refused_before_the_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(Backend::Sqlite, |s| s.http.body_timeout_ms = 20_000).await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    // FedEx pushes but has no secret configured here; `nobody` is no carrier.
+    for (path, status) in [
+        ("/v1/callbacks/fedex", "401"),
+        ("/v1/callbacks/nobody", "404"),
+    ] {
+        let mut conn = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: 1000000\r\n\r\n{{"
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 4096];
+        // Half the body timeout: an answer within it was not waiting for the body.
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut answer))
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {text}"
+        );
+    }
+}
+
 /// Hardening: with Redis, a key's quota is shared by every instance: two instances side by side
 /// together admit no more than the quota.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -303,7 +303,7 @@ async fn app_for(
     tweak: impl FnOnce(&mut HttpCarrierSettings),
 ) -> TestApp {
     let uri = format!("{}{}", server.uri(), case.base_path);
-    spawn_app_with(Backend::Sqlite, |s| {
+    let mut app = spawn_app_with(Backend::Sqlite, |s| {
         let c = (case.settings)(s);
         c.enabled = true;
         c.base_url = uri;
@@ -316,7 +316,10 @@ async fn app_for(
         c.rate_burst = 1000;
         tweak(c);
     })
-    .await
+    .await;
+    // Real carriers take live keys only.
+    app.use_live_key().await;
+    app
 }
 
 fn request(case: &Case, reference: &str) -> Value {

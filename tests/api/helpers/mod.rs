@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use shipgate::settings::Settings;
 use shipgate::startup::{Application, Background, BackgroundJobs, Step};
 use shipgate::store::Db;
+use shipgate::store::tenants::{Mode, Tenant};
 use sqlx::{Connection, Executor};
 use std::sync::Arc;
 
@@ -18,6 +19,23 @@ use std::sync::Arc;
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// A key made the way `shipgate keys create --create-tenant` makes it.
+pub async fn create_key(db: &Db, tenant: &str, mode: Mode, scopes: &str) -> (Tenant, String) {
+    let created = shipgate::auth::keys::create_key(
+        db,
+        &shipgate::auth::KeyRequest {
+            tenant,
+            mode,
+            scopes: shipgate::auth::Scopes::parse(scopes).expect("scopes"),
+            description: None,
+            create_tenant: true,
+        },
+    )
+    .await
+    .expect("key");
+    (created.record.tenant, created.secret)
 }
 
 pub struct TestApp {
@@ -225,7 +243,7 @@ async fn spawn(
     let tracking = app.tracking.clone();
     let jobs = (background == Background::OnDemand).then(|| app.jobs.clone());
     tokio::spawn(app.run_until_stopped());
-    let (tenant, key) = shipgate::auth::create_key(&db, "acme").await.expect("key");
+    let (tenant, key) = create_key(&db, "acme", Mode::Test, "*").await;
     TestApp {
         address,
         client: reqwest::Client::new(),
@@ -302,11 +320,20 @@ impl TestApp {
         reply
     }
 
+    /// A test-mode key with every scope for `tenant` (made if new).
     pub async fn new_key(&self, tenant: &str) -> String {
-        shipgate::auth::create_key(&self.db, tenant)
-            .await
-            .expect("key")
-            .1
+        self.new_key_with(tenant, Mode::Test, "*").await
+    }
+
+    pub async fn new_key_with(&self, tenant: &str, mode: Mode, scopes: &str) -> String {
+        create_key(&self.db, tenant, mode, scopes).await.1
+    }
+
+    /// Makes the app's key a live one of the same tenant (for real carriers' channels).
+    pub async fn use_live_key(&mut self) {
+        let (tenant, key) = create_key(&self.db, "acme", Mode::Live, "*").await;
+        self.key = key;
+        self.tenant_id = tenant.id;
     }
 
     /// Sends a request and checks the answer against the contract for `template`.

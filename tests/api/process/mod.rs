@@ -9,6 +9,7 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod keys;
 mod pushes;
 mod releases;
 
@@ -28,7 +29,7 @@ fn shipgate(database_url: &str, dir: &Path) -> Command {
 
 fn create_key(database_url: &str, dir: &Path, tenant: &str) -> String {
     let out = shipgate(database_url, dir)
-        .args(["keys", "create", "--tenant", tenant])
+        .args(["keys", "create", "--tenant", tenant, "--create-tenant"])
         .output()
         .expect("run keys create");
     assert!(

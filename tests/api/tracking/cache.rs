@@ -265,10 +265,14 @@ async fn no_reference_can_break_the_cache_for_other_tenants() {
     assert_eq!(theirs.status, 201, "{}", theirs.body);
     let number = theirs.waybill_number().to_owned();
     assert_eq!(app.tracking(&other, &number).await.status, 200);
-    let tenant: String = sqlx::query_scalar("SELECT id FROM tenants WHERE name = 'globex'")
-        .fetch_one(&app.db.pool)
-        .await
-        .unwrap();
+    // globex's test data lives under its own row, whose account is globex.
+    let tenant: String = sqlx::query_scalar(
+        "SELECT t.id FROM tenants t JOIN tenants a ON a.id = t.account_id \
+         WHERE a.name = 'globex' AND t.mode = 'test'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
     let their_key = shipgate::tracking::cache::key(&tenant, &number);
     assert!(get(their_key.clone()).await.is_some(), "filled in Redis");
 
