@@ -22,6 +22,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// References whose create attempt ended ambiguously and that no retry settled.
+    Unknown {
+        #[command(subcommand)]
+        command: unknown::UnknownCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +110,11 @@ fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }),
+        Command::Unknown { command } => runtime.block_on(async {
+            let db = Db::connect(&settings.database_url, 1).await?;
+            db.migrate().await?;
+            unknown::run(&db, &settings, command).await
+        }),
         Command::Keys { command } => runtime.block_on(async {
             let db = Db::connect(&settings.database_url, 1).await?;
             db.migrate().await?;
@@ -112,6 +122,8 @@ fn main() -> anyhow::Result<()> {
         }),
     }
 }
+
+mod unknown;
 
 mod keys {
     use super::{KeysCommand, ModeArg};

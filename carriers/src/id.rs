@@ -34,6 +34,12 @@ impl CarrierId {
             Self::SfExpress => "sf_express",
         }
     }
+
+    /// Whether the carrier prints the label itself (a label shipgate draws is refused at its
+    /// counters); the sandbox and SF Express (routing data only) leave it to shipgate.
+    pub const fn prints_labels(self) -> bool {
+        !matches!(self, Self::Sandbox | Self::SfExpress)
+    }
 }
 
 impl std::fmt::Display for CarrierId {

@@ -46,7 +46,12 @@ pub enum ApiError {
     },
     Carrier(CarrierError),
     /// The carrier may have created the shipment; its state could not be settled yet.
-    ShipmentStateUnknown(String),
+    ShipmentStateUnknown {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// The reference an operator resolves is not unresolved (any more).
+    NothingToResolve(String),
     Unavailable(String),
     /// A carrier push whose signature, token or timestamp does not hold.
     CallbackUnauthorized(String),
@@ -76,7 +81,8 @@ impl ApiError {
             Self::ReferenceConflict => ("REFERENCE_CONFLICT", StatusCode::CONFLICT),
             Self::ReferenceInProgress { .. } => ("REFERENCE_IN_PROGRESS", StatusCode::CONFLICT),
             Self::RateLimited { .. } => ("RATE_LIMITED", StatusCode::TOO_MANY_REQUESTS),
-            Self::ShipmentStateUnknown(_) => ("SHIPMENT_STATE_UNKNOWN", StatusCode::CONFLICT),
+            Self::ShipmentStateUnknown { .. } => ("SHIPMENT_STATE_UNKNOWN", StatusCode::CONFLICT),
+            Self::NothingToResolve(_) => ("NOTHING_TO_RESOLVE", StatusCode::CONFLICT),
             Self::Carrier(e) => match e {
                 CarrierError::Rejected { .. } => ("CARRIER_REJECTED", StatusCode::BAD_GATEWAY),
                 CarrierError::Auth(_) => ("CARRIER_AUTH_FAILED", StatusCode::BAD_GATEWAY),
@@ -121,7 +127,8 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } => {
                 format!("too many requests for this API key; retry after {retry_after_secs} s")
             }
-            Self::ShipmentStateUnknown(m)
+            Self::ShipmentStateUnknown { message: m, .. }
+            | Self::NothingToResolve(m)
             | Self::Unavailable(m)
             | Self::CallbackUnauthorized(m)
             | Self::CallbackReplayed(m) => m.clone(),
@@ -215,7 +222,14 @@ impl From<WaybillError> for ApiError {
             WaybillError::ReferenceInProgress { retry_after_secs } => {
                 Self::ReferenceInProgress { retry_after_secs }
             }
-            WaybillError::ShipmentStateUnknown(m) => Self::ShipmentStateUnknown(m),
+            WaybillError::ShipmentStateUnknown {
+                message,
+                retry_after_secs,
+            } => Self::ShipmentStateUnknown {
+                message,
+                retry_after_secs,
+            },
+            WaybillError::NothingToResolve(m) => Self::NothingToResolve(m),
             WaybillError::Carrier(e) => Self::Carrier(e),
             WaybillError::NotFound(m) => Self::NotFound(m),
             WaybillError::NotFoundItems(d) => Self::NotFoundItems(d),
@@ -337,12 +351,18 @@ impl ResponseError for ApiError {
             request_id: crate::request_id::current(),
         };
         let mut response = HttpResponse::build(status).json(body);
-        if let Self::ReferenceInProgress { retry_after_secs }
-        | Self::RateLimited { retry_after_secs } = self
-        {
+        let retry_after = match self {
+            Self::ReferenceInProgress { retry_after_secs }
+            | Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::ShipmentStateUnknown {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

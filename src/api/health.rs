@@ -66,4 +66,12 @@ pub async fn sample_gauges(db: &Db, draining: &crate::lifecycle::Draining) {
         metrics::gauge!("shipgate_webhook_outbox_oldest_age_seconds").set(age as f64 / 1000.0);
         metrics::gauge!("shipgate_webhook_dead_letters").set(outbox.dead as f64);
     }
+    if let Ok(stuck) = db.unresolved_stats().await {
+        metrics::gauge!("shipgate_references_unresolved").set(stuck.count as f64);
+        let age = stuck
+            .oldest_ms
+            .map_or(0, |t| (crate::store::now_millis() - t).max(0));
+        metrics::gauge!("shipgate_references_unresolved_oldest_age_seconds")
+            .set(age as f64 / 1000.0);
+    }
 }

@@ -12,5 +12,6 @@ pub mod middleware;
 pub mod openapi;
 pub mod station;
 pub mod tracking;
+pub mod unresolved;
 pub mod waybills;
 pub mod webhooks;

@@ -265,6 +265,9 @@ pub struct HttpCarrierSettings {
     pub retries: u32,
     pub breaker_failures: u32,
     pub breaker_open_ms: u64,
+    /// How long a "not found" from the reference lookup after an ambiguous failure is not
+    /// trusted (the carrier's lookup lags behind its label creation).
+    pub lookup_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -145,6 +145,13 @@ impl Application {
             labeler,
         )
         .with_replay_cache(Duration::from_millis(settings.idempotency.replay_cache_ms))
+        .with_lookup_grace(
+            settings
+                .http_carriers()
+                .into_iter()
+                .map(|(id, c)| (id, Duration::from_secs(c.lookup_grace_secs)))
+                .collect(),
+        )
         .with_first_poll(settings.tracking.polling.enabled.then_some(FirstPoll {
             after_ms: settings.tracking.polling.first_ms,
         }));

@@ -87,6 +87,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .default_service(web::to(middleware::method_not_allowed)),
                 )
                 .service(
+                    web::resource("/unknown-attempts")
+                        .route(web::get().to(api::unresolved::list))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/unknown-attempts/{reference}/resolve")
+                        .route(web::post().to(api::unresolved::resolve))
+                        .default_service(web::to(middleware::method_not_allowed)),
+                )
+                .service(
                     web::resource("/keys")
                         .route(web::post().to(api::keys::create))
                         .route(web::get().to(api::keys::list))

@@ -9,6 +9,7 @@ pub mod outbox;
 mod receipts;
 pub mod tenants;
 pub mod tracking;
+pub mod unresolved;
 pub mod waybills;
 pub mod webhook_endpoints;
 pub(crate) mod writer;

@@ -2,7 +2,7 @@
 //! row is claimed before any carrier call, so only one attempt per reference can be in flight.
 
 use super::writer::WriteQuery;
-use super::{Db, Dialect, now_rfc3339};
+use super::{Db, Dialect, now_millis, now_rfc3339};
 use crate::store::error::StoreError;
 use carriers::Created;
 use sqlx::Row;
@@ -27,7 +27,7 @@ impl TryFrom<String> for State {
 }
 
 impl State {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Unknown => "unknown",
@@ -56,6 +56,8 @@ pub struct WaybillRow {
     pub state: State,
     pub lease_until: i64,
     pub attempts: i64,
+    /// When an attempt on this reference first ended ambiguously (epoch ms).
+    pub unknown_since_ms: Option<i64>,
     pub channel: String,
     pub carrier: String,
     pub waybill_number: Option<String>,
@@ -71,7 +73,7 @@ macro_rules! select_row {
     ($where:literal) => {
         concat!(
             "SELECT w.id, w.reference_number, w.fingerprint, w.state, w.lease_until, \
-             w.attempts, w.channel, w.carrier, w.waybill_number, w.tracking_number, \
+             w.attempts, w.unknown_since_ms, w.channel, w.carrier, w.waybill_number, w.tracking_number, \
              w.created_at, c.amount AS charge_amount, c.currency AS charge_currency, \
              l.format AS label_format FROM waybills w \
              LEFT JOIN charges c ON c.waybill_id = w.id \
@@ -263,17 +265,14 @@ impl Db {
 
     /// Marks the attempt's outcome as unknown so the next request asks the carrier first.
     pub async fn mark_unknown(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.set_state(claim, State::Unknown).await
-    }
-
-    async fn set_state(&self, claim: &Claim, state: State) -> Result<(), StoreError> {
         self.write(
             sqlx::query(
-                "UPDATE waybills SET state = $1, updated_at = $2 \
-             WHERE id = $3 AND attempts = $4 AND state = 'pending'",
+                "UPDATE waybills SET state = 'unknown', updated_at = $1, \
+                 unknown_since_ms = COALESCE(unknown_since_ms, $2) \
+                 WHERE id = $3 AND attempts = $4 AND state = 'pending'",
             )
-            .bind(state.as_str())
             .bind(now_rfc3339())
+            .bind(now_millis())
             .bind(&claim.id)
             .bind(claim.attempt),
         )

@@ -19,8 +19,14 @@ pub enum WaybillError {
     #[error("a request with this referenceNumber is still being processed")]
     ReferenceInProgress { retry_after_secs: u64 },
     /// The carrier may have created the shipment; its state could not be settled yet.
+    #[error("{message}")]
+    ShipmentStateUnknown {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// An operator's resolution of a reference that is not unresolved (any more).
     #[error("{0}")]
-    ShipmentStateUnknown(String),
+    NothingToResolve(String),
     #[error(transparent)]
     Carrier(#[from] CarrierError),
     #[error("{0}")]

@@ -1,9 +1,11 @@
 //! Creating and finding waybills: validation, the idempotency protocol and the carrier call.
 
+mod attempt;
 mod error;
 mod fingerprint;
 mod labels;
 pub mod request;
+pub mod resolve;
 mod service;
 pub mod validation;
 

@@ -11,17 +11,14 @@
 use super::WaybillError;
 use super::fingerprint;
 use super::validation::ValidRequest;
-use crate::labels::LabelError;
-use crate::store::StoreError;
 use crate::store::tenants::{Mode as KeyMode, Tenant};
-use crate::store::waybills::{Claim, NewClaim, State, WaybillRow};
+use crate::store::waybills::{NewClaim, State, WaybillRow};
 use crate::store::{Db, now_millis};
 use crate::tracking::schedule::FirstPoll;
-use carriers::{CarrierClient, CarrierError, CarrierId, Charge, Created, Registry, Shipment};
+use carriers::{CarrierError, CarrierId, Charge, Registry, Shipment};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Channel {
@@ -35,16 +32,18 @@ type CreatedCache = moka::future::Cache<(String, String), Arc<(String, WaybillVi
 
 #[derive(Clone)]
 pub struct WaybillService {
-    db: Db,
-    created: CreatedCache,
-    carriers: Registry,
-    channels: Arc<BTreeMap<String, Channel>>,
-    wait: Duration,
-    lease: Duration,
-    carrier_timeout: Duration,
-    labeler: crate::labels::Labeler,
+    pub(super) db: Db,
+    pub(super) created: CreatedCache,
+    pub(super) carriers: Registry,
+    pub(super) channels: Arc<BTreeMap<String, Channel>>,
+    pub(super) wait: Duration,
+    pub(super) lease: Duration,
+    pub(super) carrier_timeout: Duration,
+    pub(super) labeler: crate::labels::Labeler,
     /// When set, new waybills get their first tracking poll scheduled.
-    first_poll: Option<FirstPoll>,
+    pub(super) first_poll: Option<FirstPoll>,
+    /// Per carrier: how long a lookup's "not found" after an ambiguous failure is not trusted.
+    pub(super) lookup_grace: Arc<BTreeMap<CarrierId, Duration>>,
 }
 
 /// A created waybill as the API shows it.
@@ -69,11 +68,12 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     /// First attempt: nothing can exist at the carrier yet.
     Fresh,
-    /// An earlier attempt may have created the shipment: look it up before creating.
-    Recover,
+    /// An earlier attempt may have created the shipment: look it up before creating. `since_ms`
+    /// is when the reference's state first became unknown.
+    Recover { since_ms: i64 },
 }
 
 impl WaybillService {
@@ -99,6 +99,7 @@ impl WaybillService {
             carrier_timeout,
             labeler,
             first_poll: None,
+            lookup_grace: Arc::default(),
         }
     }
 
@@ -110,6 +111,11 @@ impl WaybillService {
             .max_capacity(200_000)
             .time_to_live(ttl)
             .build();
+        self
+    }
+
+    pub fn with_lookup_grace(mut self, grace: BTreeMap<CarrierId, Duration>) -> Self {
+        self.lookup_grace = Arc::new(grace);
         self
     }
 
@@ -215,7 +221,10 @@ impl WaybillService {
                         self.db
                             .take_over(&row, now, now + lease_ms)
                             .await?
-                            .map(|claim| (claim, Mode::Recover))
+                            .map(|claim| {
+                                let since_ms = row.unknown_since_ms.unwrap_or(row.lease_until);
+                                (claim, Mode::Recover { since_ms })
+                            })
                     }
                     Some(_) => None,
                 },
@@ -240,185 +249,10 @@ impl WaybillService {
         }
     }
 
-    /// Runs one attempt to completion on its own task, so a client that hangs up mid-call cannot
-    /// leave a shipment created at the carrier but unrecorded here.
-    async fn attempt(
-        &self,
-        claim: Claim,
-        mode: Mode,
-        carrier: Arc<dyn CarrierClient>,
-        shipment: Shipment,
-        channel: &str,
-        budget_end: Instant,
-    ) -> Result<Outcome, WaybillError> {
-        let this = self.clone();
-        let channel = channel.to_owned();
-        let task_claim = claim.clone();
-        let task = tokio::spawn(
-            async move {
-                this.run_attempt(task_claim, mode, carrier, shipment, channel, budget_end)
-                    .await
-            }
-            .in_current_span(),
-        );
-        match task.await {
-            Ok(result) => result,
-            Err(join_error) => {
-                // The adapter died mid-call: whether the carrier acted is unknown.
-                self.db.mark_unknown(&claim).await?;
-                Err(join_error.into())
-            }
-        }
-    }
-
-    async fn run_attempt(
-        &self,
-        claim: Claim,
-        mode: Mode,
-        carrier: Arc<dyn CarrierClient>,
-        shipment: Shipment,
-        channel: String,
-        budget_end: Instant,
-    ) -> Result<Outcome, WaybillError> {
-        let remaining = || budget_end.saturating_duration_since(Instant::now());
-        if mode == Mode::Recover {
-            let found = tokio::time::timeout(remaining(), carrier.lookup_by_reference(&claim.id))
-                .await
-                .unwrap_or_else(|_| Err(CarrierError::Timeout("lookup by reference".into())));
-            match found {
-                Ok(Some(created)) => {
-                    tracing::info!(
-                        reference = %shipment.reference_number,
-                        waybill = %created.waybill_number,
-                        "adopted a shipment the carrier created in an earlier attempt"
-                    );
-                    return self
-                        .finish(&claim, created, carrier.id().as_str(), channel, &shipment)
-                        .await;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.db.mark_unknown(&claim).await?;
-                    return Err(WaybillError::ShipmentStateUnknown(format!(
-                        "an earlier attempt may have created this shipment and the carrier \
-                         could not be asked ({e}); retry later"
-                    )));
-                }
-            }
-        }
-        let started = Instant::now();
-        let result = tokio::time::timeout(remaining(), carrier.create(&shipment))
-            .await
-            .unwrap_or_else(|_| Err(CarrierError::Timeout("no answer within the budget".into())));
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        match result {
-            Ok(created) => {
-                tracing::info!(
-                    carrier = %carrier.id(),
-                    reference = %shipment.reference_number,
-                    waybill = %created.waybill_number,
-                    consignee = ?shipment.consignee,
-                    elapsed_ms,
-                    "carrier created shipment"
-                );
-                self.finish(&claim, created, carrier.id().as_str(), channel, &shipment)
-                    .await
-            }
-            Err(e) if e.is_ambiguous() => {
-                tracing::warn!(carrier = %carrier.id(), error = %e, elapsed_ms, "ambiguous carrier failure");
-                self.db.mark_unknown(&claim).await?;
-                Err(e.into())
-            }
-            Err(e) => {
-                tracing::info!(carrier = %carrier.id(), error = %e, elapsed_ms, "carrier refused");
-                self.db.release(&claim).await?;
-                Err(e.into())
-            }
-        }
-    }
-
-    async fn finish(
-        &self,
-        claim: &Claim,
-        created: Created,
-        carrier: &str,
-        channel: String,
-        shipment: &Shipment,
-    ) -> Result<Outcome, WaybillError> {
-        let created = self
-            .with_pdf_label(created, carrier, &channel, shipment)
-            .await;
-        let finished = match self
-            .db
-            .finish_created(claim, &created, self.first_poll.map(|p| p.at(now_millis())))
-            .await
-        {
-            Err(StoreError::Sql(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                self.db.mark_unknown(claim).await?;
-                return Err(WaybillError::Carrier(CarrierError::BadResponse(format!(
-                    "{carrier} returned waybill number {} that is already recorded",
-                    created.waybill_number
-                ))));
-            }
-            other => other?,
-        };
-        let Some(created_at) = finished else {
-            return Err(WaybillError::Inconsistent(
-                "the create attempt lost its claim before it could record the waybill".into(),
-            ));
-        };
-        Ok(Outcome::Created(WaybillView {
-            id: claim.id.clone(),
-            state: "created",
-            label_format: created.label.as_ref().map(|l| l.format.as_str().to_owned()),
-            waybill_number: created.waybill_number,
-            reference_number: shipment.reference_number.clone(),
-            carrier: carrier.to_owned(),
-            channel,
-            tracking_number: created.tracking_number,
-            charge: created.charge,
-            created_at,
-        }))
-    }
-
     async fn remember(&self, key: (String, String), fingerprint: String, view: &WaybillView) {
         self.created
             .insert(key, Arc::new((fingerprint, view.clone())))
             .await;
-    }
-
-    /// The label to store: the carrier's (an image placed on a PDF page), or shipgate's own when
-    /// the carrier printed none. Drawing is CPU work, kept off the request threads. A label
-    /// that cannot be made is logged, never a reason to lose the created shipment.
-    async fn with_pdf_label(
-        &self,
-        mut created: Created,
-        carrier: &str,
-        channel: &str,
-        shipment: &Shipment,
-    ) -> Created {
-        let labeler = self.labeler.clone();
-        let carrier_label = created.label.take();
-        let own = carrier_label.is_none().then(|| {
-            let today = time::OffsetDateTime::now_utc().date().to_string();
-            labeler.data(shipment, &created, channel, &today)
-        });
-        let made = tokio::task::spawn_blocking(move || match (carrier_label, own) {
-            (Some(label), _) => Ok(crate::labels::as_pdf(label).unwrap_or_else(|(label, e)| {
-                tracing::warn!(error = %e, "carrier label image kept as sent: not placed on a PDF page");
-                label
-            })),
-            (None, Some(data)) => labeler.render(&data),
-            (None, None) => Err(LabelError::Render("nothing to render".into())),
-        })
-        .await
-        .map_err(|e| LabelError::Render(format!("rendering task: {e}")))
-        .and_then(|r| r);
-        match made {
-            Ok(label) => created.label = Some(label),
-            Err(e) => tracing::error!(carrier, error = %e, "no label could be made"),
-        }
-        created
     }
 
     /// The stored label of a waybill (by waybill or reference number): format and content.
@@ -474,6 +308,29 @@ impl WaybillService {
         tracing::info!(waybill = %waybill.waybill_number, carrier = %waybill.carrier, "waybill cancelled");
         waybill.state = "cancelled";
         Ok(waybill)
+    }
+
+    /// Settles a reference of `tenant_id` stuck in "unknown" (see [`super::resolve`]).
+    pub async fn resolve(
+        &self,
+        tenant_id: &str,
+        reference: &str,
+        resolution: super::resolve::Resolution,
+    ) -> Result<super::resolve::Resolved, WaybillError> {
+        let row = self
+            .db
+            .waybill_by_reference(tenant_id, reference)
+            .await?
+            .ok_or_else(|| WaybillError::NotFound(format!("no reference `{reference}`")))?;
+        let first_poll = self.first_poll.map(|p| p.at(now_millis()));
+        super::resolve::resolve(
+            &self.db,
+            &row,
+            resolution,
+            self.lease.as_millis() as i64,
+            first_poll,
+        )
+        .await
     }
 
     /// A created waybill by waybill number or reference number.

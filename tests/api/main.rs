@@ -15,5 +15,6 @@ mod process;
 mod rate_limits;
 mod station;
 mod tracking;
+mod unresolved;
 mod waybills;
 mod webhooks;

@@ -10,6 +10,7 @@ use wiremock::matchers::{body_string_contains, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 mod flows;
+mod recovery;
 mod resilience;
 
 fn fixture(carrier: &str, name: &str) -> Vec<u8> {

@@ -63,7 +63,12 @@ async fn refused_credentials_are_a_distinct_error() {
 
 #[tokio::test]
 async fn a_timeout_is_resolved_by_lookup_without_a_second_shipment() {
-    for case in cases() {
+    // FedEx and UPS lookups return no label: their recovery voids and creates again
+    // (`recovery::an_adopted_shipment_ends_with_the_carriers_label_and_charge`).
+    for case in cases()
+        .into_iter()
+        .filter(|c| !matches!(c.carrier, "fedex" | "ups"))
+    {
         let server = MockServer::start().await;
         (case.mount)(&server).await;
         // The carrier creates the shipment but answers too late for us.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod keys;
 mod pushes;
 mod releases;
+mod unknown;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shipgate");
 
