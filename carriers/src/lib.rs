@@ -10,6 +10,7 @@ pub mod fedex;
 pub mod http;
 mod id;
 pub mod model;
+pub mod money;
 pub mod push;
 pub mod registry;
 pub mod sandbox;

@@ -1,7 +1,9 @@
 //! Requests to MyDHL API.
 
 use crate::http::{Auth, Context, Method, Operation, OutboundRequest};
+use crate::money;
 use crate::{Address, Shipment};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 fn details(a: &Address) -> Value {
@@ -33,8 +35,9 @@ fn kg(grams: u64) -> f64 {
     grams as f64 / 1000.0
 }
 
-fn money(s: &str) -> f64 {
-    (s.parse::<f64>().unwrap_or(0.0) * 100.0).round() / 100.0
+/// A declared value in the currency's minor units (validation admits only decimal text).
+fn amount(s: &str, currency: &str) -> Decimal {
+    money::round(money::parse(s).unwrap_or_default(), currency)
 }
 
 pub fn create(s: &Shipment, cx: &Context<super::DhlExpressCredentials>) -> OutboundRequest {
@@ -61,10 +64,10 @@ pub fn create(s: &Shipment, cx: &Context<super::DhlExpressCredentials>) -> Outbo
         "incoterm": s.customs.as_ref().and_then(|c| c.incoterm.clone()).unwrap_or_else(|| "DAP".into()),
     });
     if let Some(customs) = &s.customs {
-        let total: f64 = customs
+        let total: Decimal = customs
             .items
             .iter()
-            .map(|i| money(&i.unit_value) * f64::from(i.quantity))
+            .map(|i| amount(&i.unit_value, &customs.currency) * Decimal::from(i.quantity))
             .sum();
         let items: Vec<Value> = customs
             .items
@@ -75,7 +78,7 @@ pub fn create(s: &Shipment, cx: &Context<super::DhlExpressCredentials>) -> Outbo
                 let mut item = json!({
                     "number": n + 1,
                     "description": i.description,
-                    "price": money(&i.unit_value),
+                    "price": money::to_json(amount(&i.unit_value, &customs.currency)),
                     "quantity": {"value": i.quantity, "unitOfMeasurement": "PCS"},
                     "exportReasonType": "permanent",
                     "manufacturerCountry": i.origin_country.clone().unwrap_or_else(|| s.shipper.country.clone()),
@@ -87,7 +90,7 @@ pub fn create(s: &Shipment, cx: &Context<super::DhlExpressCredentials>) -> Outbo
                 item
             })
             .collect();
-        content["declaredValue"] = json!((total * 100.0).round() / 100.0);
+        content["declaredValue"] = money::to_json(money::round(total, &customs.currency));
         content["declaredValueCurrency"] = json!(customs.currency);
         content["exportDeclaration"] = json!({
             "lineItems": items,

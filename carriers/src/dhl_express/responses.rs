@@ -33,7 +33,7 @@ struct DhlDocument {
 struct DhlCharge {
     currency_type: Option<String>,
     price_currency: Option<String>,
-    price: Option<f64>,
+    price: Option<serde_json::Number>,
 }
 
 pub fn created(res: &RawResponse) -> Result<Created, CarrierError> {
@@ -61,9 +61,10 @@ pub fn created(res: &RawResponse) -> Result<Created, CarrierError> {
         .find(|c| c.currency_type.as_deref() == Some("BILLC"))
         .or(body.shipment_charges.first())
         .and_then(|c| {
+            let currency = c.price_currency.clone()?;
             Some(crate::Charge {
-                amount: format!("{:.2}", c.price?),
-                currency: c.price_currency.clone()?,
+                amount: crate::money::text(crate::money::from_json(c.price.as_ref()?)?, &currency),
+                currency,
             })
         });
     let number = body.shipment_tracking_number;

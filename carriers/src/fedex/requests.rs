@@ -1,7 +1,9 @@
 //! Requests to FedEx, built from the canonical shipment.
 
 use crate::http::{Auth, Context, Method, Operation, OutboundRequest};
+use crate::money;
 use crate::{Address, Shipment};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 fn party(a: &Address) -> Value {
@@ -77,6 +79,11 @@ pub fn create(s: &Shipment, cx: &Context<super::FedexCredentials>) -> OutboundRe
             .items
             .iter()
             .map(|item| {
+                // Validation admits only decimal text here; the rounding keeps minor units.
+                let unit = money::round(
+                    money::parse(&item.unit_value).unwrap_or_default(),
+                    &customs.currency,
+                );
                 json!({
                     "description": item.description,
                     "harmonizedCode": item.hs_code,
@@ -84,9 +91,9 @@ pub fn create(s: &Shipment, cx: &Context<super::FedexCredentials>) -> OutboundRe
                     "quantity": item.quantity,
                     "quantityUnits": "PCS",
                     "numberOfPieces": 1,
-                    "unitPrice": {"amount": item.unit_value.parse::<f64>().unwrap_or(0.0), "currency": customs.currency},
+                    "unitPrice": {"amount": money::to_json(unit), "currency": customs.currency},
                     "customsValue": {
-                        "amount": item.unit_value.parse::<f64>().unwrap_or(0.0) * f64::from(item.quantity),
+                        "amount": money::to_json(money::round(unit * Decimal::from(item.quantity), &customs.currency)),
                         "currency": customs.currency,
                     },
                     "weight": {"units": "KG", "value": kg(item.line_weight_grams())},

@@ -61,7 +61,7 @@ struct FedexRating {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FedexRateDetail {
-    total_net_charge: Option<f64>,
+    total_net_charge: Option<serde_json::Number>,
     currency: Option<String>,
 }
 
@@ -120,9 +120,13 @@ pub fn created(res: &RawResponse) -> Result<Created, CarrierError> {
         .and_then(|d| d.shipment_rating)
         .and_then(|r| r.shipment_rate_details.into_iter().next())
         .and_then(|d| {
+            let currency = d.currency?;
             Some(Charge {
-                amount: format!("{:.2}", d.total_net_charge?),
-                currency: d.currency?,
+                amount: crate::money::text(
+                    crate::money::from_json(&d.total_net_charge?)?,
+                    &currency,
+                ),
+                currency,
             })
         });
     Ok(Created {

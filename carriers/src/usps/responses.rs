@@ -16,7 +16,7 @@ fn bad(msg: impl std::fmt::Display) -> CarrierError {
 #[serde(rename_all = "camelCase")]
 struct UspsLabelMetadata {
     tracking_number: String,
-    postage: Option<f64>,
+    postage: Option<serde_json::Number>,
 }
 
 /// The JSON form of the label answer (`Accept: application/vnd.usps.labels+json`).
@@ -87,10 +87,14 @@ fn decode_pdf(text: &[u8]) -> Result<Label, CarrierError> {
 }
 
 fn created_from(meta: UspsLabelMetadata, label: Option<Label>) -> Created {
-    let charge = meta.postage.map(|p| Charge {
-        amount: format!("{p:.2}"),
-        currency: "USD".into(),
-    });
+    let charge = meta
+        .postage
+        .as_ref()
+        .and_then(crate::money::from_json)
+        .map(|p| Charge {
+            amount: crate::money::text(p, "USD"),
+            currency: "USD".into(),
+        });
     Created {
         label,
         charge,

@@ -157,14 +157,18 @@ async fn instances_side_by_side_deliver_each_event_once() {
         .mount(&receiver)
         .await;
     // Side by side, instances share the tracking cache through Redis.
+    // A receiver answer slower than the push timeout is retried (at least once, by design);
+    // on a loaded machine 1 s is not enough to tell that from a duplicate.
     let first = spawn_app_with(Backend::Postgres, |s| {
         fast(s);
+        s.webhooks.timeout_ms = 10_000;
         s.redis_url = Some(crate::helpers::redis_url());
     })
     .await;
     let url = first.database_url.clone();
     let second = spawn_app_with(Backend::Postgres, |s| {
         fast(s);
+        s.webhooks.timeout_ms = 10_000;
         s.database_url = url;
         s.redis_url = Some(crate::helpers::redis_url());
     })
