@@ -68,6 +68,10 @@ impl Db {
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // 1 MiB of page cache per connection instead of 2: with 16 readers that is
+                    // 16 MiB less resident memory, and the kernel's page cache (shared by all
+                    // connections) holds the hot pages anyway.
+                    conn.execute("PRAGMA cache_size = -1024").await?;
                     Ok(())
                 })
             });

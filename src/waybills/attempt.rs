@@ -240,6 +240,8 @@ impl WaybillService {
             let today = time::OffsetDateTime::now_utc().date().to_string();
             labeler.data(shipment, &created, channel, &today)
         });
+        // The semaphore is never closed; without a permit the label is drawn anyway.
+        let _permit = self.drawing.acquire().await.ok();
         let made = tokio::task::spawn_blocking(move || match (carrier_label, own) {
             (Some(label), _) => Ok(crate::labels::as_pdf(label).unwrap_or_else(|(label, e)| {
                 tracing::warn!(error = %e, "carrier label image kept as sent: not placed on a PDF page");
