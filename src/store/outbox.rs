@@ -134,12 +134,17 @@ macro_rules! select_delivery {
 /// Each endpoint's due deliveries are ranked (oldest first) and an endpoint gets at most `$4`
 /// in flight counting what it has leased already; endpoints take turns (every endpoint's first,
 /// then every endpoint's second, ...), so one busy or slow endpoint cannot take every slot.
+/// The ranking reads a snapshot; the conditions repeated on the locked row and on the update are
+/// what PostgreSQL re-checks against a row another instance claimed meanwhile (its lease moved
+/// `next_attempt_at` ahead), so a delivery is never claimed twice.
 macro_rules! claim_deliveries {
     ($lock:literal) => {
         concat!(
             "UPDATE webhook_deliveries SET next_attempt_at = $1, leased_until = $1, \
              attempts = attempts + 1 \
-             WHERE id IN (SELECT l.id FROM webhook_deliveries l WHERE l.id IN (\
+             WHERE state = 'pending' AND next_attempt_at <= $2 \
+             AND id IN (SELECT l.id FROM webhook_deliveries l \
+             WHERE l.state = 'pending' AND l.next_attempt_at <= $2 AND l.id IN (\
              SELECT ranked.id FROM (SELECT d.id, d.next_attempt_at, d.created_at, \
              ROW_NUMBER() OVER (PARTITION BY d.endpoint_id \
              ORDER BY d.next_attempt_at, d.created_at) AS turn, \

@@ -162,6 +162,7 @@ async fn instances_side_by_side_deliver_each_event_once() {
     let first = spawn_app_with(Backend::Postgres, |s| {
         fast(s);
         s.webhooks.timeout_ms = 10_000;
+        s.tracking.polling.lease_ms = 3_000;
         s.redis_url = Some(crate::helpers::redis_url());
     })
     .await;
@@ -169,6 +170,7 @@ async fn instances_side_by_side_deliver_each_event_once() {
     let second = spawn_app_with(Backend::Postgres, |s| {
         fast(s);
         s.webhooks.timeout_ms = 10_000;
+        s.tracking.polling.lease_ms = 3_000;
         s.database_url = url;
         s.redis_url = Some(crate::helpers::redis_url());
     })
