@@ -1,7 +1,6 @@
 //! References whose create attempt ended ambiguously and that no retry settled: the carrier may
 //! or may not have made the shipment. Operators list them and resolve each.
 
-use super::waybills::{Claim, WaybillRow};
 use super::{Db, now_millis, rfc3339_millis};
 use crate::store::error::StoreError;
 use sqlx::Row;
@@ -99,16 +98,5 @@ impl Db {
             count: row.try_get("n")?,
             oldest_ms: row.try_get("oldest")?,
         })
-    }
-
-    /// Takes an unresolved reference for an operator's resolution (as a retry would take it
-    /// over); `None` when it is not unresolved (any more).
-    pub async fn claim_unresolved(
-        &self,
-        row: &WaybillRow,
-        lease_ms: i64,
-    ) -> Result<Option<Claim>, StoreError> {
-        let now = now_millis();
-        self.take_over(row, now, now + lease_ms).await
     }
 }

@@ -33,6 +33,13 @@ pub fn receiver(carrier: &str) -> Option<&'static dyn PushReceiver> {
         .and_then(carriers::push_receiver)
 }
 
+/// Counts a refused push under its carrier; only known carriers become label values (the path
+/// is the caller's to choose).
+fn count_refusal(carrier: &str) {
+    let label = receiver(carrier).map_or("unknown", |r| r.carrier().as_str());
+    metrics::counter!("shipgate_callbacks_refused_total", "carrier" => label).increment(1);
+}
+
 impl TrackingService {
     /// Whether `carrier` pushes and has a secret configured: asked before a push's body is
     /// read, so a path no carrier can sign costs no body read. A refusal is counted.
@@ -46,8 +53,7 @@ impl TrackingService {
                 },
             );
         if result.is_err() {
-            let label = receiver(carrier).map_or("unknown", |r| r.carrier().as_str());
-            metrics::counter!("shipgate_callbacks_refused_total", "carrier" => label).increment(1);
+            count_refusal(carrier);
         }
         result
     }
@@ -66,9 +72,7 @@ impl TrackingService {
         if let Err(e) = &result
             && !matches!(e, TrackingError::Store(_) | TrackingError::Render(_))
         {
-            // Only known carriers become label values (the path is the caller's to choose).
-            let label = receiver(carrier).map_or("unknown", |r| r.carrier().as_str());
-            metrics::counter!("shipgate_callbacks_refused_total", "carrier" => label).increment(1);
+            count_refusal(carrier);
         }
         result
     }

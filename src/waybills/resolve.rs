@@ -47,8 +47,11 @@ pub async fn resolve(
             row.reference_number
         ))
     };
+    // Taken over as a retry would take it: only an unknown reference, or one whose attempt's
+    // lease ran out.
+    let now = crate::store::now_millis();
     let claim = db
-        .claim_unresolved(row, lease_ms)
+        .take_over(row, now, now + lease_ms)
         .await?
         .ok_or_else(nothing)?;
     match resolution {

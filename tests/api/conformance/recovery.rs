@@ -5,20 +5,6 @@
 
 use super::*;
 
-/// A create that answers after the carrier timeout: the attempt ends ambiguously.
-async fn mount_slow_create(case: &Case, server: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path(case.create_path))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", case.create_answer.1)
-                .set_body_bytes(fixture(case.carrier, case.create_answer.0))
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(server)
-        .await;
-}
-
 fn printing_cases() -> Vec<Case> {
     vec![fedex(), ups()]
 }

@@ -72,16 +72,7 @@ async fn a_timeout_is_resolved_by_lookup_without_a_second_shipment() {
         let server = MockServer::start().await;
         (case.mount)(&server).await;
         // The carrier creates the shipment but answers too late for us.
-        Mock::given(method("POST"))
-            .and(path(case.create_path))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .insert_header("content-type", case.create_answer.1)
-                    .set_body_bytes(fixture(case.carrier, case.create_answer.0))
-                    .set_delay(Duration::from_millis(1500)),
-            )
-            .mount(&server)
-            .await;
+        mount_slow_create(&case, &server).await;
         let app = app_for(&case, &server, |c| c.timeout_ms = 300).await;
         let started = std::time::Instant::now();
         let r = app.create(&request(&case, "PO-CONF-TIMEOUT")).await;
