@@ -7,7 +7,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod events;
 pub mod fields;
+pub mod geo;
+pub mod inventory;
 pub mod labels;
 pub mod lifecycle;
 pub mod request_id;

@@ -14,7 +14,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default).
-    Serve,
+    Serve {
+        /// The services to run, separated by commas (`gateway`, `inventory`); overrides the
+        /// `services` setting. Default: all of them.
+        #[arg(long)]
+        services: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage API keys.
@@ -83,7 +88,24 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     carriers::http::install_crypto_provider();
-    let settings = match Settings::load().and_then(|s| shipgate::startup::check(&s).map(|()| s)) {
+    let command = cli.command.unwrap_or(Command::Serve { services: None });
+    let mut loaded = Settings::load();
+    if let (
+        Command::Serve {
+            services: Some(list),
+        },
+        Ok(settings),
+    ) = (&command, &mut loaded)
+    {
+        match shipgate::settings::Service::parse_list(list) {
+            Ok(services) => settings.services = services,
+            Err(e) => {
+                eprintln!("shipgate: --services: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let settings = match loaded.and_then(|s| shipgate::startup::check(&s).map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("shipgate: {e}");
@@ -94,8 +116,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
+    match command {
+        Command::Serve { .. } => {
             shipgate::telemetry::init(&settings.log);
             // actix-web runs its workers on their own runtimes; the main one drives the server.
             actix_web::rt::System::new().block_on(async {

@@ -3,6 +3,7 @@
 //! (with the request id); clients see `INTERNAL` and the request id only.
 
 use crate::auth::{AuthError, KeyError, Scope};
+use crate::inventory::InventoryError;
 use crate::store::StoreError;
 use crate::tracking::TrackingError;
 use crate::waybills::WaybillError;
@@ -57,6 +58,8 @@ pub enum ApiError {
     CallbackUnauthorized(String),
     /// A carrier push delivered before (same delivery id).
     CallbackReplayed(String),
+    /// What inventory refused (its codes are in the table below).
+    Inventory(InventoryError),
     /// A bug or a broken dependency: logged with its cause chain, never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -97,6 +100,27 @@ impl ApiError {
             Self::Unavailable(_) => ("SERVICE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
             Self::CallbackUnauthorized(_) => ("CALLBACK_UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             Self::CallbackReplayed(_) => ("CALLBACK_REPLAYED", StatusCode::CONFLICT),
+            Self::Inventory(e) => match e {
+                InventoryError::Validation(_) => ("VALIDATION_FAILED", StatusCode::BAD_REQUEST),
+                InventoryError::UnknownSku(_) => ("UNKNOWN_SKU", StatusCode::BAD_REQUEST),
+                InventoryError::UnknownWarehouse(_) => {
+                    ("UNKNOWN_WAREHOUSE", StatusCode::BAD_REQUEST)
+                }
+                InventoryError::UnmappedIdentifier(_) => {
+                    ("UNMAPPED_IDENTIFIER", StatusCode::BAD_REQUEST)
+                }
+                InventoryError::Unmapped(_) => ("UNMAPPED_IDENTIFIER", StatusCode::NOT_FOUND),
+                InventoryError::WouldGoNegative(_) => {
+                    ("STOCK_WOULD_GO_NEGATIVE", StatusCode::CONFLICT)
+                }
+                InventoryError::InsufficientStock(_) => {
+                    ("INSUFFICIENT_STOCK", StatusCode::CONFLICT)
+                }
+                InventoryError::IdConflict(_) => ("ID_CONFLICT", StatusCode::CONFLICT),
+                InventoryError::NotActive(_) => ("ALLOCATION_NOT_ACTIVE", StatusCode::CONFLICT),
+                InventoryError::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
+                InventoryError::Store(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+            },
             Self::Internal(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -158,6 +182,16 @@ impl ApiError {
                     CarrierError::Rejected { .. } => "the carrier rejected the shipment".into(),
                 }
             }
+            Self::Inventory(e) => match e {
+                InventoryError::Validation(d)
+                | InventoryError::UnknownSku(d)
+                | InventoryError::UnknownWarehouse(d)
+                | InventoryError::UnmappedIdentifier(d)
+                | InventoryError::InsufficientStock(d) => {
+                    format!("{e} ({} problem(s))", d.len())
+                }
+                _ => e.to_string(),
+            },
             // Internal details go to the log, not to the client.
             Self::Internal(_) => "internal error".into(),
         }
@@ -271,6 +305,15 @@ impl From<WebhookError> for ApiError {
     }
 }
 
+impl From<InventoryError> for ApiError {
+    fn from(e: InventoryError) -> Self {
+        match e {
+            InventoryError::Store(e) => e.into(),
+            e => Self::Inventory(e),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
@@ -344,6 +387,13 @@ impl ResponseError for ApiError {
             error_msg: self.message(),
             details: match self {
                 Self::Validation(d) | Self::NotFoundItems(d) => Some(d),
+                Self::Inventory(
+                    InventoryError::Validation(d)
+                    | InventoryError::UnknownSku(d)
+                    | InventoryError::UnknownWarehouse(d)
+                    | InventoryError::UnmappedIdentifier(d)
+                    | InventoryError::InsufficientStock(d),
+                ) => Some(d),
                 _ => None,
             },
             carrier_error_code,

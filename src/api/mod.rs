@@ -6,6 +6,8 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod inventory;
+pub mod inventory_allocations;
 pub mod keys;
 pub mod labels;
 pub mod middleware;

@@ -17,16 +17,22 @@ pub enum Scope {
     WebhooksManage,
     /// Create, list, rotate and revoke keys.
     KeysManage,
+    /// Read SKUs, warehouses, stock, movements and allocations.
+    InventoryRead,
+    /// Define SKUs and warehouses, move stock, allocate, commit and release.
+    InventoryWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::WaybillsRead,
         Scope::WaybillsWrite,
         Scope::LabelsRead,
         Scope::TrackingRead,
         Scope::WebhooksManage,
         Scope::KeysManage,
+        Scope::InventoryRead,
+        Scope::InventoryWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +43,8 @@ impl Scope {
             Self::TrackingRead => "tracking:read",
             Self::WebhooksManage => "webhooks:manage",
             Self::KeysManage => "keys:manage",
+            Self::InventoryRead => "inventory:read",
+            Self::InventoryWrite => "inventory:write",
         }
     }
 

@@ -2,6 +2,7 @@
 //! return warehouse, chosen by postcode range or state from configuration.
 
 use super::LabelError;
+use crate::geo::PostcodeRange;
 pub use crate::settings::Warehouse;
 
 impl Warehouse {
@@ -16,22 +17,13 @@ impl Warehouse {
     }
 }
 
-/// A parsed postcode range: prefix bounds of one length.
-fn range(spec: &str) -> Option<(u64, u64, usize)> {
-    let (lo, hi) = spec.split_once('-').unwrap_or((spec, spec));
-    let (lo, hi) = (lo.trim(), hi.trim());
-    if lo.len() != hi.len()
-        || lo.is_empty()
-        || !lo.bytes().chain(hi.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    Some((lo.parse().ok()?, hi.parse().ok()?, lo.len()))
-}
-
 pub fn validate(warehouses: &[Warehouse]) -> Result<(), LabelError> {
     for (i, w) in warehouses.iter().enumerate() {
-        if let Some(bad) = w.postcode_ranges.iter().find(|r| range(r).is_none()) {
+        if let Some(bad) = w
+            .postcode_ranges
+            .iter()
+            .find(|r| PostcodeRange::parse(r).is_none())
+        {
             return Err(LabelError::Warehouses(format!(
                 "returns.warehouses[{i}].postcode_ranges: `{bad}` is not a range like 900-961"
             )));
@@ -53,26 +45,17 @@ pub fn choose<'a>(
     state: Option<&str>,
     postal_code: Option<&str>,
 ) -> Option<&'a Warehouse> {
-    let digits: String = postal_code
-        .unwrap_or_default()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let postal_code = postal_code.unwrap_or_default();
     let by_range = warehouses
         .iter()
         .filter(|w| w.country == country)
         .flat_map(|w| {
             w.postcode_ranges
                 .iter()
-                .filter_map(move |r| Some((w, range(r)?)))
+                .filter_map(move |r| Some((w, PostcodeRange::parse(r)?)))
         })
-        .filter(|(_, (lo, hi, len))| {
-            digits.len() >= *len
-                && digits[..*len]
-                    .parse::<u64>()
-                    .is_ok_and(|p| (*lo..=*hi).contains(&p))
-        })
-        .min_by_key(|(_, (lo, hi, len))| (std::cmp::Reverse(*len), hi - lo))
+        .filter(|(_, r)| r.contains(postal_code))
+        .min_by_key(|(_, r)| r.narrowness())
         .map(|(w, _)| w);
     by_range
         .or_else(|| {

@@ -42,6 +42,11 @@ pub struct Settings {
     pub tls: TlsSettings,
     pub shutdown: ShutdownSettings,
     pub webhooks: WebhookSettings,
+    /// What this instance runs (all of it by default).
+    #[serde(deserialize_with = "sections::services_list")]
+    pub services: Vec<Service>,
+    pub inventory: InventorySettings,
+    pub events: EventSettings,
 }
 
 impl Settings {

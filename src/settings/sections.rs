@@ -301,3 +301,91 @@ pub struct Warehouse {
     #[serde(default)]
     pub default: bool,
 }
+
+/// The parts of shipgate an instance runs (`services`, or `shipgate serve --services`): each
+/// brings its routes and its background work; keys, health and metrics are always served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// Waybills, labels, tracking, callbacks and webhook pushes.
+    Gateway,
+    /// SKUs, warehouses, stock, movements and allocations.
+    Inventory,
+}
+
+impl Service {
+    pub const ALL: [Service; 2] = [Service::Gateway, Service::Inventory];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Inventory => "inventory",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s.trim())
+    }
+
+    /// Names separated by commas, each once; at least one.
+    pub fn parse_list(list: &str) -> Result<Vec<Service>, String> {
+        let mut services = Vec::new();
+        for name in list.split(',').filter(|n| !n.trim().is_empty()) {
+            let service = Service::parse(name).ok_or_else(|| {
+                format!(
+                    "unknown service `{}` (known: gateway, inventory)",
+                    name.trim()
+                )
+            })?;
+            if !services.contains(&service) {
+                services.push(service);
+            }
+        }
+        if services.is_empty() {
+            return Err("name at least one of gateway, inventory".into());
+        }
+        Ok(services)
+    }
+}
+
+/// The inventory service (see `inventory`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventorySettings {
+    /// How long an allocation holds its reservations unless committed or released (0: until
+    /// released); a request may ask for its own.
+    pub reservation_expiry_secs: u64,
+    /// How often expired allocations are looked for.
+    pub expiry_interval_ms: u64,
+}
+
+/// The event outbox and its consumers (see `events`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// How long an idle consumer rests before looking for new events.
+    pub poll_interval_ms: u64,
+    /// Events handed to a consumer at once (one transaction).
+    pub batch: u32,
+    /// How long an instance holds a consumer without renewing; another instance takes it over
+    /// after that.
+    pub lease_ms: u64,
+    /// How long events stay in the outbox after they were written.
+    pub retention_days: u64,
+}
+
+/// `services`: a list, or one string of names separated by commas (as an environment variable
+/// is easiest to write: `SHIPGATE_SERVICES=inventory`).
+pub fn services_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Service>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list = match Names::deserialize(d)? {
+        Names::One(s) => s,
+        Names::Many(v) => v.join(","),
+    };
+    Service::parse_list(&list).map_err(serde::de::Error::custom)
+}

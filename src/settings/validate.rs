@@ -25,6 +25,18 @@ impl Settings {
                 "must start with sqlite:, postgres:// or postgresql://".into(),
             );
         }
+        if self.services.is_empty() {
+            return fail(
+                "services",
+                "name at least one of \"gateway\", \"inventory\"".into(),
+            );
+        }
+        if self.events.batch == 0 || self.events.lease_ms < 1000 {
+            return fail(
+                "events",
+                "events.batch must be at least 1 and events.lease_ms at least 1000".into(),
+            );
+        }
         if self.database_pool_size == 0 {
             return fail("database_pool_size", "must be at least 1".into());
         }

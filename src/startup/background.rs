@@ -34,6 +34,13 @@ pub struct BackgroundJobs {
     /// `None` when `webhooks.enabled` is off.
     pub(super) worker: Option<Worker>,
     pub(super) receipt_retention_days: u64,
+    /// `None` when this instance does not run the inventory service.
+    pub(super) inventory: Option<crate::inventory::InventoryService>,
+    /// How often expired allocations are released.
+    pub(super) expiry_every: Duration,
+    /// The event consumers this instance runs.
+    pub(super) consumers: crate::events::ConsumerRunner,
+    pub(super) event_retention_days: u64,
 }
 
 /// What one step did.
@@ -41,6 +48,10 @@ pub struct BackgroundJobs {
 pub struct Step {
     pub polled: usize,
     pub delivered: usize,
+    /// Allocations released because they expired.
+    pub expired: usize,
+    /// Events handed to consumers.
+    pub events: usize,
 }
 
 impl BackgroundJobs {
@@ -56,10 +67,40 @@ impl BackgroundJobs {
                 Err(e) => tracing::warn!(error = %e, "tracking poll round failed"),
             }
         }
+        if let Some(inventory) = &self.inventory {
+            match inventory.expire_due(500).await {
+                Ok(n) => step.expired = n,
+                Err(e) => tracing::warn!(error = %e, "releasing expired allocations failed"),
+            }
+        }
+        step.events = self.consumers.run_once().await;
         if let Some(worker) = &self.worker {
             step.delivered = worker.run_once().await;
         }
         step
+    }
+
+    /// The tasks of the internal services: expiring allocations, and the event consumers.
+    pub(super) fn spawn_services(&self, draining: &Draining) -> Vec<AbortOnDrop> {
+        let mut tasks: Vec<AbortOnDrop> = self
+            .consumers
+            .spawn(draining.clone())
+            .into_iter()
+            .map(AbortOnDrop)
+            .collect();
+        if let Some(inventory) = self.inventory.clone() {
+            let every = self.expiry_every;
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = inventory.expire_due(500).await {
+                        tracing::warn!(error = %e, "releasing expired allocations failed");
+                    }
+                }
+            })));
+        }
+        tasks
     }
 
     /// Housekeeping, once a minute in a server: finished and dead webhook deliveries past
@@ -67,6 +108,13 @@ impl BackgroundJobs {
     pub async fn maintain(&self) {
         if let Some(worker) = &self.worker {
             worker.prune().await;
+        }
+        let days = i64::try_from(self.event_retention_days).unwrap_or(i64::MAX / 86_400_000);
+        let before = crate::store::now_millis() - days.saturating_mul(86_400_000);
+        match crate::events::prune(&self.db, before, 10_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "pruned old events"),
+            Err(e) => tracing::warn!(error = %e, "pruning old events"),
         }
         let days = i64::try_from(self.receipt_retention_days).unwrap_or(i64::MAX / 86_400_000);
         let before = crate::store::now_millis() - days.saturating_mul(86_400_000);

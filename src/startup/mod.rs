@@ -44,6 +44,8 @@ pub struct Application {
     pub tracking: TrackingService,
     _poller: Option<AbortOnDrop>,
     _sampler: Option<AbortOnDrop>,
+    /// The internal services' background tasks (expiry, event consumers).
+    _services: Vec<AbortOnDrop>,
     /// The background work, also runnable one step at a time (`Background::OnDemand`).
     pub jobs: BackgroundJobs,
     /// The webhook delivery worker; on SIGTERM its current batch finishes (bounded).
@@ -212,20 +214,51 @@ impl Application {
         } else {
             None
         };
+        let services = settings.services.clone();
+        let runs = |s: crate::settings::Service| services.contains(&s);
+        let inventory = crate::inventory::InventoryService::new(
+            db.clone(),
+            (settings.inventory.reservation_expiry_secs > 0)
+                .then(|| Duration::from_secs(settings.inventory.reservation_expiry_secs)),
+        );
+        let bus =
+            crate::events::DbBus::new(db.clone(), Duration::from_millis(settings.events.lease_ms));
+        let consumers = crate::events::ConsumerRunner::new(
+            std::sync::Arc::new(bus.clone()),
+            settings.events.batch as usize,
+            Duration::from_millis(settings.events.poll_interval_ms),
+        );
         let jobs = BackgroundJobs {
+            inventory: runs(crate::settings::Service::Inventory).then(|| inventory.clone()),
+            expiry_every: Duration::from_millis(settings.inventory.expiry_interval_ms.max(10)),
+            consumers,
+            event_retention_days: settings.events.retention_days,
             db: db.clone(),
             draining: draining.clone(),
             tracking: tracking.clone(),
-            poller,
-            worker,
+            poller: if runs(crate::settings::Service::Gateway) {
+                poller
+            } else {
+                None
+            },
+            worker: if runs(crate::settings::Service::Gateway) {
+                worker
+            } else {
+                None
+            },
             receipt_retention_days: settings.tracking.callback_receipt_retention_days,
         };
-        let (poller_task, webhooks, sampler) = match background {
+        let (poller_task, webhooks, sampler, service_tasks) = match background {
             Background::Spawned => {
                 let (poller, webhooks, sampler) = jobs.spawn(&draining);
-                (poller, webhooks, Some(sampler))
+                (
+                    poller,
+                    webhooks,
+                    Some(sampler),
+                    jobs.spawn_services(&draining),
+                )
             }
-            Background::OnDemand => (None, None, None),
+            Background::OnDemand => (None, None, None, Vec::new()),
         };
 
         let listener = reuse_port_listener(&settings.listen)?;
@@ -241,6 +274,7 @@ impl Application {
         let webhook_service =
             web::Data::new(WebhookService::new(db.clone(), settings.webhooks.clone()));
         let tracking_data = web::Data::new(tracking.clone());
+        let inventory_data = web::Data::new(inventory);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(middleware::close_when_draining))
@@ -251,13 +285,14 @@ impl Application {
                 .app_data(auth.clone())
                 .app_data(tracking_data.clone())
                 .app_data(webhook_service.clone())
+                .app_data(inventory_data.clone())
                 .app_data(PayloadConfig::new(max_body))
                 .app_data(MaxBody(max_body))
                 .app_data(BodyTimeout(body_timeout))
                 .app_data(QueryConfig::default().error_handler(|err, _| {
                     ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
                 }))
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, &services))
                 .default_service(web::to(api::health::not_found))
         });
         let tls = match (&settings.tls.cert_path, &settings.tls.key_path) {
@@ -287,6 +322,7 @@ impl Application {
             tracking,
             _poller: poller_task,
             _sampler: sampler,
+            _services: service_tasks,
             webhooks,
             jobs,
             draining,

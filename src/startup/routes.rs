@@ -1,16 +1,84 @@
 //! Every route of the API, listed once.
 
 use crate::api::{self, middleware};
+use crate::settings::Service;
 use actix_web::web;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The routes of the services this instance runs, and the ones every instance serves.
+pub fn configure(cfg: &mut web::ServiceConfig, services: &[Service]) {
+    common(cfg);
+    // Before the gateway's `/v1` scope, which would otherwise take every `/v1/...` path.
+    if services.contains(&Service::Inventory) {
+        inventory(cfg);
+    }
+    if services.contains(&Service::Gateway) {
+        gateway(cfg);
+    }
+}
+
+/// Health, metrics, the contract and its docs page, and keys.
+fn common(cfg: &mut web::ServiceConfig) {
     cfg.route("/livez", web::get().to(api::health::livez))
         .route("/readyz", web::get().to(api::health::readyz))
         .route("/openapi.json", web::get().to(api::openapi::document))
         .route("/metrics", web::get().to(api::health::metrics))
         .route("/docs", web::get().to(api::docs::page))
         .route("/docs/docs.js", web::get().to(api::docs::script))
-        .route("/station", web::get().to(api::station::page))
+        .service(
+            web::resource("/v1/keys")
+                .route(web::post().to(api::keys::create))
+                .route(web::get().to(api::keys::list))
+                .default_service(web::to(middleware::method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/keys/{id}/rotate")
+                .route(web::post().to(api::keys::rotate))
+                .default_service(web::to(middleware::method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/keys/{id}/revoke")
+                .route(web::post().to(api::keys::revoke))
+                .default_service(web::to(middleware::method_not_allowed)),
+        );
+}
+
+fn inventory(cfg: &mut web::ServiceConfig) {
+    use api::inventory as inv;
+    use api::inventory_allocations as alloc;
+    let resource =
+        |path: &str| web::resource(path).default_service(web::to(middleware::method_not_allowed));
+    cfg.service(
+        resource("/v1/inventory/skus/{sku}")
+            .route(web::put().to(inv::put_sku))
+            .route(web::get().to(inv::get_sku)),
+    )
+    .service(resource("/v1/inventory/warehouses").route(web::get().to(inv::list_warehouses)))
+    .service(resource("/v1/inventory/warehouses/{code}").route(web::put().to(inv::put_warehouse)))
+    .service(
+        resource("/v1/inventory/sku-mappings/{channel}/{identifier}")
+            .route(web::put().to(inv::put_mapping))
+            .route(web::get().to(inv::get_mapping)),
+    )
+    .service(
+        resource("/v1/inventory/movements")
+            .route(web::post().to(inv::record_movement))
+            .route(web::get().to(inv::list_movements)),
+    )
+    .service(
+        resource("/v1/inventory/stock/{sku}/{warehouse}")
+            .route(web::put().to(inv::put_safety_stock)),
+    )
+    .service(resource("/v1/inventory/allocations").route(web::post().to(alloc::create)))
+    .service(resource("/v1/inventory/allocations/{id}").route(web::get().to(alloc::get)))
+    .service(resource("/v1/inventory/allocations/{id}/commit").route(web::post().to(alloc::commit)))
+    .service(
+        resource("/v1/inventory/allocations/{id}/release").route(web::post().to(alloc::release)),
+    );
+}
+
+/// Waybills, labels, tracking, callbacks, webhooks, the label station.
+fn gateway(cfg: &mut web::ServiceConfig) {
+    cfg.route("/station", web::get().to(api::station::page))
         .route("/station/station.js", web::get().to(api::station::script))
         .service(
             web::scope("/v1")
@@ -94,22 +162,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/unknown-attempts/{reference}/resolve")
                         .route(web::post().to(api::unresolved::resolve))
-                        .default_service(web::to(middleware::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/keys")
-                        .route(web::post().to(api::keys::create))
-                        .route(web::get().to(api::keys::list))
-                        .default_service(web::to(middleware::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/keys/{id}/rotate")
-                        .route(web::post().to(api::keys::rotate))
-                        .default_service(web::to(middleware::method_not_allowed)),
-                )
-                .service(
-                    web::resource("/keys/{id}/revoke")
-                        .route(web::post().to(api::keys::revoke))
                         .default_service(web::to(middleware::method_not_allowed)),
                 )
                 .service(

@@ -171,6 +171,52 @@ impl Db {
         }
     }
 
+    /// Runs `work` in one transaction: its reads see its writes, and its writes commit together
+    /// or (when it returns `Err`) not at all. On PostgreSQL a pool transaction (lock the rows you
+    /// read with `FOR UPDATE`); on SQLite a savepoint in the single writer's next batch, so no
+    /// other write runs between its reads and its writes. Keep `work` to database statements.
+    pub async fn transact<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(
+                &'c mut sqlx::AnyConnection,
+            ) -> futures_util::future::BoxFuture<'c, Result<T, E>>
+            + Send
+            + 'static,
+    {
+        match &self.writes {
+            Writes::Pool(pool) => {
+                let mut tx = pool.begin().await.map_err(StoreError::from)?;
+                let value = work(tx.as_mut()).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Writes::Batched(w) => {
+                let unit: writer::Unit = Box::new(move |conn| {
+                    Box::pin(async move {
+                        match work(conn).await {
+                            Ok(v) => Ok(Box::new(v) as Box<dyn std::any::Any + Send>),
+                            Err(e) => Err(Box::new(e) as Box<dyn std::any::Any + Send>),
+                        }
+                    })
+                });
+                let unexpected =
+                    || StoreError::decode("a unit of work came back with another type");
+                match w.run_unit(unit).await.map_err(StoreError::from)? {
+                    Ok(v) => v
+                        .downcast::<T>()
+                        .map(|v| *v)
+                        .map_err(|_| unexpected().into()),
+                    Err(e) => Err(e
+                        .downcast::<E>()
+                        .map(|e| *e)
+                        .unwrap_or_else(|_| unexpected().into())),
+                }
+            }
+        }
+    }
+
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -22,7 +22,20 @@ pub enum Outcome {
     Row(Option<AnyRow>),
     Rows(Vec<AnyRow>),
     Group(Vec<AnyQueryResult>),
+    Unit(UnitResult),
 }
+
+/// What a unit of work gives back: its value, or its error (and then its writes are undone).
+pub type UnitResult = Result<Box<dyn std::any::Any + Send>, Box<dyn std::any::Any + Send>>;
+
+/// A unit of work: reads and writes on the writer's connection that must see each other and
+/// commit or roll back together (reserving stock: read what is available, then take it).
+pub type Unit = Box<
+    dyn for<'c> FnOnce(
+            &'c mut sqlx::AnyConnection,
+        ) -> futures_util::future::BoxFuture<'c, UnitResult>
+        + Send,
+>;
 
 enum Want {
     Execute,
@@ -30,6 +43,8 @@ enum Want {
     FetchAll,
     /// Several statements, in order, in one batch.
     Group(Vec<WriteQuery>),
+    /// A unit of work under a savepoint of the batch's transaction.
+    Unit(Unit),
 }
 
 struct Job {
@@ -83,6 +98,17 @@ impl Writer {
         match self.send(None, Want::Group(queries)).await? {
             Outcome::Group(done) => Ok(done),
             _ => Err(sqlx::Error::Protocol("writer: expected results".into())),
+        }
+    }
+
+    /// Runs the unit of work in the next batch, under a savepoint: its writes are kept when it
+    /// returns `Ok` and undone when it returns `Err`; either comes back after the batch commits.
+    pub async fn run_unit(&self, unit: Unit) -> Result<UnitResult, sqlx::Error> {
+        match self.send(None, Want::Unit(unit)).await? {
+            Outcome::Unit(result) => Ok(result),
+            _ => Err(sqlx::Error::Protocol(
+                "writer: expected a unit's result".into(),
+            )),
         }
     }
 
@@ -141,6 +167,7 @@ async fn run_batch(
             (Want::FetchOptional, Some(q)) => tx.fetch_optional(q).await.map(Outcome::Row),
             (Want::FetchAll, Some(q)) => tx.fetch_all(q).await.map(Outcome::Rows),
             (Want::Group(queries), _) => run_group(&mut tx, queries).await,
+            (Want::Unit(unit), _) => run_unit(&mut tx, unit).await,
             (_, None) => Err(sqlx::Error::Protocol(
                 "writer: a job without a query".into(),
             )),
@@ -166,4 +193,19 @@ async fn run_group(
         done.push(tx.as_mut().execute(q).await?);
     }
     Ok(Outcome::Group(done))
+}
+
+/// A unit of work under a savepoint: released when the unit succeeds, rolled back when it fails.
+async fn run_unit(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    unit: Unit,
+) -> Result<Outcome, sqlx::Error> {
+    use sqlx::Connection;
+    let mut savepoint = tx.as_mut().begin().await?;
+    let result = unit(savepoint.as_mut()).await;
+    match result {
+        Ok(_) => savepoint.commit().await?,
+        Err(_) => savepoint.rollback().await?,
+    }
+    Ok(Outcome::Unit(result))
 }

@@ -9,6 +9,7 @@ mod api_errors;
 mod conformance;
 mod faults;
 mod https;
+mod inventory;
 mod keys;
 mod labels;
 mod process;

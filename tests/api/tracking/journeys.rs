@@ -172,6 +172,7 @@ async fn instances_side_by_side_poll_each_parcel_once_per_round(backend: Backend
         Step {
             polled: a.polled + b.polled,
             delivered: a.delivered + b.delivered,
+            ..Step::default()
         }
     };
     wait_with("every parcel's first poll", 10, both, || async {

@@ -1,0 +1,221 @@
+//! The event bus on the database: consumers read the outbox table directly.
+
+use super::{Consumer, Event, EventBus};
+use crate::store::{Db, Dialect, StoreError, now_millis};
+use sqlx::Row;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Reads after a position, in position order (only numbered events: on PostgreSQL `seq` is
+/// assigned after commit by [`DbBus::sequence`]).
+const READ: &str = "SELECT seq, event_id, tenant_id, event_type, aggregate, payload, created_at_ms \
+     FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// Numbers up to this many committed events per pass.
+const SEQUENCE_BATCH: i64 = 5_000;
+
+#[derive(Clone)]
+pub struct DbBus {
+    db: Db,
+    /// This instance, as lease owner.
+    owner: String,
+    lease: Duration,
+}
+
+impl DbBus {
+    pub fn new(db: Db, lease: Duration) -> Self {
+        Self {
+            db,
+            owner: uuid::Uuid::new_v4().simple().to_string(),
+            lease,
+        }
+    }
+
+    /// PostgreSQL: numbers the committed events that have no `seq` yet, in id order, holding
+    /// the sequencer's row lock (one sequencer at a time, each after the one before committed);
+    /// how many. SQLite numbers events as it writes them.
+    pub async fn sequence(&self) -> Result<u64, StoreError> {
+        if self.db.dialect == Dialect::Sqlite {
+            return Ok(0);
+        }
+        let pending = sqlx::query("SELECT 1 FROM events WHERE seq IS NULL LIMIT 1")
+            .fetch_optional(&self.db.pool)
+            .await?;
+        if pending.is_none() {
+            return Ok(0);
+        }
+        self.db
+            .transact(|conn| {
+                Box::pin(async move {
+                    let last: i64 = sqlx::query(
+                        "SELECT last_seq FROM event_sequencer WHERE name = 'events' FOR UPDATE",
+                    )
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .get(0);
+                    // A statement of its own: its snapshot is taken after the lock, so it sees
+                    // every number the previous sequencer committed.
+                    let numbered = sqlx::query(
+                        "UPDATE events SET seq = $1 + n.rn FROM (SELECT id, ROW_NUMBER() OVER \
+                         (ORDER BY id) AS rn FROM events WHERE seq IS NULL ORDER BY id LIMIT $2) n \
+                         WHERE events.id = n.id",
+                    )
+                    .bind(last)
+                    .bind(SEQUENCE_BATCH)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    sqlx::query("UPDATE event_sequencer SET last_seq = $1 WHERE name = 'events'")
+                        .bind(last + i64::try_from(numbered).unwrap_or(0))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok::<_, StoreError>(numbered)
+                })
+            })
+            .await
+    }
+
+    /// Takes or renews the consumer's lease; its position when this instance holds it.
+    async fn lease(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let now = now_millis();
+        self.db
+            .write(
+                sqlx::query(
+                    "INSERT INTO event_consumers (name, position, lease_owner, lease_until_ms, \
+                     updated_at_ms) VALUES ($1, 0, NULL, 0, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name.to_owned())
+                .bind(now),
+            )
+            .await?;
+        let until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let row = self
+            .db
+            .write_returning(
+                sqlx::query(
+                    "UPDATE event_consumers SET lease_owner = $1, lease_until_ms = $2 \
+                     WHERE name = $3 AND (lease_owner = $1 OR lease_owner IS NULL \
+                     OR lease_until_ms < $4) RETURNING position",
+                )
+                .bind(self.owner.clone())
+                .bind(until)
+                .bind(name.to_owned())
+                .bind(now),
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn read(&self, after: i64, max: usize) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(READ)
+            .bind(after)
+            .bind(i64::try_from(max).unwrap_or(i64::MAX))
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Event {
+                seq: r.get(0),
+                id: r.get(1),
+                tenant_id: r.get(2),
+                event_type: r.get(3),
+                aggregate: r.get(4),
+                payload: r.get(5),
+                created_at_ms: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Where each consumer stands: (name, events behind, age of the oldest unhandled in ms).
+    pub async fn lag(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.name, COUNT(e.id), MIN(e.created_at_ms) FROM event_consumers c \
+             LEFT JOIN events e ON e.seq > c.position \
+             GROUP BY c.name",
+        )
+        .fetch_all(&self.db.pool)
+        .await?;
+        let now = now_millis();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let oldest: Option<i64> = r.get(2);
+                (r.get(0), r.get(1), oldest.map_or(0, |t| (now - t).max(0)))
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl EventBus for DbBus {
+    async fn deliver(&self, consumer: &Arc<dyn Consumer>, max: usize) -> Result<usize, StoreError> {
+        let Some(position) = self.lease(consumer.name()).await? else {
+            return Ok(0);
+        };
+        self.sequence().await?;
+        let events = self.read(position, max).await?;
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
+        let (to, count) = (last.seq, events.len());
+        let label = consumer.name().to_owned();
+        let (consumer, owner, name) = (consumer.clone(), self.owner.clone(), label.clone());
+        let moved = self
+            .db
+            .transact(move |conn| {
+                Box::pin(async move {
+                    // Moving the position first takes the consumer's row lock (PostgreSQL): an
+                    // instance that lost its lease finds the position moved and undoes its work.
+                    let moved = sqlx::query(
+                        "UPDATE event_consumers SET position = $1, updated_at_ms = $2 \
+                         WHERE name = $3 AND lease_owner = $4 AND position = $5",
+                    )
+                    .bind(to)
+                    .bind(now_millis())
+                    .bind(&name)
+                    .bind(&owner)
+                    .bind(position)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if moved == 0 {
+                        return Err(LeaseLost.into());
+                    }
+                    for event in &events {
+                        consumer.handle(conn, event).await?;
+                    }
+                    let now = now_millis();
+                    for event in &events {
+                        metrics::histogram!("shipgate_event_delivery_lag_seconds",
+                            "consumer" => name.clone())
+                        .record((now - event.created_at_ms).max(0) as f64 / 1000.0);
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await;
+        match moved {
+            Ok(()) => {
+                metrics::counter!("shipgate_events_handled_total", "consumer" => label)
+                    .increment(count as u64);
+                Ok(count)
+            }
+            Err(e) if is_lease_lost(&e) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("another instance took the consumer over")]
+struct LeaseLost;
+
+impl From<LeaseLost> for StoreError {
+    fn from(e: LeaseLost) -> Self {
+        StoreError::decode(e)
+    }
+}
+
+fn is_lease_lost(e: &StoreError) -> bool {
+    matches!(e, StoreError::Decode(inner) if inner.is::<LeaseLost>())
+}

@@ -1,0 +1,126 @@
+//! Events between the services: what changed, written to an outbox (the `events` table) in the
+//! transaction that made the change, and handed to each consumer once, in order.
+//!
+//! A producer calls [`append`] on the connection of its transaction. A consumer implements
+//! [`Consumer`]; an [`EventBus`] hands it the events after its position. The bus in this module
+//! ([`DbBus`]) reads the outbox itself: one instance at a time holds a consumer's lease and
+//! moves its position in the same transaction as the handling, so a consumer's database effects
+//! happen exactly once per event and in the outbox's order (hence in order per aggregate). A
+//! broker-backed bus goes behind the same trait; its consumers then also drop events whose id
+//! they have handled.
+
+mod db_bus;
+mod runner;
+
+pub use db_bus::DbBus;
+pub use runner::ConsumerRunner;
+
+use crate::store::StoreError;
+use serde::Serialize;
+use sqlx::AnyConnection;
+use std::sync::Arc;
+
+/// One event as consumers see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Position in the outbox: commit order.
+    pub seq: i64,
+    /// `evt_…`, unique: consumers that may see an event twice drop repeats by it.
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub aggregate: String,
+    /// The event's JSON body.
+    pub payload: String,
+    pub created_at_ms: i64,
+}
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub tenant_id: String,
+    pub event_type: &'static str,
+    pub aggregate: String,
+    pub payload: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(
+        tenant_id: &str,
+        event_type: &'static str,
+        aggregate: String,
+        payload: impl Serialize,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            event_type,
+            aggregate,
+            payload: serde_json::to_value(payload).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// Appends `event` on `conn`, inside the caller's transaction; returns its id. The stored body
+/// carries the envelope (`eventId`, `type`, `createdAt`) around the payload's fields.
+pub async fn append(conn: &mut AnyConnection, event: NewEvent) -> Result<String, StoreError> {
+    let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+    let now = crate::store::now_millis();
+    let mut body = serde_json::json!({
+        "eventId": id,
+        "type": event.event_type,
+        "createdAt": crate::store::rfc3339_millis(now),
+    });
+    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), event.payload) {
+        body.extend(fields);
+    }
+    sqlx::query(
+        "INSERT INTO events (event_id, tenant_id, event_type, aggregate, payload, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(&event.tenant_id)
+    .bind(event.event_type)
+    .bind(&event.aggregate)
+    .bind(body.to_string())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Deletes up to `limit` events written before `before_ms` that every consumer has handled;
+/// how many.
+pub async fn prune(db: &crate::store::Db, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
+    Ok(db
+        .write(
+            sqlx::query(
+                "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at_ms < $1 \
+                 AND e.seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_consumers c \
+                 WHERE e.seq > c.position) ORDER BY e.id LIMIT $2)",
+            )
+            .bind(before_ms)
+            .bind(limit),
+        )
+        .await?
+        .rows_affected())
+}
+
+/// Something that reacts to events: it sees every event after its position, in order, each once.
+#[async_trait::async_trait]
+pub trait Consumer: Send + Sync + 'static {
+    /// Its name, unique among consumers: its position is kept under it.
+    fn name(&self) -> &str;
+
+    /// Handles one event on `conn`, inside the transaction that also moves the consumer's
+    /// position (an error undoes both, and the event comes again). Anything outside the
+    /// database (a call to a channel) is recorded here as work and done afterwards.
+    async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError>;
+}
+
+/// Hands consumers their events.
+#[async_trait::async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Hands `consumer` up to `max` events after its position; how many it handled (0 when
+    /// there were none, or another instance holds the consumer).
+    async fn deliver(&self, consumer: &Arc<dyn Consumer>, max: usize) -> Result<usize, StoreError>;
+}

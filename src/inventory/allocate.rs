@@ -1,0 +1,491 @@
+//! Allocations: reserve stock for an order by the allocation rule, then commit it (the waybill
+//! is created) or release it (cancelled, or expired).
+
+use super::catalog::{check_code, check_country};
+use super::error::invalid;
+use super::event_types::{ALLOCATION_COMMITTED, ALLOCATION_CREATED, ALLOCATION_RELEASED};
+use super::movements::{Change, apply};
+use super::plan::{Candidate, plan};
+use super::{
+    Allocation, AllocationRequest, AllocationState, Area, InventoryError, InventoryService, Item,
+    MovementKind, Reservation, WarehousePlan,
+};
+use crate::events::{self, NewEvent};
+use crate::fields::FieldError;
+use crate::geo::PostcodeRange;
+use crate::store::{Dialect, now_millis, rfc3339_millis};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+use std::collections::{BTreeMap, HashMap};
+
+/// How near a warehouse is to a destination: 3 serves its postcode, 2 its state, 1 its country.
+fn nearness(
+    serves: &[Area],
+    own_country: &str,
+    country: &str,
+    state: Option<&str>,
+    postal: Option<&str>,
+) -> u8 {
+    let mut best = u8::from(own_country == country);
+    for area in serves.iter().filter(|a| a.country == country) {
+        let by_postcode = postal.is_some_and(|p| {
+            area.postcode_ranges
+                .iter()
+                .filter_map(|r| PostcodeRange::parse(r))
+                .any(|r| r.contains(p))
+        });
+        let by_state = state.is_some_and(|s| area.states.iter().any(|a| a.eq_ignore_ascii_case(s)));
+        best = best.max(if by_postcode {
+            3
+        } else if by_state {
+            2
+        } else {
+            1
+        });
+    }
+    best
+}
+
+impl InventoryService {
+    /// Reserves stock for `req` by the allocation rule. The same allocation id again answers
+    /// with the first allocation (`false`: nothing new); with other lines it is refused.
+    pub async fn allocate(
+        &self,
+        tenant: &str,
+        req: AllocationRequest,
+    ) -> Result<(Allocation, bool), InventoryError> {
+        check_code("allocationId", &req.allocation_id)?;
+        check_country("destination.country", &req.country)?;
+        if req.lines.is_empty() || req.lines.len() > 500 {
+            return Err(invalid("lines", "must have 1-500 lines"));
+        }
+        let mut problems = Vec::new();
+        let mut unmapped = Vec::new();
+        let mut skus: Vec<(String, String)> = Vec::new();
+        let mut wanted: BTreeMap<String, i64> = BTreeMap::new();
+        for (i, (item, qty)) in req.lines.iter().enumerate() {
+            if !(1..=1_000_000_000).contains(qty) {
+                problems.push(FieldError::new(
+                    format!("lines[{i}].quantity"),
+                    "must be a whole number from 1 to 1000000000",
+                ));
+            }
+            let sku = match item {
+                Item::Sku(sku) => {
+                    check_code(&format!("lines[{i}].sku"), sku)?;
+                    sku.clone()
+                }
+                Item::Channel {
+                    channel,
+                    identifier,
+                } => match self.mapped_sku(tenant, channel, identifier).await? {
+                    Some(sku) => sku,
+                    None => {
+                        unmapped.push(FieldError::new(
+                            format!("lines[{i}].identifier"),
+                            format!("`{identifier}` of channel `{channel}` is mapped to no SKU"),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            skus.push((format!("lines[{i}].sku"), sku.clone()));
+            *wanted.entry(sku).or_default() += qty;
+        }
+        if !problems.is_empty() {
+            return Err(InventoryError::Validation(problems));
+        }
+        if !unmapped.is_empty() {
+            return Err(InventoryError::UnmappedIdentifier(unmapped));
+        }
+        self.known_skus(tenant, &skus).await?;
+        let expires_at = req
+            .expires_in
+            .or(self.default_expiry)
+            .map(|d| now_millis() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4));
+        let candidates: Vec<Candidate> = self
+            .warehouses(tenant)
+            .await?
+            .into_iter()
+            .map(|w| Candidate {
+                nearness: nearness(
+                    &w.serves,
+                    &w.country,
+                    &req.country,
+                    req.state.as_deref(),
+                    req.postal_code.as_deref(),
+                ),
+                code: w.code,
+                priority: w.priority,
+            })
+            .collect();
+        let lines: Vec<(String, i64)> = wanted.into_iter().collect();
+        let request = serde_json::json!({
+            "lines": lines.iter().map(|(s, q)| serde_json::json!({"sku": s, "quantity": q})).collect::<Vec<_>>(),
+            "destination": {"country": req.country, "state": req.state, "postalCode": req.postal_code},
+        });
+        let fingerprint = hex::encode(Sha256::digest(request.to_string().as_bytes()));
+        let (tenant, dialect, id) = (tenant.to_owned(), self.db.dialect, req.allocation_id);
+        self.db
+            .transact(move |conn| {
+                Box::pin(async move {
+                    let claimed = sqlx::query(
+                        "INSERT INTO inv_allocations (tenant_id, id, fingerprint, state, plan, \
+                         expires_at_ms, created_at_ms) VALUES ($1, $2, $3, 'active', $4, $5, $6) \
+                         ON CONFLICT (tenant_id, id) DO NOTHING",
+                    )
+                    .bind(&tenant)
+                    .bind(&id)
+                    .bind(&fingerprint)
+                    .bind(request.to_string())
+                    .bind(expires_at)
+                    .bind(now_millis())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if claimed == 0 {
+                        let first: String = sqlx::query(
+                            "SELECT fingerprint FROM inv_allocations WHERE tenant_id = $1 AND id = $2",
+                        )
+                        .bind(&tenant)
+                        .bind(&id)
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .get(0);
+                        if first != fingerprint {
+                            return Err(InventoryError::IdConflict(format!(
+                                "allocationId `{id}` was used with other lines or destination"
+                            )));
+                        }
+                        return Ok((load(conn, &tenant, &id).await?, false));
+                    }
+                    let mut available = HashMap::new();
+                    for (sku, _) in &lines {
+                        for (warehouse, free) in lock_sku(conn, dialect, &tenant, sku).await? {
+                            available.insert((sku.clone(), warehouse), free);
+                        }
+                    }
+                    let chosen = plan(&lines, &candidates, &available).map_err(|short| {
+                        InventoryError::InsufficientStock(
+                            short
+                                .into_iter()
+                                .map(|(sku, asked, have)| {
+                                    FieldError::new(
+                                        format!("lines[sku={sku}].quantity"),
+                                        format!("{asked} asked, {have} available in all warehouses"),
+                                    )
+                                })
+                                .collect(),
+                        )
+                    })?;
+                    let now = now_millis();
+                    for (warehouse, take) in &chosen {
+                        for (sku, qty) in take {
+                            let rid = format!("res_{}", uuid::Uuid::now_v7().simple());
+                            sqlx::query(
+                                "INSERT INTO inv_reservations (id, tenant_id, allocation_id, sku, \
+                                 warehouse, quantity, state, created_at_ms) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
+                            )
+                            .bind(&rid)
+                            .bind(&tenant)
+                            .bind(&id)
+                            .bind(sku)
+                            .bind(warehouse)
+                            .bind(qty)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                            apply(conn, Change {
+                                tenant: &tenant,
+                                sku,
+                                warehouse,
+                                kind: MovementKind::Reserve,
+                                on_hand: 0,
+                                reserved: *qty,
+                                reservation_id: Some(&rid),
+                                reason: None,
+                                request_id: None,
+                            })
+                            .await?;
+                        }
+                    }
+                    let allocation = load(conn, &tenant, &id).await?;
+                    publish(conn, &tenant, ALLOCATION_CREATED, &allocation).await?;
+                    Ok((allocation, true))
+                })
+            })
+            .await
+    }
+
+    pub async fn allocation(&self, tenant: &str, id: &str) -> Result<Allocation, InventoryError> {
+        let mut conn = self.db.pool.acquire().await?;
+        load(&mut conn, tenant, id).await
+    }
+
+    /// Releases the allocation's active reservations (an order cancelled, or expired).
+    pub async fn release(
+        &self,
+        tenant: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<Allocation, InventoryError> {
+        self.close(tenant, id, None, Close::Release, reason).await
+    }
+
+    /// Commits the allocation's active reservations (in one warehouse, if named): the stock
+    /// leaves the warehouse with the waybill.
+    pub async fn commit(
+        &self,
+        tenant: &str,
+        id: &str,
+        warehouse: Option<String>,
+        reference: Option<String>,
+    ) -> Result<Allocation, InventoryError> {
+        self.close(tenant, id, warehouse, Close::Commit, reference)
+            .await
+    }
+
+    /// Releases allocations whose expiry has passed; how many.
+    pub async fn expire_due(&self, limit: u32) -> Result<usize, InventoryError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, id FROM inv_allocations WHERE state = 'active' \
+             AND expires_at_ms IS NOT NULL AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
+        )
+        .bind(now_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut released = 0;
+        for r in rows {
+            let (tenant, id): (String, String) = (r.get(0), r.get(1));
+            match self.release(&tenant, &id, Some("expired".into())).await {
+                Ok(_) => released += 1,
+                Err(InventoryError::NotActive(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(released)
+    }
+
+    async fn close(
+        &self,
+        tenant: &str,
+        id: &str,
+        warehouse: Option<String>,
+        how: Close,
+        note: Option<String>,
+    ) -> Result<Allocation, InventoryError> {
+        let (tenant, id, dialect) = (tenant.to_owned(), id.to_owned(), self.db.dialect);
+        self.db
+            .transact(move |conn| {
+                Box::pin(async move {
+                    let lock = match dialect {
+                        Dialect::Postgres => "SELECT state FROM inv_allocations WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+                        Dialect::Sqlite => "SELECT state FROM inv_allocations WHERE tenant_id = $1 AND id = $2",
+                    };
+                    let state: String = sqlx::query(lock)
+                        .bind(&tenant)
+                        .bind(&id)
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .ok_or_else(|| InventoryError::NotFound(format!("no allocation `{id}`")))?
+                        .get(0);
+                    let active = sqlx::query(
+                        "SELECT id, sku, warehouse, quantity FROM inv_reservations \
+                         WHERE tenant_id = $1 AND allocation_id = $2 AND state = 'active' \
+                         AND ($3 = '' OR warehouse = $3) ORDER BY sku, warehouse",
+                    )
+                    .bind(&tenant)
+                    .bind(&id)
+                    .bind(warehouse.as_deref().unwrap_or_default())
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    if active.is_empty() {
+                        let current = load(conn, &tenant, &id).await?;
+                        let done = match how {
+                            Close::Release => AllocationState::Released,
+                            Close::Commit => AllocationState::Committed,
+                        };
+                        if state == done.as_str() || (how == Close::Commit && warehouse.is_some() && state != "released") {
+                            return Ok(current);
+                        }
+                        return Err(InventoryError::NotActive(format!(
+                            "allocation `{id}` is {state}"
+                        )));
+                    }
+                    for r in &active {
+                        let (rid, sku, wh, qty): (String, String, String, i64) =
+                            (r.get(0), r.get(1), r.get(2), r.get(3));
+                        sqlx::query("UPDATE inv_reservations SET state = $1 WHERE id = $2 AND state = 'active'")
+                            .bind(how.reservation_state())
+                            .bind(&rid)
+                            .execute(&mut *conn)
+                            .await?;
+                        apply(conn, Change {
+                            tenant: &tenant,
+                            sku: &sku,
+                            warehouse: &wh,
+                            kind: how.kind(),
+                            on_hand: if how == Close::Commit { -qty } else { 0 },
+                            reserved: -qty,
+                            reservation_id: Some(&rid),
+                            reason: note.as_deref(),
+                            request_id: None,
+                        })
+                        .await?;
+                    }
+                    // The allocation is closed when nothing of it is active any more: committed
+                    // if any of it left with a waybill, else released.
+                    sqlx::query(
+                        "UPDATE inv_allocations SET state = CASE \
+                         WHEN EXISTS (SELECT 1 FROM inv_reservations r WHERE r.tenant_id = $1 \
+                           AND r.allocation_id = $2 AND r.state = 'active') THEN 'active' \
+                         WHEN EXISTS (SELECT 1 FROM inv_reservations r WHERE r.tenant_id = $1 \
+                           AND r.allocation_id = $2 AND r.state = 'committed') THEN 'committed' \
+                         ELSE 'released' END, closed_at_ms = $3, reason = COALESCE($4, reason) \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(&tenant)
+                    .bind(&id)
+                    .bind(now_millis())
+                    .bind(note.as_deref())
+                    .execute(&mut *conn)
+                    .await?;
+                    let allocation = load(conn, &tenant, &id).await?;
+                    let event = match how {
+                        Close::Release => ALLOCATION_RELEASED,
+                        Close::Commit => ALLOCATION_COMMITTED,
+                    };
+                    publish(conn, &tenant, event, &allocation).await?;
+                    Ok(allocation)
+                })
+            })
+            .await
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    Release,
+    Commit,
+}
+
+impl Close {
+    fn kind(self) -> MovementKind {
+        match self {
+            Self::Release => MovementKind::Release,
+            Self::Commit => MovementKind::Commit,
+        }
+    }
+
+    fn reservation_state(self) -> &'static str {
+        match self {
+            Self::Release => "released",
+            Self::Commit => "committed",
+        }
+    }
+}
+
+/// Locks a SKU's stock rows in warehouse order (PostgreSQL: every allocation locks in the same
+/// order, so two cannot deadlock) and reads what each can give.
+async fn lock_sku(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    tenant: &str,
+    sku: &str,
+) -> Result<Vec<(String, i64)>, InventoryError> {
+    let sql = match dialect {
+        Dialect::Postgres => {
+            "SELECT warehouse, on_hand - reserved - safety FROM inv_stock \
+             WHERE tenant_id = $1 AND sku = $2 ORDER BY warehouse FOR UPDATE"
+        }
+        Dialect::Sqlite => {
+            "SELECT warehouse, on_hand - reserved - safety FROM inv_stock \
+             WHERE tenant_id = $1 AND sku = $2 ORDER BY warehouse"
+        }
+    };
+    Ok(sqlx::query(sql)
+        .bind(tenant)
+        .bind(sku)
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+async fn publish(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    event_type: &'static str,
+    allocation: &Allocation,
+) -> Result<(), InventoryError> {
+    events::append(
+        conn,
+        NewEvent::new(
+            tenant,
+            event_type,
+            format!("allocation:{}", allocation.allocation_id),
+            serde_json::json!({ "allocation": allocation }),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// An allocation as answered: its reservations grouped by warehouse.
+async fn load(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+) -> Result<Allocation, InventoryError> {
+    let row = sqlx::query(
+        "SELECT state, expires_at_ms, created_at_ms, reason FROM inv_allocations \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| InventoryError::NotFound(format!("no allocation `{id}`")))?;
+    let state: String = row.get(0);
+    let expires: Option<i64> = row.get(1);
+    let reservations = sqlx::query(
+        "SELECT id, sku, warehouse, quantity, state FROM inv_reservations \
+         WHERE tenant_id = $1 AND allocation_id = $2 ORDER BY warehouse, sku, id",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut warehouses: Vec<WarehousePlan> = Vec::new();
+    for r in reservations {
+        let warehouse: String = r.get(2);
+        let state: String = r.get(4);
+        let line = Reservation {
+            reservation_id: r.get(0),
+            sku: r.get(1),
+            quantity: r.get(3),
+            state: state.to_uppercase(),
+        };
+        match warehouses.last_mut() {
+            Some(w) if w.warehouse == warehouse => w.lines.push(line),
+            _ => warehouses.push(WarehousePlan {
+                warehouse,
+                lines: vec![line],
+            }),
+        }
+    }
+    let state = AllocationState::parse(&state);
+    Ok(Allocation {
+        allocation_id: id.to_owned(),
+        state,
+        warehouses,
+        expires_at: expires
+            .filter(|_| state == AllocationState::Active)
+            .map(rfc3339_millis),
+        reason: row.get(3),
+        created_at: rfc3339_millis(row.get(2)),
+    })
+}
