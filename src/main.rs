@@ -27,11 +27,23 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Inventory checks for operators.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
     /// References whose create attempt ended ambiguously and that no retry settled.
     Unknown {
         #[command(subcommand)]
         command: unknown::UnknownCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum InventoryCommand {
+    /// Checks every stock row against its history: on hand equals the sum of its movements,
+    /// reserved the sum of its active reservations. Exits 1 naming each row that does not.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +143,24 @@ fn main() -> anyhow::Result<()> {
             db.migrate().await?;
             println!("migrations applied");
             Ok(())
+        }),
+        Command::Inventory {
+            command: InventoryCommand::Verify,
+        } => runtime.block_on(async {
+            let db = Db::connect(&settings.database_url, 1).await?;
+            db.migrate().await?;
+            let broken = shipgate::inventory::InventoryService::new(db, None)
+                .verify()
+                .await?;
+            if broken.is_empty() {
+                println!("inventory: every stock row matches its movements and reservations");
+                Ok(())
+            } else {
+                for line in &broken {
+                    println!("{line}");
+                }
+                anyhow::bail!("{} inventory invariant(s) broken", broken.len())
+            }
         }),
         Command::Unknown { command } => runtime.block_on(async {
             let db = Db::connect(&settings.database_url, 1).await?;

@@ -127,7 +127,10 @@ struct DeliveryAnswer<'a> {
     endpoint_id: &'a str,
     event_id: String,
     event_type: &'a str,
-    waybill_number: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waybill_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aggregate: Option<&'a str>,
     sequence: i64,
     state: &'a str,
     attempts: i64,
@@ -149,9 +152,14 @@ impl<'a> From<&'a Delivery> for DeliveryAnswer<'a> {
         Self {
             id: &d.id,
             endpoint_id: &d.endpoint_id,
-            event_id: crate::webhooks::event_id(&d.waybill_id, d.sequence),
+            event_id: match (&d.service_event_id, &d.waybill_id) {
+                (Some(id), _) => id.clone(),
+                (None, Some(waybill)) => crate::webhooks::event_id(waybill, d.sequence),
+                (None, None) => crate::webhooks::event_id(&d.id, d.sequence),
+            },
             event_type: &d.event_type,
-            waybill_number: &d.waybill_number,
+            waybill_number: d.waybill_id.as_ref().map(|_| d.waybill_number.as_str()),
+            aggregate: d.aggregate.as_deref(),
             sequence: d.sequence,
             state: d.state.as_str(),
             attempts: d.attempts,

@@ -223,11 +223,17 @@ impl Application {
         );
         let bus =
             crate::events::DbBus::new(db.clone(), Duration::from_millis(settings.events.lease_ms));
-        let consumers = crate::events::ConsumerRunner::new(
+        let mut consumers = crate::events::ConsumerRunner::new(
             std::sync::Arc::new(bus.clone()),
             settings.events.batch as usize,
             Duration::from_millis(settings.events.poll_interval_ms),
         );
+        if runs(crate::settings::Service::Gateway) {
+            // Tenants' webhook endpoints get the services' events too.
+            consumers = consumers.with(std::sync::Arc::new(crate::webhooks::fanout::FanOut::new(
+                db.dialect,
+            )));
+        }
         let jobs = BackgroundJobs {
             inventory: runs(crate::settings::Service::Inventory).then(|| inventory.clone()),
             expiry_every: Duration::from_millis(settings.inventory.expiry_interval_ms.max(10)),

@@ -296,6 +296,78 @@ mod tests {
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 
+    /// SQLite cannot drop NOT NULL, so the migration that lets deliveries carry a service's
+    /// event rebuilds the table: deliveries made before it, their attempts, and the triggers
+    /// that make them, all survive.
+    #[tokio::test]
+    async fn the_delivery_table_rebuild_keeps_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let db = Db::connect(&url, 1).await.unwrap();
+        SQLITE_MIGRATIONS
+            .run_to(20261202000004, &db.pool)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO tenants (id, name, created_at) VALUES ('t1', 'acme', 'x')",
+            "INSERT INTO waybills (id, tenant_id, reference_number, fingerprint, state, \
+             lease_until, attempts, channel, carrier, request_json, claimed_at, updated_at) \
+             VALUES ('w1', 't1', 'R1', 'f', 'created', 0, 1, 'SANDBOX_EXPRESS', 'sandbox', '{}', \
+             'x', 'x')",
+            "INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, secret, created_at) \
+             VALUES ('e1', 't1', 'https://erp.example/h', ',tracking.updated,', 's', 'x')",
+            "INSERT INTO webhook_deliveries (id, endpoint_id, tenant_id, waybill_id, sequence, \
+             event_type, state, attempts, next_attempt_at, window_start, created_at, \
+             leased_until) VALUES ('d1', 'e1', 't1', 'w1', 3, 'tracking.updated', 'pending', 1, \
+             5, 5, 5, 9)",
+            "INSERT INTO webhook_attempts (delivery_id, attempt, at, http_status, duration_ms) \
+             VALUES ('d1', 1, 5, 500, 12)",
+        ] {
+            sqlx::query(sql).execute(&db.pool).await.unwrap();
+        }
+        db.migrate().await.unwrap();
+        let count = |sql: &'static str| {
+            let pool = db.pool.clone();
+            async move {
+                use sqlx::Row;
+                sqlx::query(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    .get::<i64, _>(0)
+            }
+        };
+        assert_eq!(
+            count("SELECT COUNT(*) FROM webhook_deliveries WHERE id = 'd1' AND leased_until = 9")
+                .await,
+            1
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM webhook_attempts WHERE delivery_id = 'd1'").await,
+            1
+        );
+        // The trigger still turns a stored tracking event into a delivery.
+        sqlx::query(
+            "INSERT INTO tracking_events (waybill_id, source, status_code, occurred_at_ms, \
+             occurred_at, status, description, received_at) VALUES ('w1', 'sandbox', 'PU', 7, \
+             'x', 'PICKED_UP', 'Picked up', 'x')",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(count("SELECT COUNT(*) FROM webhook_deliveries").await, 2);
+        // A delivery of a service's event needs no waybill.
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, tenant_id, sequence, event_type, \
+             event_id, aggregate, payload, state, attempts, next_attempt_at, window_start, \
+             created_at) VALUES ('d3', 'e1', 't1', 1, 'inventory.low_stock', 'evt_1', 'sku:A', \
+             '{}', 'pending', 0, 0, 0, 0)",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+
     #[test]
     fn sqlite_urls_get_create_mode() {
         let dir = tempfile::tempdir().unwrap();

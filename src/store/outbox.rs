@@ -53,7 +53,8 @@ pub struct Job {
     pub created_at: i64,
     pub sequence: i64,
     pub event_type: String,
-    pub waybill_id: String,
+    /// The waybill of a tracking or last-mile delivery (`None`: a service's event).
+    pub waybill_id: Option<String>,
     pub url: String,
     pub secret: String,
     pub waybill_number: String,
@@ -63,15 +64,21 @@ pub struct Job {
     pub event: Option<(String, TrackingEvent)>,
     /// last_mile.assigned: carrier and number.
     pub last_mile: Option<(String, String)>,
+    /// A service's event: its id and the `data` pushed.
+    pub service_event: Option<(String, String)>,
 }
 
 /// A delivery as the log shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Delivery {
     pub id: String,
-    pub waybill_id: String,
+    pub waybill_id: Option<String>,
     pub endpoint_id: String,
+    /// Empty for a service's event.
     pub waybill_number: String,
+    /// A service's event: its id and aggregate.
+    pub service_event_id: Option<String>,
+    pub aggregate: Option<String>,
     pub sequence: i64,
     pub event_type: String,
     #[sqlx(try_from = "String")]
@@ -122,9 +129,10 @@ macro_rules! select_delivery {
         concat!(
             "SELECT d.id, d.endpoint_id, COALESCE(w.waybill_number, '') AS waybill_number, \
              d.sequence, d.event_type, d.state, d.attempts, d.next_attempt_at, d.created_at, \
-             d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.waybill_id \
+             d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.waybill_id, \
+             d.event_id AS service_event_id, d.aggregate \
              FROM webhook_deliveries d \
-             JOIN waybills w ON w.id = d.waybill_id WHERE ",
+             LEFT JOIN waybills w ON w.id = d.waybill_id WHERE ",
             $where
         )
     };
@@ -153,7 +161,8 @@ macro_rules! claim_deliveries {
              FROM webhook_deliveries d \
              WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND NOT EXISTS \
              (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
-             AND p.waybill_id = d.waybill_id AND p.state = 'pending' AND p.sequence < d.sequence)\
+             AND (p.waybill_id = d.waybill_id OR p.aggregate = d.aggregate) \
+             AND p.state = 'pending' AND p.sequence < d.sequence)\
              ) ranked WHERE ranked.turn + ranked.in_flight <= $4 \
              ORDER BY ranked.turn, ranked.next_attempt_at, ranked.created_at LIMIT $3) ",
             $lock,
@@ -217,12 +226,14 @@ impl Db {
         let sql = format!(
             "SELECT d.id, d.attempts, d.window_start, d.created_at, d.sequence, d.event_type, \
              d.waybill_id, e.url, e.secret, COALESCE(w.waybill_number, '') AS waybill_number, \
-             w.reference_number, w.carrier, d.source, d.last_mile_carrier, \
+             COALESCE(w.reference_number, '') AS reference_number, \
+             COALESCE(w.carrier, '') AS carrier, d.event_id, d.payload, d.source, \
+             d.last_mile_carrier, \
              d.last_mile_tracking_number, t.status_code, t.occurred_at, t.status, t.description, \
              t.timezone, t.address, t.city, t.state, t.postal_code, t.country \
              FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             JOIN waybills w ON w.id = d.waybill_id \
+             LEFT JOIN waybills w ON w.id = d.waybill_id \
              LEFT JOIN tracking_events t ON t.waybill_id = d.waybill_id AND t.source = d.source \
              AND t.status_code = d.status_code AND t.occurred_at_ms = d.occurred_at_ms \
              WHERE d.id IN ({})",
@@ -398,12 +409,14 @@ struct JobRow {
     created_at: i64,
     sequence: i64,
     event_type: String,
-    waybill_id: String,
+    waybill_id: Option<String>,
     url: String,
     secret: String,
     waybill_number: String,
     reference_number: String,
     carrier: String,
+    event_id: Option<String>,
+    payload: Option<String>,
     source: Option<String>,
     last_mile_carrier: Option<String>,
     last_mile_tracking_number: Option<String>,
@@ -461,6 +474,7 @@ impl TryFrom<JobRow> for Job {
             carrier: r.carrier,
             event,
             last_mile,
+            service_event: r.event_id.zip(r.payload),
         })
     }
 }

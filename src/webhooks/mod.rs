@@ -8,6 +8,7 @@
 //! failures with exponential backoff and jitter until the retry window (24 h by default) is
 //! over; then the delivery is dead until replayed.
 
+pub mod fanout;
 pub mod service;
 pub mod targets;
 pub mod worker;
@@ -17,8 +18,16 @@ pub use service::{WebhookError, WebhookService};
 use crate::store::outbox::Job;
 use serde::Serialize;
 
-/// Events a subscriber can ask for.
-pub const EVENT_TYPES: [&str; 2] = [TRACKING_UPDATED, LAST_MILE_ASSIGNED];
+/// Events a subscriber can ask for: the gateway's, then the internal services'.
+pub const EVENT_TYPES: [&str; 7] = [
+    TRACKING_UPDATED,
+    LAST_MILE_ASSIGNED,
+    crate::inventory::event_types::STOCK_CHANGED,
+    crate::inventory::event_types::LOW_STOCK,
+    crate::inventory::event_types::ALLOCATION_CREATED,
+    crate::inventory::event_types::ALLOCATION_RELEASED,
+    crate::inventory::event_types::ALLOCATION_COMMITTED,
+];
 pub const TRACKING_UPDATED: &str = "tracking.updated";
 pub const LAST_MILE_ASSIGNED: &str = "last_mile.assigned";
 
@@ -76,8 +85,28 @@ struct Data<'a> {
     event: Option<crate::tracking::EventAnswer<'a>>,
 }
 
+/// The id a delivery is sent under (`webhook-id`, the payload's `eventId`): a service's event
+/// keeps its own; a waybill's is derived from the waybill and the sequence.
+pub fn delivery_event_id(job: &Job) -> String {
+    match (&job.service_event, &job.waybill_id) {
+        (Some((id, _)), _) => id.clone(),
+        (None, Some(waybill)) => event_id(waybill, job.sequence),
+        (None, None) => event_id(&job.id, job.sequence),
+    }
+}
+
 /// The JSON body of a delivery (the same bytes on every attempt: built from stored rows only).
 pub fn payload(job: &Job, event_id: &str) -> serde_json::Result<Vec<u8>> {
+    if let Some((_, data)) = &job.service_event {
+        let data: &serde_json::value::RawValue = serde_json::from_str(data)?;
+        return serde_json::to_vec(&serde_json::json!({
+            "eventId": event_id,
+            "type": job.event_type,
+            "sequence": job.sequence,
+            "createdAt": crate::store::rfc3339_millis(job.created_at),
+            "data": data,
+        }));
+    }
     serde_json::to_vec(&Payload {
         event_id,
         event_type: &job.event_type,

@@ -150,7 +150,7 @@ impl Worker {
     }
 
     async fn deliver(&self, job: Job) {
-        let event_id = super::event_id(&job.waybill_id, job.sequence);
+        let event_id = super::delivery_event_id(&job);
         let started = Instant::now();
         let sent = match super::payload(&job, &event_id) {
             Ok(body) => self.send(&job, &event_id, body).await,

@@ -9,7 +9,7 @@ mod api_errors;
 mod conformance;
 mod faults;
 mod https;
-mod inventory;
+pub mod inventory;
 mod keys;
 mod labels;
 mod process;

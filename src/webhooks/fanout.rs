@@ -1,0 +1,74 @@
+//! Webhook deliveries of the services' events: a consumer of the event bus that writes one
+//! delivery per subscribed endpoint, in the transaction that moves its position (so an event
+//! becomes its deliveries exactly once). From there the worker sends them like any other
+//! delivery: signed, retried, dead-lettered, replayable, in order per aggregate.
+
+use crate::events::{Consumer, Event};
+use crate::store::{Dialect, StoreError};
+use sqlx::AnyConnection;
+
+pub struct FanOut {
+    dialect: Dialect,
+}
+
+impl FanOut {
+    pub fn new(dialect: Dialect) -> Self {
+        Self { dialect }
+    }
+}
+
+/// Inserts the deliveries of one event; `$n` as bound in [`FanOut::handle`].
+macro_rules! fan_out {
+    ($new_id:literal) => {
+        concat!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, tenant_id, waybill_id, sequence, \
+             event_type, event_id, aggregate, payload, state, attempts, next_attempt_at, \
+             window_start, created_at) \
+             SELECT ",
+            $new_id,
+            ", e.id, e.tenant_id, NULL, $1, $2, $3, $4, $5, 'pending', 0, 0, $6, $6 \
+             FROM webhook_endpoints e WHERE e.tenant_id = $7 AND e.deleted_at IS NULL \
+             AND e.event_types LIKE $8 \
+             ON CONFLICT (event_id, endpoint_id) WHERE event_id IS NOT NULL DO NOTHING"
+        )
+    };
+}
+
+#[async_trait::async_trait]
+impl Consumer for FanOut {
+    fn name(&self) -> &str {
+        "webhooks.fan_out"
+    }
+
+    async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+        // The gateway's own events (tracking, last mile) become deliveries by triggers when
+        // they are stored; here only the services' events.
+        if !crate::inventory::event_types::ALL.contains(&event.event_type.as_str()) {
+            return Ok(());
+        }
+        // The pushed `data` is the event's body without its envelope (the push has its own).
+        let mut data: serde_json::Value =
+            serde_json::from_str(&event.payload).map_err(StoreError::decode)?;
+        if let Some(fields) = data.as_object_mut() {
+            for envelope in ["eventId", "type", "createdAt"] {
+                fields.remove(envelope);
+            }
+        }
+        let sql = match self.dialect {
+            Dialect::Postgres => fan_out!("'whd_' || replace(gen_random_uuid()::TEXT, '-', '')"),
+            Dialect::Sqlite => fan_out!("'whd_' || lower(hex(randomblob(16)))"),
+        };
+        sqlx::query(sql)
+            .bind(event.seq)
+            .bind(&event.event_type)
+            .bind(&event.id)
+            .bind(&event.aggregate)
+            .bind(data.to_string())
+            .bind(event.created_at_ms)
+            .bind(&event.tenant_id)
+            .bind(format!("%,{},%", event.event_type))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
