@@ -280,3 +280,66 @@ pub async fn put_safety_stock(
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": 1, "stock": stock })))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelBody {
+    platform: String,
+    base_url: String,
+    api_version: Option<String>,
+    access_token: String,
+    location_id: String,
+    #[serde(default)]
+    warehouses: Vec<String>,
+    buffer: Option<Value>,
+    cap: Option<Value>,
+}
+
+/// Connects a sales channel for available-to-sell pushes (the access token is never shown).
+pub async fn put_channel(
+    key: AuthKey,
+    inventory: web::Data<InventoryService>,
+    channel: web::Path<String>,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::InventoryWrite)?;
+    let mut problems = Vec::new();
+    let mut number = |field: &str, v: &Option<Value>| {
+        v.as_ref()
+            .map(|v| whole(field, v, 0))
+            .transpose()
+            .map_err(|e| problems.push(e))
+            .ok()
+            .flatten()
+    };
+    let (buffer, cap) = (number("buffer", &body.buffer), number("cap", &body.cap));
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let channel = inventory
+        .put_channel(
+            &tenant.id,
+            crate::inventory::channels::NewChannel {
+                channel: channel.into_inner(),
+                platform: body.platform,
+                base_url: body.base_url,
+                api_version: body.api_version,
+                access_token: body.access_token,
+                location_id: body.location_id,
+                warehouses: body.warehouses,
+                buffer: buffer.unwrap_or(0),
+                cap,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": 1, "channel": channel })))
+}
+
+pub async fn list_channels(
+    key: AuthKey,
+    inventory: web::Data<InventoryService>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::InventoryRead)?;
+    let channels = inventory.channels(&tenant.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": 1, "channels": channels })))
+}

@@ -8,7 +8,9 @@
 //! ([`InventoryService::verify`] checks both). See docs/inventory.md.
 
 mod allocate;
+pub mod ats;
 mod catalog;
+pub mod channels;
 mod error;
 mod movements;
 pub mod plan;
@@ -28,12 +30,14 @@ pub mod event_types {
     pub const ALLOCATION_CREATED: &str = "inventory.allocation_created";
     pub const ALLOCATION_RELEASED: &str = "inventory.allocation_released";
     pub const ALLOCATION_COMMITTED: &str = "inventory.allocation_committed";
-    pub const ALL: [&str; 5] = [
+    pub const AVAILABLE_TO_SELL: &str = "inventory.available_to_sell";
+    pub const ALL: [&str; 6] = [
         STOCK_CHANGED,
         LOW_STOCK,
         ALLOCATION_CREATED,
         ALLOCATION_RELEASED,
         ALLOCATION_COMMITTED,
+        AVAILABLE_TO_SELL,
     ];
 }
 
@@ -248,10 +252,21 @@ pub struct InventoryService {
     db: Db,
     /// How long an allocation holds its reservations by default (`None`: until released).
     default_expiry: Option<Duration>,
+    /// Whether channel URLs may be on loopback or private networks (tests, closed networks).
+    allow_private_channels: bool,
 }
 
 impl InventoryService {
     pub fn new(db: Db, default_expiry: Option<Duration>) -> Self {
-        Self { db, default_expiry }
+        Self {
+            db,
+            default_expiry,
+            allow_private_channels: false,
+        }
+    }
+
+    pub fn allowing_private_channels(mut self, allow: bool) -> Self {
+        self.allow_private_channels = allow;
+        self
     }
 }

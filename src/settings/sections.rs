@@ -357,6 +357,14 @@ pub struct InventorySettings {
     pub reservation_expiry_secs: u64,
     /// How often expired allocations are looked for.
     pub expiry_interval_ms: u64,
+    /// How long after a stock change its available-to-sell is pushed to channels (changes
+    /// within the window are one push).
+    pub channel_coalesce_ms: u64,
+    /// One push's budget (connect, send, answer).
+    pub channel_timeout_ms: u64,
+    /// Whether channel URLs may be on loopback, private or link-local addresses (off: a
+    /// tenant's shop URL cannot reach the gateway's own network).
+    pub allow_private_channels: bool,
 }
 
 /// The event outbox and its consumers (see `events`).

@@ -21,6 +21,8 @@ pub enum Background {
 
 /// How often the gauges of `/metrics` that need the database are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often SKUs due a push to their channels are looked for.
+const PUSH_EVERY: Duration = Duration::from_millis(100);
 /// How often old deliveries and receipts are pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 
@@ -34,8 +36,12 @@ pub struct BackgroundJobs {
     /// `None` when `webhooks.enabled` is off.
     pub(super) worker: Option<Worker>,
     pub(super) receipt_retention_days: u64,
-    /// `None` when this instance does not run the inventory service.
-    pub(super) inventory: Option<crate::inventory::InventoryService>,
+    /// `None` when this instance does not run the inventory service; else the service (for
+    /// expiring allocations) and the pusher of available-to-sell to channels.
+    pub(super) inventory: Option<(
+        crate::inventory::InventoryService,
+        crate::inventory::ats::AtsPusher,
+    )>,
     /// How often expired allocations are released.
     pub(super) expiry_every: Duration,
     /// The event consumers this instance runs.
@@ -52,6 +58,8 @@ pub struct Step {
     pub expired: usize,
     /// Events handed to consumers.
     pub events: usize,
+    /// SKUs whose available-to-sell was settled on a channel.
+    pub pushed: usize,
 }
 
 impl BackgroundJobs {
@@ -67,13 +75,16 @@ impl BackgroundJobs {
                 Err(e) => tracing::warn!(error = %e, "tracking poll round failed"),
             }
         }
-        if let Some(inventory) = &self.inventory {
+        if let Some((inventory, _)) = &self.inventory {
             match inventory.expire_due(500).await {
                 Ok(n) => step.expired = n,
                 Err(e) => tracing::warn!(error = %e, "releasing expired allocations failed"),
             }
         }
         step.events = self.consumers.run_once().await;
+        if let Some((_, pusher)) = &self.inventory {
+            step.pushed = pusher.run_once(100).await;
+        }
         if let Some(worker) = &self.worker {
             step.delivered = worker.run_once().await;
         }
@@ -88,7 +99,7 @@ impl BackgroundJobs {
             .into_iter()
             .map(AbortOnDrop)
             .collect();
-        if let Some(inventory) = self.inventory.clone() {
+        if let Some((inventory, pusher)) = self.inventory.clone() {
             let every = self.expiry_every;
             tasks.push(AbortOnDrop(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
@@ -97,6 +108,14 @@ impl BackgroundJobs {
                     if let Err(e) = inventory.expire_due(500).await {
                         tracing::warn!(error = %e, "releasing expired allocations failed");
                     }
+                }
+            })));
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PUSH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    pusher.run_once(100).await;
                 }
             })));
         }

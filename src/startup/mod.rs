@@ -220,7 +220,13 @@ impl Application {
             db.clone(),
             (settings.inventory.reservation_expiry_secs > 0)
                 .then(|| Duration::from_secs(settings.inventory.reservation_expiry_secs)),
-        );
+        )
+        .allowing_private_channels(settings.inventory.allow_private_channels);
+        let pusher = crate::inventory::ats::AtsPusher::new(
+            db.clone(),
+            Duration::from_millis(settings.inventory.channel_timeout_ms),
+            settings.inventory.allow_private_channels,
+        )?;
         let bus =
             crate::events::DbBus::new(db.clone(), Duration::from_millis(settings.events.lease_ms));
         let mut consumers = crate::events::ConsumerRunner::new(
@@ -228,6 +234,11 @@ impl Application {
             settings.events.batch as usize,
             Duration::from_millis(settings.events.poll_interval_ms),
         );
+        if runs(crate::settings::Service::Inventory) {
+            consumers = consumers.with(std::sync::Arc::new(crate::inventory::ats::AtsFeed::new(
+                Duration::from_millis(settings.inventory.channel_coalesce_ms),
+            )));
+        }
         if runs(crate::settings::Service::Gateway) {
             // Tenants' webhook endpoints get the services' events too.
             consumers = consumers.with(std::sync::Arc::new(crate::webhooks::fanout::FanOut::new(
@@ -235,7 +246,8 @@ impl Application {
             )));
         }
         let jobs = BackgroundJobs {
-            inventory: runs(crate::settings::Service::Inventory).then(|| inventory.clone()),
+            inventory: runs(crate::settings::Service::Inventory)
+                .then(|| (inventory.clone(), pusher)),
             expiry_every: Duration::from_millis(settings.inventory.expiry_interval_ms.max(10)),
             consumers,
             event_retention_days: settings.events.retention_days,

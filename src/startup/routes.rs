@@ -54,6 +54,8 @@ fn inventory(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/v1/inventory/warehouses").route(web::get().to(inv::list_warehouses)))
     .service(resource("/v1/inventory/warehouses/{code}").route(web::put().to(inv::put_warehouse)))
+    .service(resource("/v1/inventory/channels").route(web::get().to(inv::list_channels)))
+    .service(resource("/v1/inventory/channels/{channel}").route(web::put().to(inv::put_channel)))
     .service(
         resource("/v1/inventory/sku-mappings/{channel}/{identifier}")
             .route(web::put().to(inv::put_mapping))

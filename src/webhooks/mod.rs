@@ -10,7 +10,6 @@
 
 pub mod fanout;
 pub mod service;
-pub mod targets;
 pub mod worker;
 
 pub use service::{WebhookError, WebhookService};
@@ -19,7 +18,7 @@ use crate::store::outbox::Job;
 use serde::Serialize;
 
 /// Events a subscriber can ask for: the gateway's, then the internal services'.
-pub const EVENT_TYPES: [&str; 7] = [
+pub const EVENT_TYPES: [&str; 8] = [
     TRACKING_UPDATED,
     LAST_MILE_ASSIGNED,
     crate::inventory::event_types::STOCK_CHANGED,
@@ -27,6 +26,7 @@ pub const EVENT_TYPES: [&str; 7] = [
     crate::inventory::event_types::ALLOCATION_CREATED,
     crate::inventory::event_types::ALLOCATION_RELEASED,
     crate::inventory::event_types::ALLOCATION_COMMITTED,
+    crate::inventory::event_types::AVAILABLE_TO_SELL,
 ];
 pub const TRACKING_UPDATED: &str = "tracking.updated";
 pub const LAST_MILE_ASSIGNED: &str = "last_mile.assigned";

@@ -67,7 +67,7 @@ fn check_url(url: &str, allow_private: bool, ports: &[u16]) -> Result<(), String
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("must not carry credentials".into());
     }
-    if !super::targets::port_allowed(&parsed, ports) {
+    if !crate::outbound::port_allowed(&parsed, ports) {
         return Err(format!(
             "must use one of the allowed ports ({})",
             ports
@@ -77,7 +77,7 @@ fn check_url(url: &str, allow_private: bool, ports: &[u16]) -> Result<(), String
                 .join(", ")
         ));
     }
-    if !allow_private && let Some(why) = super::targets::refused_host(&parsed) {
+    if !allow_private && let Some(why) = crate::outbound::refused_host(&parsed) {
         return Err(format!("must reach a public address: {why}"));
     }
     Ok(())

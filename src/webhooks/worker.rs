@@ -33,7 +33,7 @@ impl Worker {
         carriers::http::install_crypto_provider();
         let mut client = reqwest::Client::builder();
         if !settings.allow_private_targets {
-            client = client.dns_resolver(Arc::new(super::targets::PublicOnly));
+            client = client.dns_resolver(Arc::new(crate::outbound::PublicOnly));
         }
         let client = client
             .timeout(Duration::from_millis(settings.timeout_ms))
@@ -214,14 +214,14 @@ impl Worker {
             Ok(url) => url,
             Err(e) => return Sent::Failed(format!("invalid endpoint URL: {e}")),
         };
-        if !super::targets::port_allowed(&url, &self.settings.allowed_ports) {
+        if !crate::outbound::port_allowed(&url, &self.settings.allowed_ports) {
             return Sent::Failed(
                 "target not allowed: its port is not in webhooks.allowed_ports".into(),
             );
         }
         // Names are checked as they resolve; an address written in the URL here.
         if !self.settings.allow_private_targets
-            && let Some(why) = super::targets::refused_host(&url)
+            && let Some(why) = crate::outbound::refused_host(&url)
         {
             return Sent::Failed(format!("target not allowed: {why}"));
         }

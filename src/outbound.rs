@@ -1,8 +1,9 @@
-//! Where pushes may go. Endpoint URLs are chosen by tenants, so by default a push never reaches
-//! the gateway's own network: loopback, private, link-local (cloud metadata), shared and
-//! reserved addresses are refused, both when a URL names one and when its host resolves to one
-//! (checked at every connection, so a name re-pointed later is caught too).
-//! `webhooks.allow_private_targets` lifts this for deployments that push inside their network.
+//! Where calls to tenants' URLs may go (webhook endpoints, sales-channel shops). Those URLs are
+//! chosen by tenants, so by default a call never reaches the gateway's own network: loopback,
+//! private, link-local (cloud metadata), shared and reserved addresses are refused, both when a
+//! URL names one and when its host resolves to one (checked at every connection, so a name
+//! re-pointed later is caught too). `webhooks.allow_private_targets` and
+//! `inventory.allow_private_channels` lift this for deployments inside their network.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
