@@ -66,6 +66,14 @@ pub async fn sample_gauges(db: &Db, draining: &crate::lifecycle::Draining) {
         metrics::gauge!("shipgate_webhook_outbox_oldest_age_seconds").set(age as f64 / 1000.0);
         metrics::gauge!("shipgate_webhook_dead_letters").set(outbox.dead as f64);
     }
+    if let Ok(consumers) = crate::events::lag(db).await {
+        for (consumer, behind, age_ms) in consumers {
+            metrics::gauge!("shipgate_events_behind", "consumer" => consumer.clone())
+                .set(behind as f64);
+            metrics::gauge!("shipgate_events_oldest_unhandled_age_seconds", "consumer" => consumer)
+                .set(age_ms as f64 / 1000.0);
+        }
+    }
     if let Ok(stuck) = db.unresolved_stats().await {
         metrics::gauge!("shipgate_references_unresolved").set(stuck.count as f64);
         let age = stuck

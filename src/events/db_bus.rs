@@ -125,25 +125,6 @@ impl DbBus {
             })
             .collect())
     }
-
-    /// Where each consumer stands: (name, events behind, age of the oldest unhandled in ms).
-    pub async fn lag(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.name, COUNT(e.id), MIN(e.created_at_ms) FROM event_consumers c \
-             LEFT JOIN events e ON e.seq > c.position \
-             GROUP BY c.name",
-        )
-        .fetch_all(&self.db.pool)
-        .await?;
-        let now = now_millis();
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let oldest: Option<i64> = r.get(2);
-                (r.get(0), r.get(1), oldest.map_or(0, |t| (now - t).max(0)))
-            })
-            .collect())
-    }
 }
 
 #[async_trait::async_trait]

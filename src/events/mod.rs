@@ -105,6 +105,26 @@ pub async fn prune(db: &crate::store::Db, before_ms: i64, limit: i64) -> Result<
         .rows_affected())
 }
 
+/// Where each consumer stands: (name, events behind, age in ms of the oldest it has not
+/// handled), for `/metrics`. Events not numbered yet (PostgreSQL) count as behind.
+pub async fn lag(db: &crate::store::Db) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT c.name, COUNT(e.id), MIN(e.created_at_ms) FROM event_consumers c \
+         LEFT JOIN events e ON e.seq > c.position OR e.seq IS NULL GROUP BY c.name",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let now = crate::store::now_millis();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let oldest: Option<i64> = r.get(2);
+            (r.get(0), r.get(1), oldest.map_or(0, |t| (now - t).max(0)))
+        })
+        .collect())
+}
+
 /// Something that reacts to events: it sees every event after its position, in order, each once.
 #[async_trait::async_trait]
 pub trait Consumer: Send + Sync + 'static {

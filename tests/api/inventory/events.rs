@@ -176,7 +176,43 @@ async fn each_event_is_handled_once_in_order_across_instances(backend: Backend) 
     );
 }
 
+/// `/metrics` shows how far behind each consumer is (sampled before the step's consumers run).
+async fn consumers_report_how_far_behind_they_are(backend: Backend) {
+    let app = spawn_app(backend).await;
+    set_up(&app, "PB-10K").await;
+    app.run_background().await;
+    let behind = || async {
+        app.run_background().await;
+        let text = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("shipgate_events_behind{consumer=\"webhooks.fan_out\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    receive(&app, "PB-10K", "SZ", 1).await;
+    receive(&app, "PB-10K", "SZ", 1).await;
+    assert_eq!(
+        behind().await,
+        Some(2.0),
+        "two events written, not yet handled"
+    );
+    assert_eq!(
+        behind().await,
+        Some(0.0),
+        "handled in the step after the sample"
+    );
+}
+
 crate::on_both_databases!(
     changes_write_their_events,
-    each_event_is_handled_once_in_order_across_instances
+    each_event_is_handled_once_in_order_across_instances,
+    consumers_report_how_far_behind_they_are,
 );
