@@ -2,8 +2,9 @@
 //! (SQLite; with `TEST_POSTGRES_URL` set, PostgreSQL too — `benches/events_load.sh` starts it).
 //! Target: >= 5,000 events/s from outbox to consumer, and the lag under that load.
 //!
-//! Two cases per database, the consumer being the webhook fan-out (a real consumer: one
-//! INSERT ... SELECT per event, none matching here):
+//! Two cases per database, the consumer being the webhook fan-out as a server runs it (one read
+//! of the tenant's subscriptions per batch; the tenant here has no endpoint, so no delivery is
+//! written):
 //! - drain: EVENTS events already in the outbox, one consumer takes them in batches of 500;
 //!   events/s from outbox to consumer.
 //! - live: 4 writers append EVENTS events in transactions of 10 (as changes write them) while

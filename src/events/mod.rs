@@ -135,6 +135,30 @@ pub trait Consumer: Send + Sync + 'static {
     /// position (an error undoes both, and the event comes again). Anything outside the
     /// database (a call to a channel) is recorded here as work and done afterwards.
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError>;
+
+    /// Handles a batch, in order, in one transaction. A consumer may override it to read once
+    /// what every event of the batch needs (and skip the events it has nothing to do for).
+    async fn handle_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        for event in events {
+            self.handle(conn, event).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The distinct tenants of a batch's events that pass `wanted`, in first-seen order.
+pub fn tenants_of(events: &[Event], wanted: impl Fn(&Event) -> bool) -> Vec<&str> {
+    let mut tenants: Vec<&str> = Vec::new();
+    for e in events.iter().filter(|e| wanted(e)) {
+        if !tenants.contains(&e.tenant_id.as_str()) {
+            tenants.push(&e.tenant_id);
+        }
+    }
+    tenants
 }
 
 /// Hands consumers their events.

@@ -126,6 +126,7 @@ impl InventoryService {
         });
         let fingerprint = hex::encode(Sha256::digest(request.to_string().as_bytes()));
         let (tenant, dialect, id) = (tenant.to_owned(), self.db.dialect, req.allocation_id);
+        let created_at = now_millis();
         self.db
             .transact(move |conn| {
                 Box::pin(async move {
@@ -139,7 +140,7 @@ impl InventoryService {
                     .bind(&fingerprint)
                     .bind(request.to_string())
                     .bind(expires_at)
-                    .bind(now_millis())
+                    .bind(created_at)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
@@ -179,7 +180,9 @@ impl InventoryService {
                         )
                     })?;
                     let now = now_millis();
+                    let mut warehouses = Vec::with_capacity(chosen.len());
                     for (warehouse, take) in &chosen {
+                        let mut reserved = Vec::with_capacity(take.len());
                         for (sku, qty) in take {
                             let rid = format!("res_{}", uuid::Uuid::now_v7().simple());
                             sqlx::query(
@@ -196,21 +199,44 @@ impl InventoryService {
                             .bind(now)
                             .execute(&mut *conn)
                             .await?;
-                            apply(conn, Change {
-                                tenant: &tenant,
-                                sku,
-                                warehouse,
-                                kind: MovementKind::Reserve,
-                                on_hand: 0,
-                                reserved: *qty,
-                                reservation_id: Some(&rid),
-                                reason: None,
-                                request_id: None,
-                            })
+                            apply(
+                                conn,
+                                Change {
+                                    tenant: &tenant,
+                                    sku,
+                                    warehouse,
+                                    kind: MovementKind::Reserve,
+                                    on_hand: 0,
+                                    reserved: *qty,
+                                    reservation_id: Some(&rid),
+                                    reason: None,
+                                    request_id: None,
+                                },
+                            )
                             .await?;
+                            reserved.push(Reservation {
+                                reservation_id: rid,
+                                sku: sku.clone(),
+                                quantity: *qty,
+                                state: "ACTIVE".into(),
+                            });
                         }
+                        reserved.sort_by(|a, b| (&a.sku, &a.reservation_id).cmp(&(&b.sku, &b.reservation_id)));
+                        warehouses.push(WarehousePlan {
+                            warehouse: warehouse.clone(),
+                            lines: reserved,
+                        });
                     }
-                    let allocation = load(conn, &tenant, &id).await?;
+                    // As `load` reads it back: by warehouse, then SKU.
+                    warehouses.sort_by(|a, b| a.warehouse.cmp(&b.warehouse));
+                    let allocation = Allocation {
+                        allocation_id: id.clone(),
+                        state: AllocationState::Active,
+                        warehouses,
+                        expires_at: expires_at.map(rfc3339_millis),
+                        reason: None,
+                        created_at: rfc3339_millis(created_at),
+                    };
                     publish(conn, &tenant, ALLOCATION_CREATED, &allocation).await?;
                     Ok((allocation, true))
                 })

@@ -12,7 +12,7 @@
 //! overwritten by an older level.
 
 use super::event_types::{AVAILABLE_TO_SELL, STOCK_CHANGED};
-use crate::events::{self, Consumer, Event, NewEvent};
+use crate::events::{self, Consumer, Event, NewEvent, tenants_of};
 use crate::store::{Db, Dialect, StoreError, now_millis};
 use sqlx::{AnyConnection, Row};
 use std::sync::Arc;
@@ -34,6 +34,28 @@ impl AtsFeed {
 impl Consumer for AtsFeed {
     fn name(&self) -> &str {
         "inventory.available_to_sell"
+    }
+
+    /// Skips the tenants that have no channel connection (one read per tenant of the batch).
+    async fn handle_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let mut connected = Vec::new();
+        for tenant in tenants_of(events, |e| e.event_type == STOCK_CHANGED) {
+            let any = sqlx::query("SELECT 1 FROM inv_channels WHERE tenant_id = $1 LIMIT 1")
+                .bind(tenant)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if any.is_some() {
+                connected.push(tenant.to_owned());
+            }
+        }
+        for event in events.iter().filter(|e| connected.contains(&e.tenant_id)) {
+            self.handle(conn, event).await?;
+        }
+        Ok(())
     }
 
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {

@@ -62,10 +62,29 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `pool` (a single-connection pool).
+    /// Starts the writer on `pool` (a single-connection pool), on a thread of its own: its
+    /// statements go one after another to SQLite's connection thread, and the wake-ups of that
+    /// ping-pong do not queue behind the instance's other tasks (they share the main thread).
+    /// It ends when the last handle is dropped.
     pub fn spawn(pool: AnyPool) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, rx));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let started = std::thread::Builder::new()
+                    .name("sqlite-writer".into())
+                    .spawn(move || runtime.block_on(run(pool.clone(), rx)));
+                if let Err(e) = started {
+                    tracing::error!(error = %e, "cannot start the SQLite writer thread");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no runtime for the SQLite writer thread; sharing the caller's");
+                tokio::spawn(run(pool, rx));
+            }
+        }
         Self { jobs }
     }
 

@@ -3,7 +3,7 @@
 //! becomes its deliveries exactly once). From there the worker sends them like any other
 //! delivery: signed, retried, dead-lettered, replayable, in order per aggregate.
 
-use crate::events::{Consumer, Event};
+use crate::events::{Consumer, Event, tenants_of};
 use crate::store::{Dialect, StoreError};
 use sqlx::AnyConnection;
 
@@ -38,6 +38,43 @@ macro_rules! fan_out {
 impl Consumer for FanOut {
     fn name(&self) -> &str {
         "webhooks.fan_out"
+    }
+
+    /// Reads once per tenant of the batch which types its endpoints want, and writes deliveries
+    /// only for those events.
+    async fn handle_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        use sqlx::Row;
+        let service_event =
+            |e: &Event| crate::inventory::event_types::ALL.contains(&e.event_type.as_str());
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        for tenant in tenants_of(events, service_event) {
+            let rows = sqlx::query(
+                "SELECT event_types FROM webhook_endpoints WHERE tenant_id = $1 \
+                 AND deleted_at IS NULL",
+            )
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in rows {
+                let types: String = r.get(0);
+                for t in types.split(',').filter(|t| !t.is_empty()) {
+                    wanted.push((tenant.to_owned(), t.to_owned()));
+                }
+            }
+        }
+        for event in events.iter().filter(|e| {
+            service_event(e)
+                && wanted
+                    .iter()
+                    .any(|(t, ty)| *t == e.tenant_id && *ty == e.event_type)
+        }) {
+            self.handle(conn, event).await?;
+        }
+        Ok(())
     }
 
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
