@@ -169,7 +169,8 @@ async fn the_gateway_publishes_its_waybill_and_tracking_events(backend: Backend)
         )
         .await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.body);
-    let rows = sqlx::query("SELECT event_type, aggregate, payload FROM events ORDER BY seq")
+    // Insert order: on PostgreSQL the newest events may not be numbered (`seq`) yet.
+    let rows = sqlx::query("SELECT event_type, aggregate, payload FROM events ORDER BY id")
         .fetch_all(&app.db.pool)
         .await
         .unwrap();
