@@ -63,16 +63,9 @@ impl NewEvent {
 /// Appends `event` on `conn`, inside the caller's transaction; returns its id. The stored body
 /// carries the envelope (`eventId`, `type`, `createdAt`) around the payload's fields.
 pub async fn append(conn: &mut AnyConnection, event: NewEvent) -> Result<String, StoreError> {
-    let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+    let id = new_id();
     let now = crate::store::now_millis();
-    let mut body = serde_json::json!({
-        "eventId": id,
-        "type": event.event_type,
-        "createdAt": crate::store::rfc3339_millis(now),
-    });
-    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), event.payload) {
-        body.extend(fields);
-    }
+    let body = envelope(&id, event.event_type, now, event.payload);
     sqlx::query(
         "INSERT INTO events (event_id, tenant_id, event_type, aggregate, payload, created_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -81,11 +74,29 @@ pub async fn append(conn: &mut AnyConnection, event: NewEvent) -> Result<String,
     .bind(&event.tenant_id)
     .bind(event.event_type)
     .bind(&event.aggregate)
-    .bind(body.to_string())
+    .bind(body)
     .bind(now)
     .execute(conn)
     .await?;
     Ok(id)
+}
+
+/// A new event id (`evt_…`, time-ordered).
+pub fn new_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The stored body of an event: `eventId`, `type` and `createdAt` around the payload's fields.
+pub fn envelope(id: &str, event_type: &str, now_ms: i64, payload: serde_json::Value) -> String {
+    let mut body = serde_json::json!({
+        "eventId": id,
+        "type": event_type,
+        "createdAt": crate::store::rfc3339_millis(now_ms),
+    });
+    if let (Some(body), serde_json::Value::Object(fields)) = (body.as_object_mut(), payload) {
+        body.extend(fields);
+    }
+    body.to_string()
 }
 
 /// Deletes up to `limit` events written before `before_ms` that every consumer has handled;

@@ -33,8 +33,8 @@ async fn allocate_until_killed(
     address: &str,
     key: &str,
     clients: usize,
+    acked: Arc<Mutex<Vec<String>>>,
 ) -> (Vec<String>, Vec<String>) {
-    let acked = Arc::new(Mutex::new(Vec::new()));
     let unanswered = Arc::new(Mutex::new(Vec::new()));
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -112,11 +112,16 @@ async fn sigkill_mid_allocations_loses_nothing(backend: Backend) {
         assert_eq!(status, 201);
     }
 
+    let progress = Arc::new(Mutex::new(Vec::new()));
     let load = tokio::spawn({
-        let (address, key) = (address.clone(), key.clone());
-        async move { allocate_until_killed(&address, &key, 8).await }
+        let (address, key, progress) = (address.clone(), key.clone(), progress.clone());
+        async move { allocate_until_killed(&address, &key, 8, progress).await }
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed in the middle of the load, once it is well under way (a loaded machine is slow).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while progress.lock().unwrap().len() < 40 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.kill();
     let (acked, unanswered) = load.await.unwrap();
     assert!(
