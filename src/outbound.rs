@@ -104,6 +104,28 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
+/// The HTTP client for calls to tenants' URLs: no redirects, no proxy from the environment
+/// (it would resolve hosts itself, past the checks), and unless `allow_private` every
+/// connection only to public addresses.
+pub fn client(
+    timeout: std::time::Duration,
+    allow_private: bool,
+    user_agent: &str,
+) -> reqwest::Result<reqwest::Client> {
+    carriers::http::install_crypto_provider();
+    let mut client = reqwest::Client::builder();
+    if !allow_private {
+        client = client.dns_resolver(std::sync::Arc::new(PublicOnly));
+    }
+    client
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(user_agent)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,6 @@ use super::event_types::{AVAILABLE_TO_SELL, STOCK_CHANGED};
 use crate::events::{self, Consumer, Event, NewEvent, tenants_of};
 use crate::store::{Db, Dialect, StoreError, now_millis};
 use sqlx::{AnyConnection, Row};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub struct AtsFeed {
@@ -128,18 +127,11 @@ macro_rules! claim_due {
 
 impl AtsPusher {
     pub fn new(db: Db, timeout: Duration, allow_private: bool) -> anyhow::Result<Self> {
-        carriers::http::install_crypto_provider();
-        let mut client = reqwest::Client::builder();
-        if !allow_private {
-            client = client.dns_resolver(Arc::new(crate::outbound::PublicOnly));
-        }
-        let client = client
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("shipgate-inventory/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = crate::outbound::client(
+            timeout,
+            allow_private,
+            concat!("shipgate-inventory/", env!("CARGO_PKG_VERSION")),
+        )?;
         Ok(Self {
             db,
             client,

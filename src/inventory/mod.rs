@@ -14,6 +14,7 @@ pub mod channels;
 mod error;
 mod movements;
 pub mod plan;
+mod settle;
 mod verify;
 
 pub use catalog::{NewSku, NewWarehouse};

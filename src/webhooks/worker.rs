@@ -11,7 +11,6 @@ use crate::store::now_millis;
 use crate::store::outbox::{AttemptRecord, DeliveryState, Job};
 use crate::store::{Db, StoreError};
 use backon::BackoffBuilder;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone)]
@@ -30,19 +29,11 @@ enum Sent {
 
 impl Worker {
     pub fn new(db: Db, settings: WebhookSettings) -> anyhow::Result<Self> {
-        carriers::http::install_crypto_provider();
-        let mut client = reqwest::Client::builder();
-        if !settings.allow_private_targets {
-            client = client.dns_resolver(Arc::new(crate::outbound::PublicOnly));
-        }
-        let client = client
-            .timeout(Duration::from_millis(settings.timeout_ms))
-            .connect_timeout(Duration::from_millis(settings.timeout_ms.min(5_000)))
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy from the environment would resolve targets itself, past the checks above.
-            .no_proxy()
-            .user_agent(concat!("shipgate-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = crate::outbound::client(
+            Duration::from_millis(settings.timeout_ms),
+            settings.allow_private_targets,
+            concat!("shipgate-webhooks/", env!("CARGO_PKG_VERSION")),
+        )?;
         Ok(Self {
             db,
             client,
