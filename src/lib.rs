@@ -13,6 +13,7 @@ pub mod geo;
 pub mod inventory;
 pub mod labels;
 pub mod lifecycle;
+pub mod orders;
 pub mod outbound;
 pub mod request_id;
 pub mod settings;

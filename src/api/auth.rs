@@ -34,6 +34,11 @@ impl FromRequest for AuthKey {
             .headers()
             .get(AUTHORIZATION)
             .map(|h| h.to_str().map(str::to_owned));
+        let service_tenant = req
+            .headers()
+            .get(crate::orders::gateway::TENANT_HEADER)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
         Box::pin(async move {
             let auth = auth.ok_or_else(|| ApiError::internal("auth not configured"))?;
             let key = match header {
@@ -56,7 +61,10 @@ impl FromRequest for AuthKey {
                     }
                 },
             };
-            Ok(AuthKey(auth.verify(&key, address).await?))
+            Ok(AuthKey(match service_tenant {
+                Some(tenant) => auth.verify_service(&key, &tenant, address).await?,
+                None => auth.verify(&key, address).await?,
+            }))
         })
     }
 }

@@ -60,6 +60,10 @@ pub enum ApiError {
     CallbackReplayed(String),
     /// What inventory refused (its codes are in the table below).
     Inventory(InventoryError),
+    /// An order action its state does not allow.
+    IllegalTransition(String),
+    /// The gateway (its carrier) refused to void an order's waybill.
+    CancelRefused(String),
     /// A bug or a broken dependency: logged with its cause chain, never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -121,6 +125,8 @@ impl ApiError {
                 InventoryError::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
                 InventoryError::Store(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
             },
+            Self::IllegalTransition(_) => ("ILLEGAL_TRANSITION", StatusCode::CONFLICT),
+            Self::CancelRefused(_) => ("CANCEL_REFUSED", StatusCode::CONFLICT),
             Self::Internal(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -155,7 +161,9 @@ impl ApiError {
             | Self::NothingToResolve(m)
             | Self::Unavailable(m)
             | Self::CallbackUnauthorized(m)
-            | Self::CallbackReplayed(m) => m.clone(),
+            | Self::CallbackReplayed(m)
+            | Self::IllegalTransition(m)
+            | Self::CancelRefused(m) => m.clone(),
             Self::Carrier(CarrierError::Rejected { .. }) => {
                 "the carrier rejected the shipment".into()
             }
@@ -310,6 +318,21 @@ impl From<InventoryError> for ApiError {
         match e {
             InventoryError::Store(e) => e.into(),
             e => Self::Inventory(e),
+        }
+    }
+}
+
+impl From<crate::orders::OrderError> for ApiError {
+    fn from(e: crate::orders::OrderError) -> Self {
+        use crate::orders::OrderError;
+        match e {
+            OrderError::Validation(d) => Self::Validation(d),
+            OrderError::NotFound(m) => Self::NotFound(m),
+            OrderError::IllegalTransition(m) => Self::IllegalTransition(m),
+            OrderError::GatewayUnavailable(m) => Self::Unavailable(m),
+            OrderError::GatewayRefused(m) => Self::CancelRefused(m),
+            OrderError::Inventory(e) => e.into(),
+            OrderError::Store(e) => e.into(),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::api::extract::ApiJson;
 use crate::auth::Scope;
 use crate::fields::FieldError;
 use crate::inventory::{Area, InventoryError, InventoryService, MovementKind, MovementRequest};
-use crate::inventory::{NewSku, NewWarehouse};
+use crate::inventory::{NewSku, NewWarehouse, WarehouseAddress};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -92,6 +92,7 @@ pub struct WarehouseBody {
     priority: Option<Value>,
     #[serde(default)]
     serves: Vec<Area>,
+    address: Option<WarehouseAddress>,
 }
 
 pub async fn put_warehouse(
@@ -119,6 +120,7 @@ pub async fn put_warehouse(
                 postal_code: body.postal_code,
                 priority,
                 serves: body.serves,
+                address: body.address,
             },
         )
         .await?;

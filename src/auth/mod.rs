@@ -80,7 +80,12 @@ pub struct Auth {
     /// One token bucket per key (by digest), kept while the key is in use.
     limiters: Option<moka::future::Cache<String, std::sync::Arc<Limiter>>>,
     limits: std::sync::Arc<RateLimitSettings>,
+    /// Digest of the service key another instance's services present, if one is configured.
+    service_key: Option<String>,
 }
+
+/// What a service key may do for the tenant it names: the gateway's waybills and labels.
+const SERVICE_SCOPES: &str = "waybills:read waybills:write labels:read tracking:read";
 
 impl Auth {
     pub fn new(db: Db, ttl: Duration) -> Self {
@@ -101,6 +106,7 @@ impl Auth {
                 .build(),
             limiters: None,
             shared: None,
+            service_key: None,
             limits: std::sync::Arc::new(RateLimitSettings {
                 enabled: false,
                 per_second: 1,
@@ -179,6 +185,41 @@ impl Auth {
             AuthError::RateLimited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             }
+        })
+    }
+
+    /// Accepts `key` from other instances' services (with the tenant they act for named).
+    pub fn with_service_key(mut self, key: Option<&str>) -> Self {
+        self.service_key = key.filter(|k| !k.is_empty()).map(digest);
+        self
+    }
+
+    /// A service's request for `tenant_id`: the service key, and a tenant that exists.
+    pub async fn verify_service(
+        &self,
+        key: &str,
+        tenant_id: &str,
+        address: Option<IpAddr>,
+    ) -> Result<ApiKey, AuthError> {
+        let known = self.service_key.as_deref();
+        if known.is_none_or(|k| k != digest(key)) {
+            // Counted like any bad key (the same failure budget per address).
+            return self
+                .verify(&format!("{KEY_PREFIX}not-a-service-key"), address)
+                .await;
+        }
+        let tenant = self
+            .db
+            .tenant_by_id(tenant_id)
+            .await?
+            .ok_or(AuthError::Unauthorized(
+                "the service key names no such tenant",
+            ))?;
+        Ok(ApiKey {
+            id: "service".into(),
+            tenant,
+            scopes: Scopes::parse(SERVICE_SCOPES).unwrap_or(Scopes::FULL),
+            expires_at_ms: None,
         })
     }
 

@@ -21,10 +21,14 @@ pub enum Scope {
     InventoryRead,
     /// Define SKUs and warehouses, move stock, allocate, commit and release.
     InventoryWrite,
+    /// Read orders, their shipments and events; print their labels and pick lists.
+    OrdersRead,
+    /// Ingest orders, act on them (release, cancel, refund, returns), manage shops.
+    OrdersWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::WaybillsRead,
         Scope::WaybillsWrite,
         Scope::LabelsRead,
@@ -33,6 +37,8 @@ impl Scope {
         Scope::KeysManage,
         Scope::InventoryRead,
         Scope::InventoryWrite,
+        Scope::OrdersRead,
+        Scope::OrdersWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +51,8 @@ impl Scope {
             Self::KeysManage => "keys:manage",
             Self::InventoryRead => "inventory:read",
             Self::InventoryWrite => "inventory:write",
+            Self::OrdersRead => "orders:read",
+            Self::OrdersWrite => "orders:write",
         }
     }
 

@@ -179,3 +179,24 @@ pub trait EventBus: Send + Sync + 'static {
     /// there were none, or another instance holds the consumer).
     async fn deliver(&self, consumer: &Arc<dyn Consumer>, max: usize) -> Result<usize, StoreError>;
 }
+
+/// The stored events of one aggregate of a tenant, oldest first (their bodies), at most `limit`.
+pub async fn of_aggregate(
+    db: &crate::store::Db,
+    tenant: &str,
+    aggregate: &str,
+    limit: i64,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT payload FROM events WHERE tenant_id = $1 AND aggregate = $2 ORDER BY id LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(aggregate)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| serde_json::from_str(&r.get::<String, _>(0)).map_err(StoreError::decode))
+        .collect()
+}

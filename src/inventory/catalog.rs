@@ -1,7 +1,7 @@
 //! What stock is kept of and where: SKUs, warehouses, and channel identifiers mapped to SKUs.
 
 use super::error::invalid;
-use super::{Area, InventoryError, InventoryService, Sku, Warehouse};
+use super::{Area, InventoryError, InventoryService, Sku, Warehouse, WarehouseAddress};
 use crate::fields::FieldError;
 use crate::geo::PostcodeRange;
 use crate::store::now_rfc3339;
@@ -53,6 +53,7 @@ pub struct NewWarehouse {
     pub postal_code: Option<String>,
     pub priority: i64,
     pub serves: Vec<Area>,
+    pub address: Option<WarehouseAddress>,
 }
 
 impl InventoryService {
@@ -140,20 +141,36 @@ impl InventoryService {
                 }
             }
         }
+        if let Some(a) = &new.address {
+            for (field, value) in [
+                ("address.name", &a.name),
+                ("address.phone", &a.phone),
+                ("address.street1", &a.street1),
+                ("address.city", &a.city),
+            ] {
+                if value.trim().is_empty() || value.len() > 200 {
+                    problems.push(FieldError::new(field, "must be 1-200 characters"));
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(InventoryError::Validation(problems));
         }
+        let address = new
+            .address
+            .as_ref()
+            .and_then(|a| serde_json::to_string(a).ok());
         let serves = serde_json::to_string(&new.serves).unwrap_or_else(|_| "[]".into());
         self.db
             .write(
                 sqlx::query(
                     "INSERT INTO inv_warehouses (tenant_id, code, name, country, state, \
-                     postal_code, priority, serves, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     postal_code, priority, serves, created_at, address) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (tenant_id, code) DO UPDATE SET name = excluded.name, \
                      country = excluded.country, state = excluded.state, \
                      postal_code = excluded.postal_code, priority = excluded.priority, \
-                     serves = excluded.serves",
+                     serves = excluded.serves, address = excluded.address",
                 )
                 .bind(tenant.to_owned())
                 .bind(new.code.clone())
@@ -163,7 +180,8 @@ impl InventoryService {
                 .bind(new.postal_code)
                 .bind(new.priority)
                 .bind(serves)
-                .bind(now_rfc3339()),
+                .bind(now_rfc3339())
+                .bind(address),
             )
             .await?;
         self.warehouses(tenant)
@@ -175,7 +193,7 @@ impl InventoryService {
 
     pub async fn warehouses(&self, tenant: &str) -> Result<Vec<Warehouse>, InventoryError> {
         let rows = sqlx::query(
-            "SELECT code, name, country, state, postal_code, priority, serves, created_at \
+            "SELECT code, name, country, state, postal_code, priority, serves, created_at, address \
              FROM inv_warehouses WHERE tenant_id = $1 ORDER BY priority, code",
         )
         .bind(tenant)
@@ -194,6 +212,9 @@ impl InventoryService {
                     priority: r.get(5),
                     serves: serde_json::from_str(&serves).unwrap_or_default(),
                     created_at: r.get(7),
+                    address: r
+                        .get::<Option<String>, _>(8)
+                        .and_then(|a| serde_json::from_str(&a).ok()),
                 }
             })
             .collect())

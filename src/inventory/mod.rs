@@ -18,6 +18,7 @@ mod settle;
 mod verify;
 
 pub use catalog::{NewSku, NewWarehouse};
+
 pub use error::InventoryError;
 
 use crate::store::Db;
@@ -74,7 +75,23 @@ pub struct Warehouse {
     pub postal_code: Option<String>,
     pub priority: i64,
     pub serves: Vec<Area>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<WarehouseAddress>,
     pub created_at: String,
+}
+
+/// The street address a warehouse ships from (the shipper of its waybills).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WarehouseAddress {
+    pub name: String,
+    #[serde(default)]
+    pub company: Option<String>,
+    pub phone: String,
+    pub street1: String,
+    #[serde(default)]
+    pub street2: Option<String>,
+    pub city: String,
 }
 
 /// Stock of one SKU in one warehouse.

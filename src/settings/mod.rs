@@ -2,9 +2,11 @@
 //! `SHIPGATE_*` environment variables (nested keys joined by `__`). Invalid values stop start-up
 //! with a message naming the key.
 
+mod orders;
 mod sections;
 mod validate;
 
+pub use orders::{OrdersSettings, ShippingRule, Sla};
 pub use sections::*;
 
 use carriers::CarrierId;
@@ -46,7 +48,11 @@ pub struct Settings {
     #[serde(deserialize_with = "sections::services_list")]
     pub services: Vec<Service>,
     pub inventory: InventorySettings,
+    pub orders: OrdersSettings,
     pub events: EventSettings,
+    /// A secret another instance's services present (`Authorization: Bearer <key>` with
+    /// `Shipgate-Tenant: <tenant id>`) to act for a tenant on the gateway; unset: none accepted.
+    pub service_key: Option<secrecy::SecretString>,
 }
 
 impl Settings {

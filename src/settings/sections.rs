@@ -311,15 +311,18 @@ pub enum Service {
     Gateway,
     /// SKUs, warehouses, stock, movements and allocations.
     Inventory,
+    /// Orders from the sales channels, shipped through the gateway.
+    Orders,
 }
 
 impl Service {
-    pub const ALL: [Service; 2] = [Service::Gateway, Service::Inventory];
+    pub const ALL: [Service; 3] = [Service::Gateway, Service::Inventory, Service::Orders];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Gateway => "gateway",
             Self::Inventory => "inventory",
+            Self::Orders => "orders",
         }
     }
 
@@ -333,7 +336,7 @@ impl Service {
         for name in list.split(',').filter(|n| !n.trim().is_empty()) {
             let service = Service::parse(name).ok_or_else(|| {
                 format!(
-                    "unknown service `{}` (known: gateway, inventory)",
+                    "unknown service `{}` (known: gateway, inventory, orders)",
                     name.trim()
                 )
             })?;
@@ -342,7 +345,7 @@ impl Service {
             }
         }
         if services.is_empty() {
-            return Err("name at least one of gateway, inventory".into());
+            return Err("name at least one of gateway, inventory, orders".into());
         }
         Ok(services)
     }

@@ -28,9 +28,10 @@ impl Settings {
         if self.services.is_empty() {
             return fail(
                 "services",
-                "name at least one of \"gateway\", \"inventory\"".into(),
+                "name at least one of \"gateway\", \"inventory\", \"orders\"".into(),
             );
         }
+        self.validate_orders()?;
         if self.events.batch == 0 || self.events.lease_ms < 1000 {
             return fail(
                 "events",
@@ -186,6 +187,64 @@ impl Settings {
                 return fail(
                     &format!("channels.{code}.service"),
                     "must not be empty".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_orders(&self) -> Result<(), ConfigError> {
+        use super::Service;
+        let fail = |key: &str, msg: String| Err(ConfigError(format!("{key}: {msg}")));
+        if self.services.contains(&Service::Orders) && !self.services.contains(&Service::Inventory)
+        {
+            return fail(
+                "services",
+                "the orders service runs with the inventory service in the same process".into(),
+            );
+        }
+        if self
+            .service_key
+            .as_ref()
+            .is_some_and(|k| !k.expose_secret().is_empty() && k.expose_secret().len() < 32)
+        {
+            return fail(
+                "service_key",
+                "must be at least 32 characters (a random secret)".into(),
+            );
+        }
+        let o = &self.orders;
+        if o.batch == 0 || o.process_interval_ms == 0 || o.retry_initial_ms == 0 {
+            return fail(
+                "orders",
+                "orders.batch, orders.process_interval_ms and orders.retry_initial_ms must be at least 1".into(),
+            );
+        }
+        if !o.gateway_url.trim().is_empty() {
+            if url::Url::parse(&o.gateway_url).is_err() {
+                return fail("orders.gateway_url", "is not a URL".into());
+            }
+            if o.gateway_service_key.is_none() {
+                return fail(
+                    "orders.gateway_service_key",
+                    "is required when orders.gateway_url is set".into(),
+                );
+            }
+        }
+        for (i, rule) in o.rules.iter().enumerate() {
+            if !self
+                .channels
+                .contains_key(&rule.channel.to_ascii_uppercase())
+            {
+                return fail(
+                    &format!("orders.rules[{i}].channel"),
+                    format!("`{}` is not a configured channel", rule.channel),
+                );
+            }
+            if rule.max_parcel_grams == Some(0) {
+                return fail(
+                    &format!("orders.rules[{i}].max_parcel_grams"),
+                    "must be at least 1".into(),
                 );
             }
         }

@@ -44,6 +44,10 @@ pub struct BackgroundJobs {
     )>,
     /// How often expired allocations are released.
     pub(super) expiry_every: Duration,
+    /// `None` when this instance does not run the orders service.
+    pub(super) orders: Option<crate::orders::OrdersService>,
+    /// How often the orders processor looks for due orders and shipments.
+    pub(super) orders_every: Duration,
     /// The event consumers this instance runs.
     pub(super) consumers: crate::events::ConsumerRunner,
     pub(super) event_retention_days: u64,
@@ -60,6 +64,10 @@ pub struct Step {
     pub events: usize,
     /// SKUs whose available-to-sell was settled on a channel.
     pub pushed: usize,
+    /// Orders planned (allocated and given shipments, or held).
+    pub planned: usize,
+    /// Shipments sent to the gateway.
+    pub shipped: usize,
 }
 
 impl BackgroundJobs {
@@ -82,6 +90,9 @@ impl BackgroundJobs {
             }
         }
         step.events = self.consumers.run_once().await;
+        if let Some(orders) = &self.orders {
+            (step.planned, step.shipped) = orders.run_once().await;
+        }
         if let Some((_, pusher)) = &self.inventory {
             step.pushed = pusher.run_once(100).await;
         }
@@ -99,6 +110,18 @@ impl BackgroundJobs {
             .into_iter()
             .map(AbortOnDrop)
             .collect();
+        if let Some(orders) = self.orders.clone() {
+            let every = self.orders_every;
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    // Work left over (a full batch) is taken at once, not after the next tick.
+                    while orders.run_once().await != (0, 0) {}
+                }
+            })));
+        }
         if let Some((inventory, pusher)) = self.inventory.clone() {
             let every = self.expiry_every;
             tasks.push(AbortOnDrop(tokio::spawn(async move {

@@ -4,6 +4,7 @@
 mod background;
 mod carrier_setup;
 mod routes;
+mod services;
 
 pub use background::{Background, BackgroundJobs, Step};
 pub use carrier_setup::check;
@@ -196,7 +197,13 @@ impl Application {
             db.clone(),
             Duration::from_secs(settings.auth.cache_ttl_secs),
         )
-        .with_rate_limits(settings.rate_limits.clone());
+        .with_rate_limits(settings.rate_limits.clone())
+        .with_service_key(
+            settings
+                .service_key
+                .as_ref()
+                .map(secrecy::ExposeSecret::expose_secret),
+        );
         if let Some(url) = settings
             .redis_url
             .as_deref()
@@ -239,6 +246,10 @@ impl Application {
                 Duration::from_millis(settings.inventory.channel_coalesce_ms),
             )));
         }
+        let orders = services::orders(&settings, &db, &inventory, &waybills)?;
+        if runs(crate::settings::Service::Orders) {
+            consumers = consumers.with(std::sync::Arc::new(crate::orders::tracking::TrackingFeed));
+        }
         if runs(crate::settings::Service::Gateway) {
             // Tenants' webhook endpoints get the services' events too.
             consumers = consumers.with(std::sync::Arc::new(crate::webhooks::fanout::FanOut::new(
@@ -249,6 +260,8 @@ impl Application {
             inventory: runs(crate::settings::Service::Inventory)
                 .then(|| (inventory.clone(), pusher)),
             expiry_every: Duration::from_millis(settings.inventory.expiry_interval_ms.max(10)),
+            orders: runs(crate::settings::Service::Orders).then(|| orders.clone()),
+            orders_every: Duration::from_millis(settings.orders.process_interval_ms.max(1)),
             consumers,
             event_retention_days: settings.events.retention_days,
             db: db.clone(),
@@ -293,6 +306,7 @@ impl Application {
             web::Data::new(WebhookService::new(db.clone(), settings.webhooks.clone()));
         let tracking_data = web::Data::new(tracking.clone());
         let inventory_data = web::Data::new(inventory);
+        let orders_data = web::Data::new(orders);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(middleware::close_when_draining))
@@ -304,6 +318,7 @@ impl Application {
                 .app_data(tracking_data.clone())
                 .app_data(webhook_service.clone())
                 .app_data(inventory_data.clone())
+                .app_data(orders_data.clone())
                 .app_data(PayloadConfig::new(max_body))
                 .app_data(MaxBody(max_body))
                 .app_data(BodyTimeout(body_timeout))

@@ -11,6 +11,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: &[Service]) {
     if services.contains(&Service::Inventory) {
         inventory(cfg);
     }
+    if services.contains(&Service::Orders) {
+        orders(cfg);
+    }
     if services.contains(&Service::Gateway) {
         gateway(cfg);
     }
@@ -76,6 +79,25 @@ fn inventory(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/v1/inventory/allocations/{id}/release").route(web::post().to(alloc::release)),
     );
+}
+
+fn orders(cfg: &mut web::ServiceConfig) {
+    use api::orders;
+    let resource =
+        |path: &str| web::resource(path).default_service(web::to(middleware::method_not_allowed));
+    cfg.service(
+        resource("/v1/orders")
+            .route(web::post().to(orders::ingest))
+            .route(web::get().to(orders::list)),
+    )
+    .service(
+        resource("/v1/order-settings")
+            .route(web::get().to(orders::get_settings))
+            .route(web::put().to(orders::put_settings)),
+    )
+    .service(resource("/v1/orders/{id}").route(web::get().to(orders::get)))
+    .service(resource("/v1/orders/{id}/actions").route(web::post().to(orders::act)))
+    .service(resource("/v1/orders/{id}/labels").route(web::get().to(orders::labels)));
 }
 
 /// Waybills, labels, tracking, callbacks, webhooks, the label station.

@@ -128,6 +128,27 @@ impl Db {
         .transpose()
     }
 
+    /// The tenant (an account in one mode) with this id, if it exists.
+    pub async fn tenant_by_id(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.id, COALESCE(a.name, t.name) AS name, t.mode FROM tenants t \
+             LEFT JOIN tenants a ON a.id = t.account_id WHERE t.id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let mode: String = row.try_get("mode")?;
+            Ok(Tenant {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                mode: Mode::parse(&mode)
+                    .ok_or_else(|| StoreError::decode(format!("tenant mode `{mode}`")))?,
+            })
+        })
+        .transpose()
+    }
+
     /// The account named `name`, created if it does not exist yet.
     pub async fn ensure_account(&self, name: &str) -> Result<Tenant, StoreError> {
         self.write(

@@ -48,8 +48,7 @@ impl Consumer for FanOut {
         events: &[Event],
     ) -> Result<(), StoreError> {
         use sqlx::Row;
-        let service_event =
-            |e: &Event| crate::inventory::event_types::ALL.contains(&e.event_type.as_str());
+        let service_event = |e: &Event| super::service_event(&e.event_type);
         let mut wanted: Vec<(String, String)> = Vec::new();
         for tenant in tenants_of(events, service_event) {
             let rows = sqlx::query(
@@ -80,7 +79,7 @@ impl Consumer for FanOut {
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
         // The gateway's own events (tracking, last mile) become deliveries by triggers when
         // they are stored; here only the services' events.
-        if !crate::inventory::event_types::ALL.contains(&event.event_type.as_str()) {
+        if !super::service_event(&event.event_type) {
             return Ok(());
         }
         // The pushed `data` is the event's body without its envelope (the push has its own).

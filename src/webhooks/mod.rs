@@ -18,7 +18,7 @@ use crate::store::outbox::Job;
 use serde::Serialize;
 
 /// Events a subscriber can ask for: the gateway's, then the internal services'.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 19] = [
     TRACKING_UPDATED,
     LAST_MILE_ASSIGNED,
     crate::inventory::event_types::STOCK_CHANGED,
@@ -27,7 +27,25 @@ pub const EVENT_TYPES: [&str; 8] = [
     crate::inventory::event_types::ALLOCATION_RELEASED,
     crate::inventory::event_types::ALLOCATION_COMMITTED,
     crate::inventory::event_types::AVAILABLE_TO_SELL,
+    crate::orders::event_types::RECEIVED,
+    crate::orders::event_types::UPDATED,
+    crate::orders::event_types::HELD,
+    crate::orders::event_types::ALLOCATED,
+    crate::orders::event_types::WAYBILL_CREATED,
+    crate::orders::event_types::SHIPPED,
+    crate::orders::event_types::DELIVERED,
+    crate::orders::event_types::EXCEPTION,
+    crate::orders::event_types::CANCELLED,
+    crate::orders::event_types::REFUNDED,
+    crate::orders::event_types::RETURN_UPDATED,
 ];
+
+/// Whether an event is an internal service's (pushed by the fan-out consumer; the gateway's own
+/// become deliveries by triggers).
+pub fn service_event(event_type: &str) -> bool {
+    crate::inventory::event_types::ALL.contains(&event_type)
+        || crate::orders::event_types::ALL.contains(&event_type)
+}
 pub const TRACKING_UPDATED: &str = "tracking.updated";
 pub const LAST_MILE_ASSIGNED: &str = "last_mile.assigned";
 

@@ -12,6 +12,7 @@ mod https;
 pub mod inventory;
 mod keys;
 mod labels;
+mod orders;
 mod process;
 mod rate_limits;
 mod station;

@@ -32,7 +32,9 @@
         msg = body.errorMsg || msg;
         if (body.details) msg += ": " + body.details.map((d) => d.errorMsg).join("; ");
       } catch (_) { /* not JSON */ }
-      throw new Error(msg);
+      const err = new Error(msg);
+      err.status = res.status;
+      throw err;
     }
     return res.blob();
   }
@@ -49,7 +51,15 @@
     clearError();
     status.textContent = `Loading ${number}…`;
     try {
-      show(await call(`/v1/waybills/${encodeURIComponent(number)}/label`), number);
+      let blob;
+      try {
+        blob = await call(`/v1/waybills/${encodeURIComponent(number)}/label`);
+      } catch (e) {
+        // Not a waybill: an order's number (or id) prints all of that order's labels.
+        if (e.status !== 404) throw e;
+        blob = await call(`/v1/orders/${encodeURIComponent(number)}/labels`);
+      }
+      show(blob, number);
       status.textContent = `Label ${number}`;
     } catch (e) {
       status.textContent = "";

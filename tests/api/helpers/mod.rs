@@ -220,16 +220,36 @@ pub async fn spawn_live_app_with(backend: Backend, tweak: impl FnOnce(&mut Setti
     spawn(backend, tweak, Background::Spawned).await
 }
 
+/// A second instance on the database of another (`database_url`), as a deployment that runs
+/// services apart shares one database.
+pub async fn spawn_app_on(
+    backend: Backend,
+    database_url: String,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn_on(backend, Some(database_url), tweak, Background::OnDemand).await
+}
+
 async fn spawn(
     backend: Backend,
     tweak: impl FnOnce(&mut Settings),
     background: Background,
 ) -> TestApp {
+    spawn_on(backend, None, tweak, background).await
+}
+
+async fn spawn_on(
+    backend: Backend,
+    database_url: Option<String>,
+    tweak: impl FnOnce(&mut Settings),
+    background: Background,
+) -> TestApp {
     carriers::http::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("shipgate.db").display()),
-        Backend::Postgres => fresh_postgres_database().await,
+    let url = match (backend, database_url) {
+        (_, Some(url)) => url,
+        (Backend::Sqlite, None) => format!("sqlite://{}", dir.path().join("shipgate.db").display()),
+        (Backend::Postgres, None) => fresh_postgres_database().await,
     };
     let mut settings = test_settings(url);
     tweak(&mut settings);

@@ -1,0 +1,328 @@
+//! Ingest: one order or a batch, deduplicated on (channel, shop, external id). A repeated copy
+//! is a no-op, a changed one (newer, different content) a new version, an older one is ignored;
+//! a new order that looks like another channel's purchase is held for review.
+
+use super::event_types::{HELD, RECEIVED, UPDATED};
+use super::input::millis;
+use super::{HoldReason, OrderError, OrderInput, OrdersService, aggregate};
+use crate::events::{self, NewEvent};
+use crate::store::{Dialect, now_millis};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// A new order.
+    Created,
+    /// A new version of a known order.
+    Updated,
+    /// The same content again.
+    Unchanged,
+    /// An older copy than the one stored.
+    Stale,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ingested {
+    pub order_id: String,
+    pub external_id: String,
+    pub version: i64,
+    pub outcome: Outcome,
+    pub state: String,
+}
+
+/// Appends an order's event.
+pub(crate) async fn order_event(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    event_type: &'static str,
+    order_id: &str,
+    order: serde_json::Value,
+) -> Result<(), OrderError> {
+    events::append(
+        conn,
+        NewEvent::new(
+            tenant,
+            event_type,
+            aggregate(order_id),
+            json!({ "order": order }),
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+impl OrdersService {
+    /// Ingests `orders` (checked first: one malformed order refuses the batch, naming its
+    /// fields under `orders[i].` when `batch`) in one transaction.
+    pub async fn ingest(
+        &self,
+        tenant: &str,
+        orders: Vec<OrderInput>,
+        batch: bool,
+    ) -> Result<Vec<Ingested>, OrderError> {
+        let mut valid = Vec::with_capacity(orders.len());
+        let mut problems = Vec::new();
+        for (i, order) in orders.into_iter().enumerate() {
+            let at = if batch {
+                format!("orders[{i}].")
+            } else {
+                String::new()
+            };
+            match order.normalize(&at) {
+                Ok(o) => valid.push(o),
+                Err(e) => problems.extend(e),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(OrderError::Validation(problems));
+        }
+        let (tenant, dialect) = (tenant.to_owned(), self.db.dialect);
+        let window = i64::try_from(self.settings.duplicate_window_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX / 4);
+        self.db
+            .transact(move |conn| {
+                Box::pin(async move {
+                    let mut out = Vec::with_capacity(valid.len());
+                    for order in valid {
+                        out.push(upsert(conn, dialect, &tenant, order, window).await?);
+                    }
+                    Ok(out)
+                })
+            })
+            .await
+    }
+}
+
+async fn upsert(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    tenant: &str,
+    order: OrderInput,
+    window: i64,
+) -> Result<Ingested, OrderError> {
+    let hash = order.content_hash();
+    let updated = order.updated_at.as_deref().and_then(millis);
+    let now = now_millis();
+    let body = serde_json::to_string(&order).map_err(crate::store::StoreError::decode)?;
+    let lock = match dialect {
+        Dialect::Postgres => " FOR UPDATE",
+        Dialect::Sqlite => "",
+    };
+    // Twice at most: a concurrent ingest may insert the order between the look and the insert.
+    for _ in 0..2 {
+        if let Some(found) = update(conn, lock, tenant, &order, &hash, updated, &body, now).await? {
+            return Ok(found);
+        }
+        let made = create(conn, tenant, &order, &hash, updated, &body, window).await?;
+        if let Some(made) = made {
+            return Ok(made);
+        }
+    }
+    Err(OrderError::Store(crate::store::StoreError::decode(
+        "the order was neither found nor created",
+    )))
+}
+
+/// A new version of a known order, or what the known order is; `None` if it is not known.
+#[allow(clippy::too_many_arguments)]
+async fn update(
+    conn: &mut AnyConnection,
+    lock: &str,
+    tenant: &str,
+    order: &OrderInput,
+    hash: &str,
+    updated: Option<i64>,
+    body: &str,
+    now: i64,
+) -> Result<Option<Ingested>, OrderError> {
+    let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, version, content_hash, source_updated_at_ms, state FROM ord_orders \
+         WHERE tenant_id = $1 AND channel = $2 AND shop = $3 AND external_id = $4{lock}"
+    )))
+    .bind(tenant)
+    .bind(&order.channel)
+    .bind(&order.shop)
+    .bind(&order.external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = existing else {
+        return Ok(None);
+    };
+    let (id, version, stored_hash, stored_updated, state): (
+        String,
+        i64,
+        String,
+        Option<i64>,
+        String,
+    ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    let mut answer = Ingested {
+        order_id: id.clone(),
+        external_id: order.external_id.clone(),
+        version,
+        outcome: Outcome::Unchanged,
+        state: state.clone(),
+    };
+    if stored_hash == hash {
+        return Ok(Some(answer));
+    }
+    if let (Some(new), Some(old)) = (updated, stored_updated)
+        && new <= old
+    {
+        answer.outcome = Outcome::Stale;
+        return Ok(Some(answer));
+    }
+    let version = version + 1;
+    sqlx::query(
+        "INSERT INTO ord_versions (order_id, version, tenant_id, content_hash, body, \
+         source_updated_at_ms, received_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(version)
+    .bind(tenant)
+    .bind(hash)
+    .bind(body)
+    .bind(updated)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // Not yet allocated: the new version is planned afresh. Later the version is kept, and
+    // the shipment already on its way is not changed (docs/orders.md).
+    let replan = matches!(state.as_str(), "received" | "on_hold");
+    sqlx::query(
+        "UPDATE ord_orders SET version = $1, content_hash = $2, source_updated_at_ms = $3, \
+         body = $4, consignee_key = $5, purchase_key = $6, paid_at_ms = COALESCE($7, paid_at_ms), \
+         state = CASE WHEN $8 = 1 THEN 'received' ELSE state END, \
+         hold_reason = CASE WHEN $8 = 1 THEN NULL ELSE hold_reason END, \
+         hold_detail = CASE WHEN $8 = 1 THEN NULL ELSE hold_detail END, \
+         next_attempt_at_ms = CASE WHEN $8 = 1 THEN $9 ELSE next_attempt_at_ms END, \
+         updated_at_ms = $9 WHERE id = $10",
+    )
+    .bind(version)
+    .bind(hash)
+    .bind(updated)
+    .bind(body)
+    .bind(order.consignee_key())
+    .bind(order.purchase_key())
+    .bind(order.paid_at.as_deref().and_then(millis))
+    .bind(i64::from(replan))
+    .bind(now)
+    .bind(&id)
+    .execute(&mut *conn)
+    .await?;
+    answer.version = version;
+    answer.outcome = Outcome::Updated;
+    if replan {
+        answer.state = "received".into();
+    }
+    order_event(
+        conn,
+        tenant,
+        UPDATED,
+        &id,
+        json!({"id": id, "channel": order.channel, "shop": order.shop,
+               "externalId": order.external_id, "version": version, "state": answer.state,
+               "replanned": replan}),
+    )
+    .await?;
+    Ok(Some(answer))
+}
+
+/// A new order; `None` if a concurrent ingest created it first.
+async fn create(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    order: &OrderInput,
+    hash: &str,
+    updated: Option<i64>,
+    body: &str,
+    window: i64,
+) -> Result<Option<Ingested>, OrderError> {
+    let now = now_millis();
+    let id = format!("ord_{}", uuid::Uuid::now_v7().simple());
+    let placed = order.placed_at.as_deref().and_then(millis).unwrap_or(now);
+    let purchase = order.purchase_key();
+    let twin: Option<String> = sqlx::query(
+        "SELECT id FROM ord_orders WHERE tenant_id = $1 AND purchase_key = $2 \
+         AND placed_at_ms BETWEEN $3 AND $4 AND NOT (channel = $5 AND shop = $6) \
+         ORDER BY placed_at_ms LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(&purchase)
+    .bind(placed.saturating_sub(window))
+    .bind(placed.saturating_add(window))
+    .bind(&order.channel)
+    .bind(&order.shop)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| r.get(0));
+    let (state, reason, detail, due) = match &twin {
+        Some(other) => (
+            "on_hold",
+            Some(HoldReason::PossibleDuplicate.as_str()),
+            Some(format!("looks like the same purchase as order {other}")),
+            None,
+        ),
+        None => ("received", None, None, Some(now)),
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO ord_orders (id, tenant_id, channel, shop, external_id, version, content_hash, \
+         source_updated_at_ms, state, hold_reason, hold_detail, duplicate_of, body, consignee_key, \
+         purchase_key, placed_at_ms, paid_at_ms, next_attempt_at_ms, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+         ON CONFLICT (tenant_id, channel, shop, external_id) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(&order.channel)
+    .bind(&order.shop)
+    .bind(&order.external_id)
+    .bind(hash)
+    .bind(updated)
+    .bind(state)
+    .bind(reason)
+    .bind(&detail)
+    .bind(&twin)
+    .bind(body)
+    .bind(order.consignee_key())
+    .bind(&purchase)
+    .bind(placed)
+    .bind(order.paid_at.as_deref().and_then(millis))
+    .bind(due)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(None);
+    }
+    sqlx::query(
+        "INSERT INTO ord_versions (order_id, version, tenant_id, content_hash, body, \
+         source_updated_at_ms, received_at_ms) VALUES ($1, 1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(hash)
+    .bind(body)
+    .bind(updated)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let summary = json!({"id": id, "channel": order.channel, "shop": order.shop,
+        "externalId": order.external_id, "orderNumber": order.order_number, "version": 1,
+        "state": state, "holdReason": reason, "holdDetail": detail});
+    order_event(conn, tenant, RECEIVED, &id, summary.clone()).await?;
+    if twin.is_some() {
+        order_event(conn, tenant, HELD, &id, summary).await?;
+    }
+    Ok(Some(Ingested {
+        order_id: id,
+        external_id: order.external_id.clone(),
+        version: 1,
+        outcome: Outcome::Created,
+        state: state.into(),
+    }))
+}

@@ -1,0 +1,37 @@
+//! The orders service as this instance runs it: its gateway (this process's, or another
+//! instance's over HTTP with the service key), and its background step.
+
+use crate::inventory::InventoryService;
+use crate::orders::OrdersService;
+use crate::orders::gateway::{Gateway, Http, InProcess};
+use crate::settings::Settings;
+use crate::store::Db;
+use crate::waybills::WaybillService;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(super) fn orders(
+    settings: &Settings,
+    db: &Db,
+    inventory: &InventoryService,
+    waybills: &WaybillService,
+) -> anyhow::Result<OrdersService> {
+    let o = &settings.orders;
+    let gateway: Arc<dyn Gateway> = match (o.gateway_url.trim(), &o.gateway_service_key) {
+        ("", _) => Arc::new(InProcess::new(db.clone(), waybills.clone())),
+        (url, Some(key)) => Arc::new(Http::new(
+            url,
+            key.clone(),
+            Duration::from_millis(o.gateway_timeout_ms),
+        )?),
+        (_, None) => {
+            anyhow::bail!("orders.gateway_service_key is required with orders.gateway_url")
+        }
+    };
+    Ok(OrdersService::new(
+        db.clone(),
+        inventory.clone(),
+        gateway,
+        o.clone(),
+    ))
+}
