@@ -12,6 +12,7 @@ pub mod keys;
 pub mod labels;
 pub mod middleware;
 pub mod openapi;
+pub mod order_shops;
 pub mod orders;
 pub mod station;
 pub mod tracking;

@@ -299,3 +299,63 @@ pub async fn put_settings(
     Ok(HttpResponse::Ok()
         .json(json!({"status": 1, "merge": body.merge, "mergeWindowSecs": window})))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskQuery {
+    limit: Option<i64>,
+}
+
+/// Paid orders near (or past) a platform's promise, soonest deadline first.
+pub async fn at_risk(
+    key: AuthKey,
+    orders: web::Data<OrdersService>,
+    query: web::Query<RiskQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::OrdersRead)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "limit",
+            "must be from 1 to 1000",
+        )]));
+    }
+    let risks = orders.at_risk(Some(&tenant.id), limit).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": 1, "orders": risks})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PickListBody {
+    warehouse: String,
+    orders: Vec<String>,
+}
+
+/// A warehouse's pick list (PDF) for a set of orders.
+pub async fn pick_list(
+    key: AuthKey,
+    orders: web::Data<OrdersService>,
+    ApiJson(body): ApiJson<PickListBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::OrdersRead)?;
+    if body.orders.is_empty() || body.orders.len() > 500 {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "orders",
+            "must name 1-500 orders",
+        )]));
+    }
+    let picks = orders
+        .picks(&tenant.id, &body.warehouse, &body.orders)
+        .await?;
+    let date = crate::store::now_rfc3339();
+    let warehouse = body.warehouse.clone();
+    let pdf = tokio::task::spawn_blocking(move || {
+        crate::orders::picklist::render(&warehouse, &date[..10], &picks)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header(("Content-Disposition", "inline; filename=\"pick-list.pdf\""))
+        .body(pdf))
+}

@@ -245,10 +245,12 @@ async fn create(
     let id = format!("ord_{}", uuid::Uuid::now_v7().simple());
     let placed = order.placed_at.as_deref().and_then(millis).unwrap_or(now);
     let purchase = order.purchase_key();
+    // The 50 nearest orders with the same key (bounded: a shop with many equal purchases
+    // does not make each new order scan them all), then one of another channel or shop.
     let twin: Option<String> = sqlx::query(
-        "SELECT id FROM ord_orders WHERE tenant_id = $1 AND purchase_key = $2 \
-         AND placed_at_ms BETWEEN $3 AND $4 AND NOT (channel = $5 AND shop = $6) \
-         ORDER BY placed_at_ms LIMIT 1",
+        "SELECT id FROM (SELECT id, channel, shop FROM ord_orders WHERE tenant_id = $1 \
+         AND purchase_key = $2 AND placed_at_ms BETWEEN $3 AND $4 \
+         ORDER BY placed_at_ms DESC LIMIT 50) near WHERE NOT (channel = $5 AND shop = $6) LIMIT 1",
     )
     .bind(tenant)
     .bind(&purchase)

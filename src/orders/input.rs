@@ -88,6 +88,9 @@ pub struct LineInput {
     pub hs_code: Option<String>,
     #[serde(default)]
     pub origin_country: Option<String>,
+    /// The channel's id of the line (what a shipment confirmation names).
+    #[serde(default)]
+    pub external_line_id: Option<String>,
 }
 
 /// Epoch milliseconds of an RFC 3339 time.

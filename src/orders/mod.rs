@@ -6,22 +6,29 @@
 //! It owns the `ord_*` tables and reaches nothing else's; every transition appends its event
 //! to the outbox in the same transaction. See docs/orders.md.
 
+pub mod connectors;
 mod error;
 pub mod gateway;
 mod ingest;
 mod input;
+pub mod picklist;
 mod plan;
 mod process;
+pub mod pull;
 mod query;
 pub mod rules;
 mod ship;
+pub mod shops;
+mod sla;
 pub mod tracking;
 mod transitions;
+mod writeback;
 
 pub use error::OrderError;
 pub use ingest::{Ingested, Outcome};
 pub use input::{Buyer, LineInput, OrderInput, ShipTo};
 pub use query::{OrderFilter, OrderSummary};
+pub use sla::AtRisk;
 pub use transitions::Action;
 
 use crate::inventory::InventoryService;
@@ -163,7 +170,10 @@ pub struct OrdersService {
     db: Db,
     inventory: InventoryService,
     gateway: Arc<dyn gateway::Gateway>,
+    connectors: pull::Connectors,
     settings: Arc<OrdersSettings>,
+    /// The (channel, promise) gauges set so far, set back to zero when cleared.
+    sampled: Arc<std::sync::Mutex<std::collections::BTreeSet<(String, &'static str)>>>,
 }
 
 impl OrdersService {
@@ -172,13 +182,19 @@ impl OrdersService {
         inventory: InventoryService,
         gateway: Arc<dyn gateway::Gateway>,
         settings: OrdersSettings,
-    ) -> Self {
-        Self {
+    ) -> anyhow::Result<Self> {
+        let connectors = pull::Connectors::new(
+            std::time::Duration::from_millis(settings.gateway_timeout_ms),
+            settings.allow_private_channels,
+        )?;
+        Ok(Self {
             db,
             inventory,
             gateway,
+            connectors,
             settings: Arc::new(settings),
-        }
+            sampled: Arc::default(),
+        })
     }
 
     pub fn settings(&self) -> &OrdersSettings {

@@ -111,6 +111,12 @@ impl OrdersService {
             .map(|g| json!({"weightGrams": g}))
             .collect();
         let c = &d.consignee;
+        // The platform may send a consignee phone that is not one ("555-555-SHIP"): the
+        // gateway takes none rather than refuse the shipment.
+        let phone = c.phone.as_deref().filter(|p| {
+            p.chars()
+                .all(|ch| ch.is_ascii_digit() || matches!(ch, '+' | '-' | ' ' | '(' | ')' | '.'))
+        });
         let mut request = json!({
             "referenceNumber": d.id,
             "channel": d.channel,
@@ -118,7 +124,7 @@ impl OrdersService {
                         "street1": address.street1, "street2": address.street2,
                         "city": address.city, "state": w.state, "postalCode": w.postal_code,
                         "country": w.country},
-            "consignee": {"name": c.name, "company": c.company, "phone": c.phone,
+            "consignee": {"name": c.name, "company": c.company, "phone": phone,
                           "email": c.email, "street1": c.street1, "street2": c.street2,
                           "city": c.city, "state": c.state, "postalCode": c.postal_code,
                           "country": c.country},
@@ -286,6 +292,7 @@ impl OrdersService {
                     if n == 0 {
                         return Ok::<_, OrderError>(false);
                     }
+                    super::writeback::queue(conn, &tenant, &id).await?;
                     // Each order whose shipments all have their waybill now has its labels.
                     let ready = sqlx::query(
                         "SELECT o.id FROM ord_orders o JOIN ord_shipment_orders so \

@@ -23,6 +23,8 @@ pub enum Background {
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// How often SKUs due a push to their channels are looked for.
 const PUSH_EVERY: Duration = Duration::from_millis(100);
+/// How often shops due a pull and write-backs due are looked for.
+const CHANNELS_EVERY: Duration = Duration::from_secs(1);
 /// How often old deliveries and receipts are pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 
@@ -68,6 +70,10 @@ pub struct Step {
     pub planned: usize,
     /// Shipments sent to the gateway.
     pub shipped: usize,
+    /// Orders read from shops by their pulls.
+    pub pulled: usize,
+    /// Tracking numbers written back to channels.
+    pub written_back: usize,
 }
 
 impl BackgroundJobs {
@@ -91,7 +97,10 @@ impl BackgroundJobs {
         }
         step.events = self.consumers.run_once().await;
         if let Some(orders) = &self.orders {
+            orders.sample_promises().await;
+            step.pulled = orders.pull_due().await;
             (step.planned, step.shipped) = orders.run_once().await;
+            step.written_back = orders.write_back_due().await;
         }
         if let Some((_, pusher)) = &self.inventory {
             step.pushed = pusher.run_once(100).await;
@@ -100,6 +109,15 @@ impl BackgroundJobs {
             step.delivered = worker.run_once().await;
         }
         step
+    }
+
+    /// One round of the orders service's pulls from its shops alone (what a test of the pull
+    /// times); how many orders they read.
+    pub async fn pull_orders(&self) -> usize {
+        match &self.orders {
+            Some(orders) => orders.pull_due().await,
+            None => 0,
+        }
     }
 
     /// The tasks of the internal services: expiring allocations, and the event consumers.
@@ -119,6 +137,22 @@ impl BackgroundJobs {
                     tick.tick().await;
                     // Work left over (a full batch) is taken at once, not after the next tick.
                     while orders.run_once().await != (0, 0) {}
+                }
+            })));
+            let channels = self.orders.clone();
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                let Some(orders) = channels else { return };
+                let mut tick = tokio::time::interval(CHANNELS_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut ticks = 0u64;
+                loop {
+                    tick.tick().await;
+                    orders.pull_due().await;
+                    while orders.write_back_due().await > 0 {}
+                    if ticks.is_multiple_of(5) {
+                        orders.sample_promises().await;
+                    }
+                    ticks += 1;
                 }
             })));
         }

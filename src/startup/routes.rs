@@ -90,6 +90,8 @@ fn orders(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(orders::ingest))
             .route(web::get().to(orders::list)),
     )
+    .service(resource("/v1/orders-at-risk").route(web::get().to(orders::at_risk)))
+    .service(resource("/v1/pick-lists").route(web::post().to(orders::pick_list)))
     .service(
         resource("/v1/order-settings")
             .route(web::get().to(orders::get_settings))
@@ -97,7 +99,19 @@ fn orders(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/v1/orders/{id}").route(web::get().to(orders::get)))
     .service(resource("/v1/orders/{id}/actions").route(web::post().to(orders::act)))
-    .service(resource("/v1/orders/{id}/labels").route(web::get().to(orders::labels)));
+    .service(resource("/v1/orders/{id}/labels").route(web::get().to(orders::labels)))
+    .service(resource("/v1/order-shops").route(web::get().to(api::order_shops::list)))
+    .service(
+        resource("/v1/order-shops/{channel}/{shop}").route(web::put().to(api::order_shops::put)),
+    )
+    .service(
+        resource("/v1/order-shops/{channel}/{shop}/pull")
+            .route(web::post().to(api::order_shops::pull)),
+    )
+    .service(
+        resource("/v1/channel-webhooks/{channel}/{id}")
+            .route(web::post().to(api::order_shops::webhook)),
+    );
 }
 
 /// Waybills, labels, tracking, callbacks, webhooks, the label station.

@@ -28,10 +28,5 @@ pub(super) fn orders(
             anyhow::bail!("orders.gateway_service_key is required with orders.gateway_url")
         }
     };
-    Ok(OrdersService::new(
-        db.clone(),
-        inventory.clone(),
-        gateway,
-        o.clone(),
-    ))
+    OrdersService::new(db.clone(), inventory.clone(), gateway, o.clone())
 }

@@ -1,9 +1,12 @@
 //! The orders service through HTTP: ingest and dedupe, holds, shipping through the gateway
 //! (in this process and across the network), tracking, merge and split, cancel and returns.
 
+mod channels;
 mod flow;
 mod holds;
 mod ingest;
+mod promises;
+mod pull_edges;
 mod remote;
 
 use crate::helpers::{Reply, TestApp};
