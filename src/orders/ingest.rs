@@ -10,6 +10,7 @@ use crate::store::{Dialect, now_millis};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,20 +81,126 @@ impl OrdersService {
         if !problems.is_empty() {
             return Err(OrderError::Validation(problems));
         }
+        // Repeats are answered from one read, outside the writer; only new and changed orders
+        // are written (and looked at again there, under the lock).
+        let known = self.known(tenant, &valid).await?;
+        let mut answers: Vec<Option<Ingested>> = Vec::with_capacity(valid.len());
+        let mut writes = Vec::new();
+        for (i, order) in valid.into_iter().enumerate() {
+            let key = (
+                order.channel.clone(),
+                order.shop.clone(),
+                order.external_id.clone(),
+            );
+            match known.get(&key) {
+                Some(k) if k.hash == order.content_hash() => {
+                    answers.push(Some(k.answer(&order, Outcome::Unchanged)));
+                }
+                Some(k)
+                    if matches!((order.updated_at.as_deref().and_then(millis), k.updated),
+                        (Some(new), Some(old)) if new <= old) =>
+                {
+                    answers.push(Some(k.answer(&order, Outcome::Stale)));
+                }
+                _ => {
+                    answers.push(None);
+                    writes.push((i, order));
+                }
+            }
+        }
+        if writes.is_empty() {
+            return Ok(answers.into_iter().flatten().collect());
+        }
         let (tenant, dialect) = (tenant.to_owned(), self.db.dialect);
         let window = i64::try_from(self.settings.duplicate_window_secs.saturating_mul(1000))
             .unwrap_or(i64::MAX / 4);
-        self.db
+        let written = self
+            .db
             .transact(move |conn| {
                 Box::pin(async move {
-                    let mut out = Vec::with_capacity(valid.len());
-                    for order in valid {
-                        out.push(upsert(conn, dialect, &tenant, order, window).await?);
+                    let mut out = Vec::with_capacity(writes.len());
+                    for (i, order) in writes {
+                        out.push((i, upsert(conn, dialect, &tenant, order, window).await?));
                     }
-                    Ok(out)
+                    Ok::<_, OrderError>(out)
                 })
             })
-            .await
+            .await?;
+        for (i, ingested) in written {
+            answers[i] = Some(ingested);
+        }
+        Ok(answers.into_iter().flatten().collect())
+    }
+
+    /// What is stored of these orders, by natural key (one query per channel and shop: the
+    /// natural key's index answers it).
+    async fn known(
+        &self,
+        tenant: &str,
+        orders: &[OrderInput],
+    ) -> Result<HashMap<(String, String, String), Known>, OrderError> {
+        let mut shops: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        for o in orders {
+            shops
+                .entry((o.channel.as_str(), o.shop.as_str()))
+                .or_default()
+                .push(o.external_id.as_str());
+        }
+        let mut known = HashMap::new();
+        for ((channel, shop), mut ids) in shops {
+            ids.sort_unstable();
+            ids.dedup();
+            let marks = (0..ids.len())
+                .map(|i| format!("${}", i + 4))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT external_id, id, version, content_hash, source_updated_at_ms, state \
+                 FROM ord_orders WHERE tenant_id = $1 AND channel = $2 AND shop = $3 \
+                 AND external_id IN ({marks})"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tenant)
+                .bind(channel)
+                .bind(shop);
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            for r in query.fetch_all(&self.db.pool).await? {
+                known.insert(
+                    (channel.to_owned(), shop.to_owned(), r.get(0)),
+                    Known {
+                        id: r.get(1),
+                        version: r.get(2),
+                        hash: r.get(3),
+                        updated: r.get(4),
+                        state: r.get(5),
+                    },
+                );
+            }
+        }
+        Ok(known)
+    }
+}
+
+/// A stored order, as far as ingest needs it.
+struct Known {
+    id: String,
+    version: i64,
+    hash: String,
+    updated: Option<i64>,
+    state: String,
+}
+
+impl Known {
+    fn answer(&self, order: &OrderInput, outcome: Outcome) -> Ingested {
+        Ingested {
+            order_id: self.id.clone(),
+            external_id: order.external_id.clone(),
+            version: self.version,
+            outcome,
+            state: self.state.clone(),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use super::rules::{Facts, route};
 use super::{HoldReason, OrderError, OrderInput, OrdersService};
 use crate::inventory::{AllocationRequest, AllocationState, InventoryError, Item};
 use crate::store::now_millis;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -26,6 +27,9 @@ pub(crate) struct ShipmentLine {
     pub hs_code: Option<String>,
     pub origin_country: Option<String>,
 }
+
+/// Orders planned at once by one processor step.
+const PLANNING: usize = 8;
 
 /// How long a claimed order or shipment is left to the instance that claimed it.
 pub(crate) const CLAIM_MS: i64 = 60_000;
@@ -70,11 +74,12 @@ impl OrdersService {
         .bind(i64::from(self.settings.batch))
         .fetch_all(&self.db.pool)
         .await?;
-        let mut done = 0;
+        // Claimed one by one (compare-and-set on the due time: one instance plans each), then
+        // planned several at a time: allocations of different SKUs do not wait on each other.
+        let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
             let (id, tenant, due): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
-            // Claimed by moving its time (compare-and-set): one instance plans it.
-            let claimed = self
+            let n = self
                 .db
                 .write(
                     sqlx::query(
@@ -87,26 +92,31 @@ impl OrdersService {
                 )
                 .await?
                 .rows_affected();
-            if claimed == 0 {
-                continue;
+            if n == 1 {
+                claimed.push((tenant, id));
             }
-            if let Err(e) = self.plan(&tenant, &id).await {
-                tracing::warn!(order = %id, error = %e, "planning an order failed; retrying");
-                let retry =
-                    now_millis() + i64::try_from(self.settings.retry_initial_ms).unwrap_or(1000);
-                self.db
-                    .write(
-                        sqlx::query(
-                            "UPDATE ord_orders SET next_attempt_at_ms = $1 \
-                             WHERE id = $2 AND state = 'received'",
-                        )
-                        .bind(retry)
-                        .bind(id),
-                    )
-                    .await?;
-            }
-            done += 1;
         }
+        let done = claimed.len();
+        futures_util::stream::iter(claimed)
+            .for_each_concurrent(PLANNING, |(tenant, id)| async move {
+                if let Err(e) = self.plan(&tenant, &id).await {
+                    tracing::warn!(order = %id, error = %e, "planning an order failed; retrying");
+                    let retry = now_millis()
+                        + i64::try_from(self.settings.retry_initial_ms).unwrap_or(1000);
+                    let _ = self
+                        .db
+                        .write(
+                            sqlx::query(
+                                "UPDATE ord_orders SET next_attempt_at_ms = $1 \
+                                 WHERE id = $2 AND state = 'received'",
+                            )
+                            .bind(retry)
+                            .bind(id),
+                        )
+                        .await;
+                }
+            })
+            .await;
         Ok(done)
     }
 

@@ -214,6 +214,15 @@ impl Settings {
             );
         }
         let o = &self.orders;
+        if self.services.contains(&Service::Orders)
+            && !self.services.contains(&Service::Gateway)
+            && o.gateway_url.trim().is_empty()
+        {
+            return fail(
+                "orders.gateway_url",
+                "an instance that runs orders without the gateway needs the gateway's URL (and orders.gateway_service_key)".into(),
+            );
+        }
         if o.batch == 0 || o.process_interval_ms == 0 || o.retry_initial_ms == 0 {
             return fail(
                 "orders",

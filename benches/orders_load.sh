@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Load test of the orders service on the release binary, on SQLite and on PostgreSQL:
+#   1. ingest through the batch API: batches of 500 new orders (4 connections);
+#   2. re-ingest of unchanged orders (the same batches again);
+#      (1 and 2 with the processor resting: what the API takes, not what is planned after)
+#   3. on a fresh database and instance, order to waybill with its label (sandbox carrier): N
+#      orders with stock ingested, timed until none is left before its waybill (the processor
+#      runs as in production).
+# Prints orders per second per case.
+#   benches/orders_load.sh [sqlite|postgres|both]   (env: DURATION=10s ORDERS=5000 THREADS=2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/services.sh
+. benches/lib.sh
+
+backends=${1:-both}
+duration=${DURATION:-10s}
+orders=${ORDERS:-5000}
+threads=${THREADS:-2}
+
+services_install wrk curl postgresql-client
+cargo build --release --quiet
+bin=$PWD/target/release/shipgate
+[ "$backends" = sqlite ] || services_start
+
+api() { # api METHOD PATH BODY
+  curl -fsS -o /dev/null -X "$1" "$base$2" -H "Authorization: Bearer $key" \
+    -H 'Content-Type: application/json' -d "$3"
+}
+
+left() { # left STATE: whether any order is in STATE
+  curl -fsS "$base/v1/orders?state=$1&limit=1" -H "Authorization: Bearer $key" | grep -q '"orders":\[{'
+}
+
+now_ms() { date +%s%3N; }
+
+start_server() { # start_server BACKEND DIR [ENV=VALUE...]: a fresh database and instance
+  local backend=$1 dir=$2 port
+  shift 2
+  bench_database "$backend" "$dir"
+  port=$(free_port)
+  key=$("$bin" keys create --tenant bench --create-tenant | tail -n 1)
+  env "$@" SHIPGATE_LISTEN=127.0.0.1:$port "$bin" serve > "$dir/server.log" 2>&1 &
+  pid=$!
+  base="http://127.0.0.1:$port"
+  wait_ready "$base"
+}
+
+run_backend() {
+  local backend=$1 dir run
+  dir=$(mktemp -d /tmp/shipgate-bench.XXXXXX)
+  export SHIPGATE_RATE_LIMITS__ENABLED=false SHIPGATE_LOG__LEVEL=warn SHIPGATE_HTTP__MAX_BODY_BYTES=4194304
+  start_server "$backend" "$dir" SHIPGATE_ORDERS__PROCESS_INTERVAL_MS=3600000
+  run=$(date +%s)
+
+  # 1 and 2: ingest (unknown SKUs: the processor holds them, as it would in production).
+  local fresh same
+  fresh=$(wrk -t"$threads" -c4 -d"$duration" --timeout 30s -s benches/orders.lua "$base" -- "$key" new "$run" | grep '^RESULT')
+  same=$(wrk -t"$threads" -c4 -d"$duration" --timeout 30s -s benches/orders.lua "$base" -- "$key" same "$run" | grep '^RESULT')
+  printf '%-9s %-22s %s\n' "$backend" "ingest new (500/batch)" "${fresh#RESULT }" "$backend" "ingest unchanged" "${same#RESULT }"
+
+  echo "$backend peak RSS of shipgate (ingest): $(peak_rss "$pid")"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+
+  # 3: order to waybill, with stock and a shipping warehouse.
+  mkdir -p "$dir/ship"
+  start_server "$backend" "$dir/ship"
+  api PUT /v1/inventory/warehouses/US-EAST '{"country":"US","state":"NJ","postalCode":"07102","priority":1,"address":{"name":"US-East","phone":"+1 555 0100","street1":"1 Dock Rd","city":"Newark"}}'
+  for k in $(seq 0 49); do
+    api PUT "/v1/inventory/skus/BENCH-$k" '{}'
+    api POST /v1/inventory/movements "{\"type\":\"RECEIVE\",\"sku\":\"BENCH-$k\",\"warehouse\":\"US-EAST\",\"quantity\":100000000}"
+  done
+  local start end batches
+  batches=$(( (orders + 499) / 500 ))
+  start=$(now_ms)
+  for b in $(seq 1 "$batches"); do
+    python3 - "$run" "$b" <<'PY' > "$dir/batch.json"
+import json, sys
+run, b = sys.argv[1], int(sys.argv[2])
+print(json.dumps({"orders": [{"channel": "erp", "shop": "bench", "externalId": f"ship-{run}-{b}-{k}",
+  "currency": "USD", "total": "19.80", "buyer": {"email": f"b{b}-{k}@example.com"},
+  "shipTo": {"name": f"Buyer {b} {k}", "street1": f"{k} Elm St", "city": "Newark", "state": "NJ",
+             "postalCode": "07102", "country": "US"},
+  "lines": [{"sku": f"BENCH-{k % 50}", "quantity": 1, "unitPrice": "19.80", "weightGrams": 300}]}
+  for k in range(500)]}))
+PY
+    curl -fsS -o /dev/null -X POST "$base/v1/orders" -H "Authorization: Bearer $key" \
+      -H 'Content-Type: application/json' --data-binary @"$dir/batch.json"
+  done
+  while left RECEIVED || left ALLOCATED; do sleep 0.1; done
+  end=$(now_ms)
+  local made
+  made=$(( batches * 500 ))
+  printf '%-9s %-22s orders=%d seconds=%.1f orders_per_s=%.0f\n' "$backend" "order to waybill" \
+    "$made" "$(echo "($end - $start) / 1000" | bc -l)" "$(echo "$made * 1000 / ($end - $start)" | bc -l)"
+  if left ON_HOLD; then echo "$backend: some orders were held (see GET /v1/orders?state=ON_HOLD)"; fi
+  echo "$backend peak RSS of shipgate: $(peak_rss "$pid")"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+echo "shipgate orders load: $threads wrk threads, $duration per ingest case, $orders orders to ship, $(nproc) cores"
+case "$backends" in
+  sqlite|postgres) run_backend "$backends" ;;
+  both) run_backend sqlite; run_backend postgres ;;
+  *) echo "usage: $0 [sqlite|postgres|both]" >&2; exit 2 ;;
+esac
