@@ -11,6 +11,15 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// Problems as one line: `field: message; field: message`.
+    pub fn describe(problems: &[FieldError]) -> String {
+        problems
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.error_msg))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     pub fn new(field: impl Into<String>, msg: impl Into<String>) -> Self {
         Self {
             field: field.into(),

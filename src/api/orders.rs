@@ -231,10 +231,7 @@ pub async fn act(
             )]));
         }
     };
-    let order_id = orders.get(&tenant.id, &id).await?["order"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let order_id = orders.resolve(&tenant.id, &id).await?.id;
     let state = orders.act(&tenant.id, &order_id, action).await?;
     Ok(HttpResponse::Ok().json(json!({
         "status": 1,

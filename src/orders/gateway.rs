@@ -84,11 +84,7 @@ fn classify(e: WaybillError) -> GatewayError {
     match e {
         WaybillError::Validation(fields) => rejected(
             "VALIDATION_FAILED",
-            fields
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.error_msg))
-                .collect::<Vec<_>>()
-                .join("; "),
+            crate::fields::FieldError::describe(&fields),
         ),
         WaybillError::UnknownChannel(c) => {
             rejected("UNKNOWN_CHANNEL", format!("unknown channel `{c}`"))

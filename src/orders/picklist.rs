@@ -33,13 +33,9 @@ impl OrdersService {
     ) -> Result<Vec<Pick>, OrderError> {
         let mut by_sku: BTreeMap<String, (i64, Vec<String>)> = BTreeMap::new();
         for key in orders {
-            let order = self.get(tenant, key).await?;
-            let name = order["order"]["orderNumber"]
-                .as_str()
-                .or(order["order"]["externalId"].as_str())
-                .unwrap_or(key)
-                .to_owned();
-            let id = order["order"]["id"].as_str().unwrap_or_default().to_owned();
+            let order = self.resolve(tenant, key).await?;
+            let name = order.order_number.unwrap_or(order.external_id);
+            let id = order.id;
             let rows = sqlx::query(
                 "SELECT s.lines FROM ord_shipments s JOIN ord_shipment_orders so ON so.shipment_id = s.id \
                  WHERE so.order_id = $1 AND s.warehouse = $2 AND s.state IN ('open', 'pending', 'created')",

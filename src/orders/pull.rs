@@ -201,11 +201,7 @@ impl OrdersService {
                 {
                     metrics::counter!("shipgate_order_ingest_rejected_total", "channel" => shop.channel.clone())
                         .increment(1);
-                    let why = problems
-                        .iter()
-                        .map(|p| format!("{}: {}", p.field, p.error_msg))
-                        .collect::<Vec<_>>()
-                        .join("; ");
+                    let why = crate::fields::FieldError::describe(&problems);
                     tracing::warn!(shop = %shop.id, order = %external, problems = %why, "a channel order could not be read");
                     self.note_shop_error(&shop.id, &format!("order {external}: {why}"))
                         .await?;

@@ -93,17 +93,7 @@ impl OrdersService {
     /// One order (by id, or by its channel's external id or order number) with its versions,
     /// lines, shipments and events.
     pub async fn get(&self, tenant: &str, key: &str) -> Result<Value, OrderError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM ord_orders WHERE tenant_id = $1 AND id = $2"
-        )))
-        .bind(tenant)
-        .bind(key)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        let row = match row {
-            Some(r) => r,
-            None => self.by_external(tenant, key).await?,
-        };
+        let row = self.row(tenant, key).await?;
         let order = summary(&row);
         let body: Value = serde_json::from_str(&row.get::<String, _>(13)).unwrap_or(Value::Null);
         let versions = sqlx::query(
@@ -175,16 +165,38 @@ impl OrdersService {
             .collect())
     }
 
+    /// The order `key` names (its id, or its external id when unique): its id and summary.
+    pub async fn resolve(&self, tenant: &str, key: &str) -> Result<OrderSummary, OrderError> {
+        Ok(summary(&self.row(tenant, key).await?))
+    }
+
+    /// The stored row of the order `key` names.
+    async fn row(&self, tenant: &str, key: &str) -> Result<sqlx::any::AnyRow, OrderError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM ord_orders WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant)
+        .bind(key)
+        .fetch_optional(&self.db.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(r),
+            None => self.by_external(tenant, key).await,
+        }
+    }
+
     /// The waybill numbers of an order's created shipments (the label station prints them).
     pub async fn waybills_of(&self, tenant: &str, key: &str) -> Result<Vec<String>, OrderError> {
-        let order = self.get(tenant, key).await?;
-        Ok(order["shipments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["state"] == "CREATED")
-            .filter_map(|s| s["waybillNumber"].as_str().map(str::to_owned))
-            .collect())
+        let order = self.resolve(tenant, key).await?;
+        let numbers = sqlx::query(
+            "SELECT s.waybill_number FROM ord_shipments s JOIN ord_shipment_orders so \
+             ON so.shipment_id = s.id WHERE so.order_id = $1 AND s.state = 'created' \
+             ORDER BY s.created_at_ms, s.id",
+        )
+        .bind(&order.id)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(numbers.iter().filter_map(|r| r.get(0)).collect())
     }
 
     /// Whether (and with what window) the tenant merges orders to one consignee.
