@@ -14,19 +14,6 @@ use sqlx::Row;
 pub(super) type Planned = (String, String, Option<u64>, Vec<ShipmentLine>);
 
 impl OrdersService {
-    async fn merge_window(&self, tenant: &str) -> Result<Option<i64>, OrderError> {
-        let row = sqlx::query(
-            "SELECT merge, merge_window_secs FROM ord_tenant_settings WHERE tenant_id = $1",
-        )
-        .bind(tenant)
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(row.and_then(|r| {
-            let (merge, secs): (i64, i64) = (r.get(0), r.get(1));
-            (merge == 1).then_some(secs.saturating_mul(1000))
-        }))
-    }
-
     pub(super) async fn store_plan(
         &self,
         tenant: &str,
@@ -35,7 +22,10 @@ impl OrdersService {
         allocation_id: String,
         shipments: Vec<Planned>,
     ) -> Result<(), OrderError> {
-        let merge = self.merge_window(tenant).await?;
+        let merge = match self.merge_setting(tenant).await? {
+            (true, secs) => Some(secs.saturating_mul(1000)),
+            (false, _) => None,
+        };
         let (tenant, id, dialect) = (tenant.to_owned(), id.to_owned(), self.db.dialect);
         let consignee = serde_json::to_string(&o.order.ship_to).unwrap_or_default();
         self.db
@@ -66,6 +56,24 @@ impl OrdersService {
                         };
                         let open = match merge {
                             Some(_) => {
+                                if dialect == Dialect::Postgres {
+                                    // Plans to one consignee, warehouse and channel take turns
+                                    // (on any instance): a row lock cannot guard a shipment
+                                    // that does not exist yet. SQLite's writer is one already.
+                                    let key = Sha256::digest(
+                                        format!(
+                                            "{tenant}|{warehouse}|{}|{channel}",
+                                            o.consignee_key
+                                        )
+                                        .as_bytes(),
+                                    );
+                                    let mut first = [0u8; 8];
+                                    first.copy_from_slice(&key[..8]);
+                                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                                        .bind(i64::from_be_bytes(first))
+                                        .execute(&mut *conn)
+                                        .await?;
+                                }
                                 sqlx::query(sqlx::AssertSqlSafe(format!(
                                     "SELECT id, lines FROM ord_shipments WHERE tenant_id = $1 \
                                  AND warehouse = $2 AND consignee_key = $3 AND channel = $4 \
