@@ -144,7 +144,12 @@ async fn cancel_before_shipment_voids_the_waybill_and_returns_the_stock(backend:
 }
 
 async fn orders_merge_to_one_consignee_and_split_by_warehouse(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| {
+        // A loaded machine may see the gateway ask for a retry: retried soon, not after 16 s.
+        s.orders.retry_initial_ms = 50;
+        s.orders.retry_max_ms = 500;
+    })
+    .await;
     warehouses_and_stock(&app, &["PB-10K", "CABLE"], 10).await;
     // CABLE is only in Shenzhen: an order of both splits into two shipments.
     let r = crate::inventory::inv(
