@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod events;
 pub mod fields;
+pub mod finance;
 pub mod geo;
 pub mod inventory;
 pub mod labels;

@@ -64,6 +64,13 @@ pub enum ApiError {
     IllegalTransition(String),
     /// The gateway (its carrier) refused to void an order's waybill.
     CancelRefused(String),
+    /// What the ledger refused: its own stable code (`finance::error::codes`), 400 for the
+    /// client's mistake or 409 for a conflict with the ledger's state.
+    LedgerRefused {
+        code: &'static str,
+        bad_request: bool,
+        message: String,
+    },
     /// A bug or a broken dependency: logged with its cause chain, never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -127,6 +134,16 @@ impl ApiError {
             },
             Self::IllegalTransition(_) => ("ILLEGAL_TRANSITION", StatusCode::CONFLICT),
             Self::CancelRefused(_) => ("CANCEL_REFUSED", StatusCode::CONFLICT),
+            Self::LedgerRefused {
+                code, bad_request, ..
+            } => (
+                code,
+                if *bad_request {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::CONFLICT
+                },
+            ),
             Self::Internal(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -163,7 +180,8 @@ impl ApiError {
             | Self::CallbackUnauthorized(m)
             | Self::CallbackReplayed(m)
             | Self::IllegalTransition(m)
-            | Self::CancelRefused(m) => m.clone(),
+            | Self::CancelRefused(m)
+            | Self::LedgerRefused { message: m, .. } => m.clone(),
             Self::Carrier(CarrierError::Rejected { .. }) => {
                 "the carrier rejected the shipment".into()
             }
@@ -333,6 +351,33 @@ impl From<crate::orders::OrderError> for ApiError {
             OrderError::GatewayRefused(m) => Self::CancelRefused(m),
             OrderError::Inventory(e) => e.into(),
             OrderError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::finance::FinanceError> for ApiError {
+    fn from(e: crate::finance::FinanceError) -> Self {
+        use crate::finance::FinanceError;
+        match e {
+            FinanceError::Validation(d) => Self::Validation(d),
+            FinanceError::NotFound(m) => Self::NotFound(m),
+            FinanceError::AccountConflict(message) => Self::LedgerRefused {
+                code: "ACCOUNT_CONFLICT",
+                bad_request: false,
+                message,
+            },
+            FinanceError::Transfer(t) => t.into(),
+            FinanceError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::finance::TransferError> for ApiError {
+    fn from(t: crate::finance::TransferError) -> Self {
+        Self::LedgerRefused {
+            code: t.code,
+            bad_request: t.bad_request,
+            message: t.message,
         }
     }
 }

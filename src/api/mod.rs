@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod inventory_allocations;
 pub mod keys;
 pub mod labels;
+pub mod ledger;
 pub mod middleware;
 pub mod openapi;
 pub mod order_shops;

@@ -25,10 +25,14 @@ pub enum Scope {
     OrdersRead,
     /// Ingest orders, act on them (release, cancel, refund, returns), manage shops.
     OrdersWrite,
+    /// Read ledger accounts, balances, transfers and reports.
+    FinanceRead,
+    /// Open accounts and post transfers.
+    FinanceWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::WaybillsRead,
         Scope::WaybillsWrite,
         Scope::LabelsRead,
@@ -39,6 +43,8 @@ impl Scope {
         Scope::InventoryWrite,
         Scope::OrdersRead,
         Scope::OrdersWrite,
+        Scope::FinanceRead,
+        Scope::FinanceWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +59,8 @@ impl Scope {
             Self::InventoryWrite => "inventory:write",
             Self::OrdersRead => "orders:read",
             Self::OrdersWrite => "orders:write",
+            Self::FinanceRead => "finance:read",
+            Self::FinanceWrite => "finance:write",
         }
     }
 

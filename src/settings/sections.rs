@@ -313,16 +313,24 @@ pub enum Service {
     Inventory,
     /// Orders from the sales channels, shipped through the gateway.
     Orders,
+    /// The ledger: accounts, transfers, fed by the gateway's waybill events.
+    Finance,
 }
 
 impl Service {
-    pub const ALL: [Service; 3] = [Service::Gateway, Service::Inventory, Service::Orders];
+    pub const ALL: [Service; 4] = [
+        Service::Gateway,
+        Service::Inventory,
+        Service::Orders,
+        Service::Finance,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Gateway => "gateway",
             Self::Inventory => "inventory",
             Self::Orders => "orders",
+            Self::Finance => "finance",
         }
     }
 
@@ -336,7 +344,7 @@ impl Service {
         for name in list.split(',').filter(|n| !n.trim().is_empty()) {
             let service = Service::parse(name).ok_or_else(|| {
                 format!(
-                    "unknown service `{}` (known: gateway, inventory, orders)",
+                    "unknown service `{}` (known: gateway, inventory, orders, finance)",
                     name.trim()
                 )
             })?;
@@ -345,7 +353,7 @@ impl Service {
             }
         }
         if services.is_empty() {
-            return Err("name at least one of gateway, inventory, orders".into());
+            return Err("name at least one of gateway, inventory, orders, finance".into());
         }
         Ok(services)
     }

@@ -25,6 +25,8 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const PUSH_EVERY: Duration = Duration::from_millis(100);
 /// How often shops due a pull and write-backs due are looked for.
 const CHANNELS_EVERY: Duration = Duration::from_secs(1);
+/// How often pending ledger transfers past their timeout are looked for.
+const EXPIRE_TRANSFERS_EVERY: Duration = Duration::from_secs(1);
 /// How often old deliveries and receipts are pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 
@@ -48,6 +50,9 @@ pub struct BackgroundJobs {
     pub(super) expiry_every: Duration,
     /// `None` when this instance does not run the orders service.
     pub(super) orders: Option<crate::orders::OrdersService>,
+    /// `None` when this instance does not run the finance service; else the ledger (for
+    /// expiring pending transfers).
+    pub(super) finance: Option<crate::finance::FinanceService>,
     /// How often the orders processor looks for due orders and shipments.
     pub(super) orders_every: Duration,
     /// The event consumers this instance runs.
@@ -74,6 +79,8 @@ pub struct Step {
     pub pulled: usize,
     /// Tracking numbers written back to channels.
     pub written_back: usize,
+    /// Pending ledger transfers voided because their timeout passed.
+    pub transfers_expired: usize,
 }
 
 impl BackgroundJobs {
@@ -93,6 +100,12 @@ impl BackgroundJobs {
             match inventory.expire_due(500).await {
                 Ok(n) => step.expired = n,
                 Err(e) => tracing::warn!(error = %e, "releasing expired allocations failed"),
+            }
+        }
+        if let Some(finance) = &self.finance {
+            match finance.expire_pending(500).await {
+                Ok(n) => step.transfers_expired = n,
+                Err(e) => tracing::warn!(error = %e, "expiring pending transfers failed"),
             }
         }
         step.events = self.consumers.run_once().await;
@@ -153,6 +166,18 @@ impl BackgroundJobs {
                         orders.sample_promises().await;
                     }
                     ticks += 1;
+                }
+            })));
+        }
+        if let Some(finance) = self.finance.clone() {
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(EXPIRE_TRANSFERS_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = finance.expire_pending(500).await {
+                        tracing::warn!(error = %e, "expiring pending transfers failed");
+                    }
                 }
             })));
         }

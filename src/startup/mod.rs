@@ -250,6 +250,12 @@ impl Application {
         if runs(crate::settings::Service::Orders) {
             consumers = consumers.with(std::sync::Arc::new(crate::orders::tracking::TrackingFeed));
         }
+        let finance = crate::finance::FinanceService::new(db.clone());
+        if runs(crate::settings::Service::Finance) {
+            consumers = consumers.with(std::sync::Arc::new(crate::finance::feed::LedgerFeed::new(
+                db.dialect,
+            )));
+        }
         if runs(crate::settings::Service::Gateway) {
             // Tenants' webhook endpoints get the services' events too.
             consumers = consumers.with(std::sync::Arc::new(crate::webhooks::fanout::FanOut::new(
@@ -261,6 +267,7 @@ impl Application {
                 .then(|| (inventory.clone(), pusher)),
             expiry_every: Duration::from_millis(settings.inventory.expiry_interval_ms.max(10)),
             orders: runs(crate::settings::Service::Orders).then(|| orders.clone()),
+            finance: runs(crate::settings::Service::Finance).then(|| finance.clone()),
             orders_every: Duration::from_millis(settings.orders.process_interval_ms.max(1)),
             consumers,
             event_retention_days: settings.events.retention_days,
@@ -307,6 +314,7 @@ impl Application {
         let tracking_data = web::Data::new(tracking.clone());
         let inventory_data = web::Data::new(inventory);
         let orders_data = web::Data::new(orders);
+        let finance_data = web::Data::new(finance);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(middleware::close_when_draining))
@@ -319,6 +327,7 @@ impl Application {
                 .app_data(webhook_service.clone())
                 .app_data(inventory_data.clone())
                 .app_data(orders_data.clone())
+                .app_data(finance_data.clone())
                 .app_data(PayloadConfig::new(max_body))
                 .app_data(MaxBody(max_body))
                 .app_data(BodyTimeout(body_timeout))

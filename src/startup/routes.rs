@@ -14,9 +14,32 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: &[Service]) {
     if services.contains(&Service::Orders) {
         orders(cfg);
     }
+    if services.contains(&Service::Finance) {
+        finance(cfg);
+    }
     if services.contains(&Service::Gateway) {
         gateway(cfg);
     }
+}
+
+fn finance(cfg: &mut web::ServiceConfig) {
+    use api::ledger;
+    let resource =
+        |path: &str| web::resource(path).default_service(web::to(middleware::method_not_allowed));
+    cfg.service(resource("/v1/ledger/accounts").route(web::get().to(ledger::list_accounts)))
+        .service(
+            resource("/v1/ledger/accounts/{id}")
+                .route(web::put().to(ledger::put_account))
+                .route(web::get().to(ledger::get_account)),
+        )
+        .service(
+            resource("/v1/ledger/transfers")
+                .route(web::post().to(ledger::post_transfer))
+                .route(web::get().to(ledger::list_transfers)),
+        )
+        .service(resource("/v1/ledger/transfer-batches").route(web::post().to(ledger::post_batch)))
+        .service(resource("/v1/ledger/transfers/{id}").route(web::get().to(ledger::get_transfer)))
+        .service(resource("/v1/ledger/trial-balance").route(web::get().to(ledger::trial_balance)));
 }
 
 /// Health, metrics, the contract and its docs page, and keys.

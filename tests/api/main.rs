@@ -8,6 +8,7 @@ mod helpers;
 mod api_errors;
 mod conformance;
 mod faults;
+mod finance;
 mod https;
 pub mod inventory;
 mod keys;

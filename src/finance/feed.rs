@@ -1,0 +1,181 @@
+//! The gateway's waybill events post to the ledger: a created waybill posts its charge (the
+//! seller owes it; shipgate owes the carrier its quoted cost), a cancelled one reverses it.
+//!
+//! Transfer ids come from the waybill (`wb:{number}:charge`, `wb:{number}:reversal`), and the
+//! consumer's position moves in the transaction that posts, so replaying every event from the
+//! beginning, or a crash between posting and moving on, posts nothing twice.
+
+use super::error::FinanceError;
+use super::post::post_on;
+use super::{AccountKind, NewAccount, TransferKind, TransferRequest, accounts, money};
+use crate::events::{Consumer, Event};
+use crate::store::{Dialect, StoreError};
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+/// The seller's shipping charges not yet paid (an asset).
+pub fn receivable(currency: &str) -> String {
+    format!("accounts_receivable.shipping:{currency}")
+}
+
+/// What is owed to a carrier for the shipments it carries (a liability).
+pub fn carrier_payable(carrier: &str, currency: &str) -> String {
+    format!("accounts_payable.carrier.{carrier}:{currency}")
+}
+
+pub struct LedgerFeed {
+    dialect: Dialect,
+}
+
+impl LedgerFeed {
+    pub const NAME: &'static str = "finance.ledger";
+
+    pub fn new(dialect: Dialect) -> Self {
+        Self { dialect }
+    }
+}
+
+fn store(e: FinanceError) -> StoreError {
+    match e {
+        FinanceError::Store(s) => s,
+        other => StoreError::decode(other.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for LedgerFeed {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+        let created = match event.event_type.as_str() {
+            "waybill.created" => true,
+            "waybill.cancelled" => false,
+            _ => return Ok(()),
+        };
+        let body: Value = serde_json::from_str(&event.payload).map_err(StoreError::decode)?;
+        let w = &body["waybill"];
+        let (Some(number), Some(carrier)) = (w["waybillNumber"].as_str(), w["carrier"].as_str())
+        else {
+            return Ok(());
+        };
+        let tenant = event.tenant_id.as_str();
+        if created {
+            let (Some(amount), Some(currency)) =
+                (w["chargeAmount"].as_str(), w["chargeCurrency"].as_str())
+            else {
+                // No quote from the carrier: nothing known to post until its invoice.
+                return Ok(());
+            };
+            let Some(minor) = money::to_minor(amount, currency) else {
+                tracing::warn!(waybill = number, amount, currency, "charge not postable");
+                return Ok(());
+            };
+            let currency = currency.to_ascii_uppercase();
+            self.post_charge(conn, tenant, number, carrier, &currency, minor)
+                .await
+                .map_err(store)
+        } else {
+            self.reverse_charge(conn, tenant, number)
+                .await
+                .map_err(store)
+        }
+    }
+}
+
+impl LedgerFeed {
+    async fn post_charge(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: &str,
+        number: &str,
+        carrier: &str,
+        currency: &str,
+        minor: i64,
+    ) -> Result<(), FinanceError> {
+        if minor <= 0 {
+            return Ok(());
+        }
+        let debit = receivable(currency);
+        let credit = carrier_payable(carrier, currency);
+        for (id, kind, name) in [
+            (
+                &debit,
+                AccountKind::Asset,
+                "Shipping charges receivable from the seller".to_owned(),
+            ),
+            (
+                &credit,
+                AccountKind::Liability,
+                format!("Owed to {carrier} for shipments"),
+            ),
+        ] {
+            let account = NewAccount {
+                id: id.clone(),
+                currency: currency.to_owned(),
+                kind,
+                name: Some(name),
+                debits_must_not_exceed_credits: false,
+                credits_must_not_exceed_debits: false,
+            };
+            accounts::ensure(conn, tenant, &account).await?;
+        }
+        let request = TransferRequest {
+            id: format!("wb:{number}:charge"),
+            debit_account: Some(debit),
+            credit_account: Some(credit),
+            amount: minor,
+            currency: Some(currency.to_owned()),
+            code: "shipping_charge".into(),
+            kind: Some(TransferKind::Single),
+            reference: Some(number.to_owned()),
+            ..TransferRequest::default()
+        };
+        self.post_logged(conn, tenant, request).await
+    }
+
+    async fn reverse_charge(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: &str,
+        number: &str,
+    ) -> Result<(), FinanceError> {
+        let charge_id = format!("wb:{number}:charge");
+        let Some(charge) = super::transfers::load(conn, tenant, &[charge_id.as_str()])
+            .await?
+            .remove(&charge_id)
+        else {
+            return Ok(());
+        };
+        let t = charge.transfer;
+        let request = TransferRequest {
+            id: format!("wb:{number}:reversal"),
+            debit_account: Some(t.credit_account),
+            credit_account: Some(t.debit_account),
+            amount: t.amount,
+            currency: Some(t.currency),
+            code: "shipping_charge_reversal".into(),
+            kind: Some(TransferKind::Single),
+            reference: Some(number.to_owned()),
+            ..TransferRequest::default()
+        };
+        self.post_logged(conn, tenant, request).await
+    }
+
+    /// Posts one transfer; a refusal (which replaying cannot change) is logged, not retried.
+    async fn post_logged(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: &str,
+        request: TransferRequest,
+    ) -> Result<(), FinanceError> {
+        let id = request.id.clone();
+        for outcome in post_on(conn, self.dialect, tenant, vec![request]).await? {
+            if let Some(e) = outcome.error() {
+                tracing::warn!(transfer = %id, code = e.code, error = %e, "ledger refused a transfer");
+            }
+        }
+        Ok(())
+    }
+}
