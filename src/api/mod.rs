@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod order_shops;
 pub mod orders;
+pub mod payments;
 pub mod station;
 pub mod tracking;
 pub mod unresolved;

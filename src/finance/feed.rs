@@ -1,4 +1,5 @@
-//! The gateway's waybill events post to the ledger: a created waybill posts its charge (the
+//! The gateway's waybill events post to the ledger (and received orders are remembered, for
+//! matching payments to them): a created waybill posts its charge (the
 //! seller owes it; shipgate owes the carrier its quoted cost), a cancelled one reverses it.
 //!
 //! Transfer ids come from the waybill (`wb:{number}:charge`, `wb:{number}:reversal`), and the
@@ -52,6 +53,7 @@ impl Consumer for LedgerFeed {
         let created = match event.event_type.as_str() {
             "waybill.created" => true,
             "waybill.cancelled" => false,
+            "order.received" => return remember_order(conn, event).await,
             _ => return Ok(()),
         };
         let body: Value = serde_json::from_str(&event.payload).map_err(StoreError::decode)?;
@@ -82,6 +84,31 @@ impl Consumer for LedgerFeed {
                 .map_err(store)
         }
     }
+}
+
+/// Finance's own view of the tenant's orders, which payments are matched against.
+async fn remember_order(conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+    let body: Value = serde_json::from_str(&event.payload).map_err(StoreError::decode)?;
+    let o = &body["order"];
+    let (Some(id), Some(external), Some(channel)) = (
+        o["id"].as_str(),
+        o["externalId"].as_str(),
+        o["channel"].as_str(),
+    ) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO fin_orders (tenant_id, order_id, external_id, order_number, channel) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, order_id) DO NOTHING",
+    )
+    .bind(&event.tenant_id)
+    .bind(id)
+    .bind(external)
+    .bind(o["orderNumber"].as_str())
+    .bind(channel)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl LedgerFeed {

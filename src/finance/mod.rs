@@ -11,12 +11,17 @@ mod accounts;
 mod error;
 pub mod feed;
 pub mod money;
+pub mod payments;
 mod post;
+mod providers;
+pub mod stripe;
 mod transfers;
 mod verify;
 
 pub use error::{FinanceError, TransferError};
+pub use payments::Payment;
 pub use post::Outcome;
+pub use providers::{PROVIDERS, PaymentAccount, WebhookRefusal};
 pub use transfers::TransferQuery;
 pub use verify::{CurrencyTotals, Discrepancy};
 
@@ -176,10 +181,24 @@ pub struct Transfer {
 #[derive(Clone)]
 pub struct FinanceService {
     db: Db,
+    /// How far a payment webhook's signed timestamp may be from now.
+    webhook_tolerance_secs: i64,
 }
 
 impl FinanceService {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            webhook_tolerance_secs: 300,
+        }
+    }
+
+    pub fn with_webhook_tolerance(mut self, secs: u64) -> Self {
+        self.webhook_tolerance_secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        self
+    }
+
+    pub fn webhook_tolerance_secs(&self) -> i64 {
+        self.webhook_tolerance_secs
     }
 }

@@ -11,6 +11,7 @@ mod error;
 pub mod gateway;
 mod ingest;
 mod input;
+pub mod payments;
 pub mod picklist;
 mod plan;
 mod process;

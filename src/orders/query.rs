@@ -35,12 +35,15 @@ pub struct OrderSummary {
     pub duplicate_of: Option<String>,
     pub placed_at: String,
     pub paid_at: Option<String>,
+    /// What the payment provider last said (`paid`, `partially_refunded`, `refunded`,
+    /// `disputed`), through the finance service; null until it said anything.
+    pub payment_status: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 const COLUMNS: &str = "id, channel, shop, external_id, version, state, hold_reason, hold_detail, \
-    duplicate_of, placed_at_ms, paid_at_ms, created_at_ms, updated_at_ms, body";
+    duplicate_of, placed_at_ms, paid_at_ms, created_at_ms, updated_at_ms, body, payment_status";
 
 fn summary(r: &sqlx::any::AnyRow) -> OrderSummary {
     let body: String = r.get(13);
@@ -58,6 +61,7 @@ fn summary(r: &sqlx::any::AnyRow) -> OrderSummary {
         duplicate_of: r.get(8),
         placed_at: rfc3339_millis(r.get(9)),
         paid_at: r.get::<Option<i64>, _>(10).map(rfc3339_millis),
+        payment_status: r.get(14),
         created_at: rfc3339_millis(r.get(11)),
         updated_at: rfc3339_millis(r.get(12)),
     }

@@ -49,6 +49,7 @@ pub struct Settings {
     pub services: Vec<Service>,
     pub inventory: InventorySettings,
     pub orders: OrdersSettings,
+    pub finance: FinanceSettings,
     pub events: EventSettings,
     /// A secret another instance's services present (`Authorization: Bearer <key>` with
     /// `Shipgate-Tenant: <tenant id>`) to act for a tenant on the gateway; unset: none accepted.

@@ -378,6 +378,15 @@ pub struct InventorySettings {
     pub allow_private_channels: bool,
 }
 
+/// The finance service (see `finance`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinanceSettings {
+    /// How far a payment webhook's signed timestamp may be from now (Stripe's default: 300 s);
+    /// older deliveries are refused as replays.
+    pub payment_webhook_tolerance_secs: u64,
+}
+
 /// The event outbox and its consumers (see `events`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

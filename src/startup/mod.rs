@@ -249,8 +249,10 @@ impl Application {
         let orders = services::orders(&settings, &db, &inventory, &waybills)?;
         if runs(crate::settings::Service::Orders) {
             consumers = consumers.with(std::sync::Arc::new(crate::orders::tracking::TrackingFeed));
+            consumers = consumers.with(std::sync::Arc::new(crate::orders::payments::PaymentsFeed));
         }
-        let finance = crate::finance::FinanceService::new(db.clone());
+        let finance = crate::finance::FinanceService::new(db.clone())
+            .with_webhook_tolerance(settings.finance.payment_webhook_tolerance_secs);
         if runs(crate::settings::Service::Finance) {
             consumers = consumers.with(std::sync::Arc::new(crate::finance::feed::LedgerFeed::new(
                 db.dialect,

@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: &[Service]) {
 }
 
 fn finance(cfg: &mut web::ServiceConfig) {
-    use api::ledger;
+    use api::{ledger, payments};
     let resource =
         |path: &str| web::resource(path).default_service(web::to(middleware::method_not_allowed));
     cfg.service(resource("/v1/ledger/accounts").route(web::get().to(ledger::list_accounts)))
@@ -39,7 +39,17 @@ fn finance(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/v1/ledger/transfer-batches").route(web::post().to(ledger::post_batch)))
         .service(resource("/v1/ledger/transfers/{id}").route(web::get().to(ledger::get_transfer)))
-        .service(resource("/v1/ledger/trial-balance").route(web::get().to(ledger::trial_balance)));
+        .service(resource("/v1/ledger/trial-balance").route(web::get().to(ledger::trial_balance)))
+        .service(resource("/v1/payment-accounts").route(web::get().to(payments::list_accounts)))
+        .service(
+            resource("/v1/payment-accounts/{provider}/{name}")
+                .route(web::put().to(payments::put_account)),
+        )
+        .service(
+            resource("/v1/payment-webhooks/{provider}/{id}")
+                .route(web::post().to(payments::webhook)),
+        )
+        .service(resource("/v1/payments").route(web::get().to(payments::list)));
 }
 
 /// Health, metrics, the contract and its docs page, and keys.

@@ -5,6 +5,7 @@
 mod feed;
 mod invariants;
 mod ledger;
+mod payments;
 mod two_phase;
 
 use crate::helpers::{Reply, TestApp};
