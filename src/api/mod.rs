@@ -16,6 +16,8 @@ pub mod openapi;
 pub mod order_shops;
 pub mod orders;
 pub mod payments;
+pub mod rates;
+pub mod reports;
 pub mod station;
 pub mod tracking;
 pub mod unresolved;

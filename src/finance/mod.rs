@@ -14,6 +14,8 @@ pub mod money;
 pub mod payments;
 mod post;
 mod providers;
+pub mod rates;
+pub mod reports;
 pub mod stripe;
 mod transfers;
 mod verify;
@@ -22,6 +24,7 @@ pub use error::{FinanceError, TransferError};
 pub use payments::Payment;
 pub use post::Outcome;
 pub use providers::{PROVIDERS, PaymentAccount, WebhookRefusal};
+pub use rates::{Converted, Rate};
 pub use transfers::TransferQuery;
 pub use verify::{CurrencyTotals, Discrepancy};
 

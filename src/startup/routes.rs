@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: &[Service]) {
 }
 
 fn finance(cfg: &mut web::ServiceConfig) {
-    use api::{ledger, payments};
+    use api::{ledger, payments, rates, reports};
     let resource =
         |path: &str| web::resource(path).default_service(web::to(middleware::method_not_allowed));
     cfg.service(resource("/v1/ledger/accounts").route(web::get().to(ledger::list_accounts)))
@@ -49,7 +49,15 @@ fn finance(cfg: &mut web::ServiceConfig) {
             resource("/v1/payment-webhooks/{provider}/{id}")
                 .route(web::post().to(payments::webhook)),
         )
-        .service(resource("/v1/payments").route(web::get().to(payments::list)));
+        .service(resource("/v1/payments").route(web::get().to(payments::list)))
+        .service(resource("/v1/ledger/reports/summary").route(web::get().to(reports::summary)))
+        .service(
+            resource("/v1/ledger/accounts/{id}/statement").route(web::get().to(reports::statement)),
+        )
+        .service(resource("/v1/fx-rates").route(web::get().to(rates::list)))
+        .service(resource("/v1/fx-rates/imports").route(web::post().to(rates::import)))
+        .service(resource("/v1/fx-rates/convert").route(web::get().to(rates::convert)))
+        .service(resource("/v1/fx-rates/{base}/{quote}").route(web::put().to(rates::put)));
 }
 
 /// Health, metrics, the contract and its docs page, and keys.

@@ -6,6 +6,7 @@ mod feed;
 mod invariants;
 mod ledger;
 mod payments;
+mod reports;
 mod two_phase;
 
 use crate::helpers::{Reply, TestApp};
