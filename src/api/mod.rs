@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod inventory;
 pub mod inventory_allocations;
+pub mod invoices;
 pub mod keys;
 pub mod labels;
 pub mod ledger;

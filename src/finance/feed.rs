@@ -63,6 +63,7 @@ impl Consumer for LedgerFeed {
             return Ok(());
         };
         let tenant = event.tenant_id.as_str();
+        remember_shipment(conn, tenant, w, created).await?;
         if created {
             let (Some(amount), Some(currency)) =
                 (w["chargeAmount"].as_str(), w["chargeCurrency"].as_str())
@@ -84,6 +85,37 @@ impl Consumer for LedgerFeed {
                 .map_err(store)
         }
     }
+}
+
+/// Finance's own view of the tenant's waybills, which carrier invoices are matched against.
+async fn remember_shipment(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    w: &Value,
+    created: bool,
+) -> Result<(), StoreError> {
+    let quoted = match (w["chargeAmount"].as_str(), w["chargeCurrency"].as_str()) {
+        (Some(a), Some(c)) => money::to_minor(a, c).map(|m| (m, c.to_ascii_uppercase())),
+        _ => None,
+    };
+    sqlx::query(
+        "INSERT INTO fin_shipments (tenant_id, waybill_number, tracking_number, carrier, \
+         quoted_amount, quoted_currency, declared_weight_grams, state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, waybill_number) \
+         DO UPDATE SET state = excluded.state, \
+         tracking_number = COALESCE(excluded.tracking_number, fin_shipments.tracking_number)",
+    )
+    .bind(tenant)
+    .bind(w["waybillNumber"].as_str())
+    .bind(w["trackingNumber"].as_str())
+    .bind(w["carrier"].as_str().unwrap_or_default())
+    .bind(quoted.as_ref().map(|q| q.0))
+    .bind(quoted.map(|q| q.1))
+    .bind(w["declaredWeightGrams"].as_i64())
+    .bind(if created { "created" } else { "cancelled" })
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Finance's own view of the tenant's orders, which payments are matched against.

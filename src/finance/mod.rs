@@ -10,6 +10,8 @@
 mod accounts;
 mod error;
 pub mod feed;
+pub mod invoice_lines;
+mod invoices;
 pub mod money;
 pub mod payments;
 mod post;
@@ -21,6 +23,8 @@ mod transfers;
 mod verify;
 
 pub use error::{FinanceError, TransferError};
+pub use invoice_lines::{Invoice, Settle};
+pub use invoices::{BadRow, InvoiceLine};
 pub use payments::Payment;
 pub use post::Outcome;
 pub use providers::{PROVIDERS, PaymentAccount, WebhookRefusal};
@@ -186,6 +190,9 @@ pub struct FinanceService {
     db: Db,
     /// How far a payment webhook's signed timestamp may be from now.
     webhook_tolerance_secs: i64,
+    /// Carrier invoice layouts by name.
+    invoice_layouts:
+        std::sync::Arc<std::collections::BTreeMap<String, crate::settings::InvoiceLayout>>,
 }
 
 impl FinanceService {
@@ -193,7 +200,21 @@ impl FinanceService {
         Self {
             db,
             webhook_tolerance_secs: 300,
+            invoice_layouts: Default::default(),
         }
+    }
+
+    pub fn with_invoice_layouts(
+        mut self,
+        layouts: std::collections::BTreeMap<String, crate::settings::InvoiceLayout>,
+    ) -> Self {
+        self.invoice_layouts = std::sync::Arc::new(layouts);
+        self
+    }
+
+    /// The invoice layout of that name.
+    pub fn invoice_layout(&self, name: &str) -> Option<&crate::settings::InvoiceLayout> {
+        self.invoice_layouts.get(name)
     }
 
     pub fn with_webhook_tolerance(mut self, secs: u64) -> Self {

@@ -295,7 +295,7 @@ pub fn statement_csv(s: &Statement) -> String {
 
 /// A CSV field, quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-` or
 /// `@` is prefixed with `'` so spreadsheets do not run it as a formula.
-fn csv_field(v: &str) -> String {
+pub(super) fn csv_field(v: &str) -> String {
     let v = if v.starts_with(['=', '+', '-', '@']) {
         format!("'{v}")
     } else {

@@ -385,6 +385,61 @@ pub struct FinanceSettings {
     /// How far a payment webhook's signed timestamp may be from now (Stripe's default: 300 s);
     /// older deliveries are refused as replays.
     pub payment_webhook_tolerance_secs: u64,
+    /// Carrier invoice files by layout name: which column holds what (1-based), so another
+    /// carrier's layout is configuration, not code.
+    #[serde(default)]
+    pub invoice_layouts: std::collections::BTreeMap<String, InvoiceLayout>,
+}
+
+/// The columns of a carrier's invoice file (1-based) and how to read them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceLayout {
+    /// Rows before the first charge row (0 for UPS Billing Data, which has no header).
+    #[serde(default)]
+    pub header_rows: usize,
+    pub invoice_number: usize,
+    pub invoice_date: usize,
+    /// chrono format of the invoice date.
+    #[serde(default = "default_date_format")]
+    pub date_format: String,
+    pub currency: usize,
+    pub tracking_number: usize,
+    /// The row's billed (net) amount, a decimal.
+    pub amount: usize,
+    #[serde(default)]
+    pub charge_category: Option<usize>,
+    #[serde(default)]
+    pub charge_classification: Option<usize>,
+    #[serde(default)]
+    pub charge_description: Option<usize>,
+    #[serde(default)]
+    pub billed_weight: Option<usize>,
+    #[serde(default)]
+    pub billed_weight_unit: Option<usize>,
+    /// Weight unit when the file has no unit column: `L` (pounds), `K` (kg), `O` (ounces), `G`.
+    #[serde(default = "default_weight_unit")]
+    pub default_weight_unit: String,
+    /// Charge classifications that are surcharges (accessorials).
+    #[serde(default)]
+    pub surcharge_classes: Vec<String>,
+    /// Charge categories that are corrections of an earlier bill (not a second bill).
+    #[serde(default)]
+    pub adjustment_categories: Vec<String>,
+    /// Days after the invoice date within which the carrier takes a dispute.
+    pub dispute_window_days: i64,
+    /// Billed amounts within this many minor units of the quote count as quoted.
+    pub amount_tolerance_minor: i64,
+    /// Billed weights within this percentage of the declared weight count as declared.
+    pub weight_tolerance_percent: u32,
+}
+
+fn default_date_format() -> String {
+    "%Y-%m-%d".into()
+}
+
+fn default_weight_unit() -> String {
+    "K".into()
 }
 
 /// The event outbox and its consumers (see `events`).

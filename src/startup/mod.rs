@@ -252,7 +252,8 @@ impl Application {
             consumers = consumers.with(std::sync::Arc::new(crate::orders::payments::PaymentsFeed));
         }
         let finance = crate::finance::FinanceService::new(db.clone())
-            .with_webhook_tolerance(settings.finance.payment_webhook_tolerance_secs);
+            .with_webhook_tolerance(settings.finance.payment_webhook_tolerance_secs)
+            .with_invoice_layouts(settings.finance.invoice_layouts.clone());
         if runs(crate::settings::Service::Finance) {
             consumers = consumers.with(std::sync::Arc::new(crate::finance::feed::LedgerFeed::new(
                 db.dialect,

@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, services: &[Service]) {
 }
 
 fn finance(cfg: &mut web::ServiceConfig) {
-    use api::{ledger, payments, rates, reports};
+    use api::{invoices, ledger, payments, rates, reports};
     let resource =
         |path: &str| web::resource(path).default_service(web::to(middleware::method_not_allowed));
     cfg.service(resource("/v1/ledger/accounts").route(web::get().to(ledger::list_accounts)))
@@ -53,6 +53,12 @@ fn finance(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/ledger/reports/summary").route(web::get().to(reports::summary)))
         .service(
             resource("/v1/ledger/accounts/{id}/statement").route(web::get().to(reports::statement)),
+        )
+        .service(resource("/v1/carrier-invoices").route(web::post().to(invoices::import)))
+        .service(resource("/v1/carrier-invoices/{id}").route(web::get().to(invoices::get)))
+        .service(
+            resource("/v1/carrier-invoices/{id}/lines/{line}/{action}")
+                .route(web::post().to(invoices::settle)),
         )
         .service(resource("/v1/fx-rates").route(web::get().to(rates::list)))
         .service(resource("/v1/fx-rates/imports").route(web::post().to(rates::import)))

@@ -4,6 +4,7 @@
 
 mod feed;
 mod invariants;
+mod invoices;
 mod ledger;
 mod payments;
 mod reports;
