@@ -56,6 +56,7 @@ function done(summary, latency, requests)
     total_other = total_other + t:get("other")
   end
   local secs = summary.duration / 1e6
+  local per = threads[1]:get("per")
   io.write(string.format("RESULT requests=%d rps=%.1f transfers_per_s=%.0f p50_ms=%.1f p99_ms=%.1f ok=%d other=%d\n",
     summary.requests, summary.requests / secs, total_ok * per / secs,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, total_ok, total_other))

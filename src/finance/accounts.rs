@@ -238,23 +238,37 @@ pub(super) async fn lock_accounts(
     Ok(accounts)
 }
 
+/// Writes the counters of these accounts, many per statement.
 pub(super) async fn write_counters(
     conn: &mut AnyConnection,
     tenant: &str,
-    id: &str,
-    c: &Counters,
+    changed: &[(&String, &Counters)],
 ) -> Result<(), FinanceError> {
-    sqlx::query(
-        "UPDATE fin_accounts SET debits_pending = $1, debits_posted = $2, credits_pending = $3, \
-         credits_posted = $4 WHERE tenant_id = $5 AND id = $6",
-    )
-    .bind(c.dp)
-    .bind(c.dpo)
-    .bind(c.cp)
-    .bind(c.cpo)
-    .bind(tenant)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    for chunk in changed.chunks(200) {
+        let values = (0..chunk.len())
+            .map(|r| {
+                let b = r * 5 + 1;
+                format!("(${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let t = chunk.len() * 5 + 1;
+        let sql = format!(
+            "UPDATE fin_accounts SET debits_pending = v.column2, debits_posted = v.column3, \
+             credits_pending = v.column4, credits_posted = v.column5 \
+             FROM (VALUES {values}) AS v WHERE fin_accounts.tenant_id = ${t} \
+             AND fin_accounts.id = v.column1"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, c) in chunk {
+            q = q
+                .bind(id.as_str())
+                .bind(c.dp)
+                .bind(c.dpo)
+                .bind(c.cp)
+                .bind(c.cpo);
+        }
+        q.bind(tenant).execute(&mut *conn).await?;
+    }
     Ok(())
 }

@@ -196,11 +196,11 @@ pub(super) async fn post_on(
             transfers::set_state(conn, tenant, &id, &p.transfer.state).await?;
         }
     }
-    for (id, c) in &accounts {
-        if before.get(id) != Some(c) {
-            write_counters(conn, tenant, id, c).await?;
-        }
-    }
+    let changed: Vec<(&String, &Counters)> = accounts
+        .iter()
+        .filter(|(id, c)| before.get(*id) != Some(*c))
+        .collect();
+    write_counters(conn, tenant, &changed).await?;
     Ok(outcomes)
 }
 

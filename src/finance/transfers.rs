@@ -244,9 +244,10 @@ async fn expire_one(
             } else {
                 c.cp -= p.transfer.amount;
             }
-            super::accounts::write_counters(conn, tenant, account, c).await?;
         }
     }
+    let changed: Vec<(&String, &super::accounts::Counters)> = accounts.iter().collect();
+    super::accounts::write_counters(conn, tenant, &changed).await?;
     set_state(conn, tenant, id, "expired").await?;
     Ok(true)
 }
