@@ -368,6 +368,9 @@ impl From<crate::finance::FinanceError> for ApiError {
             },
             FinanceError::Transfer(t) => t.into(),
             FinanceError::Store(e) => e.into(),
+            FinanceError::Raced => {
+                Self::Unavailable("a transfer id was posted concurrently; retry".into())
+            }
         }
     }
 }

@@ -16,6 +16,10 @@ pub enum FinanceError {
     /// A transfer refused; its code says why.
     #[error("{0}")]
     Transfer(TransferError),
+    /// A transfer id taken for new was posted before or meanwhile; posting again with a lookup
+    /// finds it (internal: the ledger retries).
+    #[error("a transfer id was posted concurrently; retry")]
+    Raced,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

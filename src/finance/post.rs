@@ -43,23 +43,22 @@ impl FinanceService {
     ) -> Result<Vec<Outcome>, FinanceError> {
         let dialect = self.db.dialect;
         let tenant = tenant.to_owned();
-        // Two batches racing to insert one id: the loser's insert fails; again, it finds the id.
-        for attempt in 0..2 {
+        // First as if every id were new (no lookup); when one was posted before, or another
+        // batch inserted it meanwhile, again with the lookup, which finds it.
+        for lookup in [false, true, true] {
             let (t, r) = (tenant.clone(), requests.clone());
             let result = self
                 .db
-                .transact(move |conn| Box::pin(async move { post_on(conn, dialect, &t, r).await }))
+                .transact(move |conn| {
+                    Box::pin(async move { post_with(conn, dialect, &t, r, lookup).await })
+                })
                 .await;
             match result {
-                Err(FinanceError::Store(crate::store::StoreError::Sql(sqlx::Error::Database(
-                    e,
-                )))) if e.is_unique_violation() && attempt == 0 => continue,
+                Err(FinanceError::Raced) => continue,
                 other => return other,
             }
         }
-        Err(FinanceError::Store(crate::store::StoreError::decode(
-            "a transfer id raced twice",
-        )))
+        Err(FinanceError::Raced)
     }
 }
 
@@ -69,6 +68,18 @@ pub(super) async fn post_on(
     dialect: Dialect,
     tenant: &str,
     requests: Vec<TransferRequest>,
+) -> Result<Vec<Outcome>, FinanceError> {
+    post_with(conn, dialect, tenant, requests, true).await
+}
+
+/// Posts the batch; without `lookup` every id is taken for new, and `Raced` comes back (the
+/// caller's transaction to be undone) when one was not.
+async fn post_with(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    tenant: &str,
+    requests: Vec<TransferRequest>,
+    lookup: bool,
 ) -> Result<Vec<Outcome>, FinanceError> {
     let now = now_millis();
     let hashes: Vec<String> = requests.iter().map(request_hash).collect();
@@ -92,7 +103,11 @@ pub(super) async fn post_on(
     // Read after the locks: whatever changes a pending transfer holds its accounts' locks.
     let mut pending = transfers::load(conn, tenant, &pending_ids).await?;
     let ids: Vec<&str> = requests.iter().map(|r| r.id.as_str()).collect();
-    let existing = transfers::load(conn, tenant, &ids).await?;
+    let existing = if lookup {
+        transfers::load(conn, tenant, &ids).await?
+    } else {
+        HashMap::new()
+    };
 
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(requests.len());
     let mut created: HashMap<String, (String, Transfer)> = HashMap::new();
@@ -190,7 +205,9 @@ pub(super) async fn post_on(
             _ => None,
         })
         .collect();
-    transfers::insert(conn, tenant, &new, now).await?;
+    if transfers::insert(conn, tenant, &new, now).await? < new.len() as u64 {
+        return Err(FinanceError::Raced);
+    }
     for id in changed_pending {
         if let Some(p) = pending.get(&id) {
             transfers::set_state(conn, tenant, &id, &p.transfer.state).await?;

@@ -73,13 +73,15 @@ pub(super) async fn load(
     Ok(found)
 }
 
-/// Inserts new transfers (with their request digests and expiry), many rows per statement.
+/// Inserts new transfers (with their request digests and expiry), many rows per statement; how
+/// many were inserted (an id that exists already is not).
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     tenant: &str,
     new: &[(&Transfer, &str, Option<i64>)],
     now: i64,
-) -> Result<(), FinanceError> {
+) -> Result<u64, FinanceError> {
+    let mut inserted = 0;
     const FIELDS: usize = 15;
     for chunk in new.chunks(200) {
         let rows = (0..chunk.len())
@@ -95,7 +97,7 @@ pub(super) async fn insert(
         let sql = format!(
             "INSERT INTO fin_transfers (tenant_id, id, debit_account, credit_account, amount, \
              currency, code, kind, pending_id, state, expires_at_ms, linked, reference, \
-             request_hash, created_at_ms) VALUES {rows}"
+             request_hash, created_at_ms) VALUES {rows} ON CONFLICT (tenant_id, id) DO NOTHING"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (t, hash, expires) in chunk {
@@ -116,9 +118,9 @@ pub(super) async fn insert(
                 .bind(*hash)
                 .bind(now);
         }
-        q.execute(&mut *conn).await?;
+        inserted += q.execute(&mut *conn).await?.rows_affected();
     }
-    Ok(())
+    Ok(inserted)
 }
 
 pub(super) async fn set_state(
