@@ -6,7 +6,8 @@ use crate::api::error::ApiError;
 use crate::api::extract::{ApiJson, TimedBody};
 use crate::auth::Scope;
 use crate::fields::FieldError;
-use crate::finance::{FinanceService, WebhookRefusal};
+use crate::finance::paypal::Transmission;
+use crate::finance::{FinanceService, WebhookHeaders, WebhookRefusal};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -53,14 +54,26 @@ pub async fn webhook(
     body: TimedBody,
 ) -> Result<HttpResponse, ApiError> {
     let (provider, id) = path.into_inner();
-    let signature = req
-        .headers()
-        .get("Stripe-Signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let headers = WebhookHeaders {
+        stripe_signature: header("Stripe-Signature"),
+        paypal: Transmission {
+            id: header("PayPal-Transmission-Id"),
+            time: header("PayPal-Transmission-Time"),
+            signature: header("PayPal-Transmission-Sig"),
+            cert_url: header("PayPal-Cert-Url"),
+            auth_algo: header("PayPal-Auth-Algo"),
+        },
+    };
     let tolerance = finance.webhook_tolerance_secs();
     match finance
-        .receive_payment_webhook(&provider, &id, signature, &body.0, tolerance)
+        .receive_payment_webhook(&provider, &id, &headers, &body.0, tolerance)
         .await
     {
         Ok((payment, new)) => Ok(HttpResponse::Ok().json(json!({

@@ -14,6 +14,7 @@ pub mod invoice_lines;
 mod invoices;
 pub mod money;
 pub mod payments;
+pub mod paypal;
 mod post;
 mod providers;
 pub mod rates;
@@ -27,7 +28,7 @@ pub use invoice_lines::{Invoice, Settle};
 pub use invoices::{BadRow, InvoiceLine};
 pub use payments::Payment;
 pub use post::Outcome;
-pub use providers::{PROVIDERS, PaymentAccount, WebhookRefusal};
+pub use providers::{PROVIDERS, PaymentAccount, WebhookHeaders, WebhookRefusal};
 pub use rates::{Converted, Rate};
 pub use transfers::TransferQuery;
 pub use verify::{CurrencyTotals, Discrepancy};
@@ -190,6 +191,8 @@ pub struct FinanceService {
     db: Db,
     /// How far a payment webhook's signed timestamp may be from now.
     webhook_tolerance_secs: i64,
+    /// Where PayPal's signing certificates come from.
+    paypal: providers::PaypalCerts,
     /// Carrier invoice layouts by name.
     invoice_layouts:
         std::sync::Arc<std::collections::BTreeMap<String, crate::settings::InvoiceLayout>>,
@@ -200,8 +203,15 @@ impl FinanceService {
         Self {
             db,
             webhook_tolerance_secs: 300,
+            paypal: providers::PaypalCerts::new(""),
             invoice_layouts: Default::default(),
         }
+    }
+
+    /// Fetch PayPal's certificates from this base URL instead of the host their URL names.
+    pub fn with_paypal_api_base(mut self, base: &str) -> Self {
+        self.paypal = providers::PaypalCerts::new(base);
+        self
     }
 
     pub fn with_invoice_layouts(

@@ -46,6 +46,8 @@ pub struct PaymentEvent {
     /// The payment's refunded total, when the provider gives it.
     pub refunded_total: Option<i64>,
     pub fully_refunded: bool,
+    /// Fees the provider took from a capture, with their transfer code (`fee`, `platform_fee`).
+    pub fees: Vec<(String, i64)>,
 }
 
 /// A recorded payment event.
@@ -259,6 +261,48 @@ async fn post_event(
             }
         }
     }
+    if e.kind == PaymentKind::Captured && !e.fees.is_empty() {
+        let fees = format!("fees.{provider}:{cur}");
+        let account = NewAccount {
+            id: fees.clone(),
+            currency: cur.to_owned(),
+            kind: AccountKind::Expense,
+            name: Some(format!("Fees taken by {provider}")),
+            debits_must_not_exceed_credits: false,
+            credits_must_not_exceed_debits: false,
+        };
+        accounts::ensure(conn, tenant, &account).await?;
+        let requests = e
+            .fees
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, a))| *a > 0)
+            .map(|(i, (code, a))| TransferRequest {
+                id: format!("{provider}:{}:fee:{i}", e.event_id),
+                debit_account: Some(fees.clone()),
+                credit_account: Some(cash.clone()),
+                amount: *a,
+                currency: Some(cur.to_owned()),
+                code: code.clone(),
+                kind: Some(TransferKind::Single),
+                reference: order_id.clone().or_else(|| e.object_id.clone()),
+                ..TransferRequest::default()
+            })
+            .collect();
+        for outcome in post_on(conn, dialect, tenant, requests).await? {
+            if let super::Outcome::Created(t) | super::Outcome::Exists(t) = outcome {
+                posted.push(t.id);
+            }
+        }
+    }
+    let fully_refunded = e.fully_refunded
+        || match (e.kind, e.refunded_total) {
+            (PaymentKind::Refunded, Some(total)) => {
+                let captured = captured_amount(conn, tenant, provider, e).await?;
+                captured > 0 && total >= captured
+            }
+            _ => false,
+        };
     let status = if order_id.is_some() {
         "matched"
     } else {
@@ -279,7 +323,7 @@ async fn post_event(
     .await?;
     let (event_type, payment_status) = match e.kind {
         PaymentKind::Captured => (event_types::PAYMENT_RECEIVED, "paid"),
-        PaymentKind::Refunded if e.fully_refunded => (event_types::PAYMENT_REFUNDED, "refunded"),
+        PaymentKind::Refunded if fully_refunded => (event_types::PAYMENT_REFUNDED, "refunded"),
         PaymentKind::Refunded => (event_types::PAYMENT_REFUNDED, "partially_refunded"),
         _ => (event_types::PAYMENT_DISPUTED, "disputed"),
     };
@@ -335,6 +379,26 @@ async fn match_order(
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row.map(|r| r.get(0)))
+}
+
+/// What the capture a refund belongs to took in (0 when it is not known here).
+async fn captured_amount(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    provider: &str,
+    e: &PaymentEvent,
+) -> Result<i64, FinanceError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM fin_payments WHERE tenant_id = $1 \
+         AND provider = $2 AND charge_ref = $3 AND event_type IN ('payment_intent.succeeded', \
+         'charge.succeeded', 'PAYMENT.CAPTURE.COMPLETED', 'PAYMENT.SALE.COMPLETED')",
+    )
+    .bind(tenant)
+    .bind(provider)
+    .bind(&e.charge_ref)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.get(0))
 }
 
 /// What earlier refund events of the same charge posted (for providers that give a total).

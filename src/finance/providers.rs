@@ -11,7 +11,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// Providers whose webhooks the ledger takes.
-pub const PROVIDERS: [&str; 1] = ["stripe"];
+pub const PROVIDERS: [&str; 2] = ["stripe", "paypal"];
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,7 +59,7 @@ impl FinanceService {
     ) -> Result<(PaymentAccount, bool), FinanceError> {
         let mut problems = Vec::new();
         if !PROVIDERS.contains(&provider) {
-            problems.push(FieldError::new("provider", "must be stripe"));
+            problems.push(FieldError::new("provider", "must be stripe or paypal"));
         }
         if name.is_empty()
             || name.len() > 64
@@ -133,7 +133,7 @@ impl FinanceService {
         &self,
         provider: &str,
         id: &str,
-        signature: &str,
+        headers: &WebhookHeaders,
         body: &[u8],
         tolerance_secs: i64,
     ) -> Result<(Payment, bool), WebhookRefusal> {
@@ -151,13 +151,37 @@ impl FinanceService {
         .ok_or_else(refused)?;
         let (tenant, secret): (String, String) = (row.get(0), row.get(1));
         let now = now_millis() / 1000;
-        super::stripe::verify(signature, body, &secret, now, tolerance_secs).map_err(|why| {
+        let verified = match provider {
+            "stripe" => super::stripe::verify(
+                &headers.stripe_signature,
+                body,
+                &secret,
+                now,
+                tolerance_secs,
+            ),
+            _ => match self.paypal_cert(&headers.paypal.cert_url).await {
+                Ok(cert) => super::paypal::verify(
+                    &headers.paypal,
+                    &secret,
+                    body,
+                    &cert,
+                    now,
+                    tolerance_secs,
+                ),
+                Err(e) => Err(e),
+            },
+        };
+        verified.map_err(|why| {
             tracing::warn!(provider, account = id, why, "payment webhook refused");
             refused()
         })?;
         let value: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| WebhookRefusal::Malformed(format!("malformed JSON: {e}")))?;
-        let event = super::stripe::parse(&value).map_err(WebhookRefusal::Malformed)?;
+        let event = match provider {
+            "stripe" => super::stripe::parse(&value),
+            _ => super::paypal::parse(&value),
+        }
+        .map_err(WebhookRefusal::Malformed)?;
         let dialect = self.db.dialect;
         let provider = provider.to_owned();
         Ok(self
@@ -166,5 +190,72 @@ impl FinanceService {
                 Box::pin(async move { record(conn, dialect, &tenant, &provider, &event).await })
             })
             .await?)
+    }
+
+    /// PayPal's signing certificate at `url` (a PayPal API host's certificate path), fetched over
+    /// HTTPS (from `finance.paypal_api_base` when set) and kept for a day.
+    async fn paypal_cert(&self, url: &str) -> Result<std::sync::Arc<Vec<u8>>, String> {
+        let path = super::paypal::cert_path(url)?;
+        let base = match &self.paypal.base {
+            Some(b) => b.trim_end_matches('/').to_owned(),
+            None => {
+                let u = url::Url::parse(url).map_err(|e| e.to_string())?;
+                format!("https://{}", u.host_str().unwrap_or_default())
+            }
+        };
+        let client = self.paypal.client.clone();
+        self.paypal
+            .certs
+            .try_get_with(url.to_owned(), async move {
+                let res = client
+                    .get(format!("{base}{path}"))
+                    .send()
+                    .await
+                    .map_err(|e| format!("fetching the certificate: {e}"))?;
+                if !res.status().is_success() {
+                    return Err(format!("fetching the certificate: HTTP {}", res.status()));
+                }
+                let pem = res
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("fetching the certificate: {e}"))?;
+                if pem.len() > 64 * 1024 {
+                    return Err("the certificate is too large".into());
+                }
+                Ok(std::sync::Arc::new(pem.to_vec()))
+            })
+            .await
+            .map_err(|e: std::sync::Arc<String>| e.to_string())
+    }
+}
+
+/// The headers of a provider's delivery that its signature check reads.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookHeaders {
+    pub stripe_signature: String,
+    pub paypal: super::paypal::Transmission,
+}
+
+/// Where PayPal's certificates come from, and those already fetched.
+#[derive(Clone)]
+pub(super) struct PaypalCerts {
+    pub base: Option<String>,
+    pub client: reqwest::Client,
+    pub certs: moka::future::Cache<String, std::sync::Arc<Vec<u8>>>,
+}
+
+impl PaypalCerts {
+    pub fn new(base: &str) -> Self {
+        let client =
+            crate::outbound::client(std::time::Duration::from_secs(10), true, "shipgate-finance")
+                .unwrap_or_default();
+        Self {
+            base: Some(base.trim().to_owned()).filter(|b| !b.is_empty()),
+            client,
+            certs: moka::future::Cache::builder()
+                .max_capacity(64)
+                .time_to_live(std::time::Duration::from_secs(86_400))
+                .build(),
+        }
     }
 }

@@ -94,6 +94,7 @@ pub fn parse(event: &Value) -> Result<PaymentEvent, String> {
         refunds: Vec::new(),
         refunded_total: None,
         fully_refunded: false,
+        fees: Vec::new(),
     };
     let amount = |v: &Value| v.as_i64().filter(|a| *a >= 0);
     match event_type.as_str() {

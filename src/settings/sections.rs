@@ -385,6 +385,11 @@ pub struct FinanceSettings {
     /// How far a payment webhook's signed timestamp may be from now (Stripe's default: 300 s);
     /// older deliveries are refused as replays.
     pub payment_webhook_tolerance_secs: u64,
+    /// Where PayPal's signing certificates are fetched from: empty for the PayPal host the
+    /// certificate URL names (only PayPal's API hosts are accepted); a base URL to fetch the same
+    /// path from instead (a proxy, or a mock in tests).
+    #[serde(default)]
+    pub paypal_api_base: String,
     /// Carrier invoice files by layout name: which column holds what (1-based), so another
     /// carrier's layout is configuration, not code.
     #[serde(default)]

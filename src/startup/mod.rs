@@ -253,7 +253,8 @@ impl Application {
         }
         let finance = crate::finance::FinanceService::new(db.clone())
             .with_webhook_tolerance(settings.finance.payment_webhook_tolerance_secs)
-            .with_invoice_layouts(settings.finance.invoice_layouts.clone());
+            .with_invoice_layouts(settings.finance.invoice_layouts.clone())
+            .with_paypal_api_base(&settings.finance.paypal_api_base);
         if runs(crate::settings::Service::Finance) {
             consumers = consumers.with(std::sync::Arc::new(crate::finance::feed::LedgerFeed::new(
                 db.dialect,

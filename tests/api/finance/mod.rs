@@ -7,6 +7,7 @@ mod invariants;
 mod invoices;
 mod ledger;
 mod payments;
+mod paypal;
 mod reports;
 mod two_phase;
 
