@@ -121,3 +121,24 @@ pub async fn list(
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": 1, "payments": payments })))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatchBody {
+    order_id: String,
+}
+
+/// Matches a payment from the review queue to an order by hand.
+pub async fn match_payment(
+    key: AuthKey,
+    finance: web::Data<FinanceService>,
+    path: web::Path<(String, String)>,
+    crate::api::extract::ApiJson(body): crate::api::extract::ApiJson<MatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::FinanceWrite)?;
+    let (provider, event_id) = path.into_inner();
+    let payment = finance
+        .match_payment(&tenant.id, &provider, &event_id, &body.order_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": 1, "payment": payment })))
+}

@@ -19,6 +19,7 @@ mod post;
 mod providers;
 pub mod rates;
 pub mod reports;
+mod review;
 pub mod stripe;
 mod transfers;
 mod verify;

@@ -67,10 +67,10 @@ pub struct Payment {
     pub received_at: String,
 }
 
-const COLUMNS: &str = "provider, event_id, event_type, object_id, order_ref, order_id, amount, \
+pub(super) const COLUMNS: &str = "provider, event_id, event_type, object_id, order_ref, order_id, amount, \
      currency, status, transfer_ids, received_at_ms";
 
-fn from_row(r: &sqlx::any::AnyRow) -> Payment {
+pub(super) fn from_row(r: &sqlx::any::AnyRow) -> Payment {
     let transfers: Option<String> = r.get(9);
     Payment {
         provider: r.get(0),

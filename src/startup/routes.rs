@@ -50,6 +50,10 @@ fn finance(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(payments::webhook)),
         )
         .service(resource("/v1/payments").route(web::get().to(payments::list)))
+        .service(
+            resource("/v1/payments/{provider}/{event_id}/match")
+                .route(web::post().to(payments::match_payment)),
+        )
         .service(resource("/v1/ledger/reports/summary").route(web::get().to(reports::summary)))
         .service(
             resource("/v1/ledger/accounts/{id}/statement").route(web::get().to(reports::statement)),

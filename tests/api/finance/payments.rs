@@ -171,6 +171,40 @@ async fn payments_follow_through_ledger_and_orders(app: &TestApp) {
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0]["orderRef"], "NO-SUCH-ORDER");
 
+    // An operator matches it by hand: suspense to sales, and the order is paid.
+    let second = ingest(app, &order("PAY-1002", "PB-1", 1)).await;
+    let second_id = second.body["order"]["orderId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.run_background().await;
+    let matched = fin(
+        app,
+        Method::POST,
+        "/v1/payments/stripe/evt_stray_1/match",
+        "/v1/payments/{provider}/{event_id}/match",
+        Some(&json!({"orderId": "PAY-1002"})),
+    )
+    .await;
+    assert_eq!(matched.status, 200, "{}", matched.body);
+    assert_eq!(matched.body["payment"]["orderId"], second_id.as_str());
+    assert_eq!(balance(app, "suspense.unmatched_payments:USD").await, 0);
+    assert_eq!(balance(app, "revenue.sales:USD").await, 4000);
+    let twice = fin(
+        app,
+        Method::POST,
+        "/v1/payments/stripe/evt_stray_1/match",
+        "/v1/payments/{provider}/{event_id}/match",
+        Some(&json!({"orderId": "PAY-1002"})),
+    )
+    .await;
+    assert_eq!(twice.status, 409);
+    app.wait_for("the matched order to be paid", 20, || async {
+        let r = get_order(app, &second_id).await;
+        (r.body["order"]["paymentStatus"] == "paid").then_some(())
+    })
+    .await;
+
     // Events with nothing to post are recorded and acknowledged.
     let mut payout = fixture("event_payout.paid.json");
     payout["id"] = json!("evt_payout_1");
