@@ -68,8 +68,11 @@ pub async fn summary(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = key.allow(Scope::FinanceRead)?;
     let (from, to, as_csv) = period(&query)?;
-    let currency = query.currency.as_deref().unwrap_or("USD");
-    let summary = finance.summary(&tenant.id, from, to, currency).await?;
+    let currency = match &query.currency {
+        Some(c) => c.clone(),
+        None => finance.report_currency(&tenant.id).await?,
+    };
+    let summary = finance.summary(&tenant.id, from, to, &currency).await?;
     Ok(if as_csv {
         csv(reports::summary_csv(&summary), "summary")
     } else {
@@ -97,4 +100,31 @@ pub async fn statement(
     } else {
         HttpResponse::Ok().json(json!({ "status": 1, "statement": statement }))
     })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsBody {
+    report_currency: String,
+}
+
+pub async fn get_settings(
+    key: AuthKey,
+    finance: web::Data<FinanceService>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::FinanceRead)?;
+    let currency = finance.report_currency(&tenant.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": 1, "settings": { "reportCurrency": currency } })))
+}
+
+pub async fn put_settings(
+    key: AuthKey,
+    finance: web::Data<FinanceService>,
+    crate::api::extract::ApiJson(body): crate::api::extract::ApiJson<SettingsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::FinanceWrite)?;
+    let currency = finance
+        .set_report_currency(&tenant.id, &body.report_currency)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": 1, "settings": { "reportCurrency": currency } })))
 }

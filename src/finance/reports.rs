@@ -307,3 +307,44 @@ pub(super) fn csv_field(v: &str) -> String {
         v
     }
 }
+
+impl FinanceService {
+    /// The currency the tenant's reports are in unless asked otherwise (USD until set).
+    pub async fn report_currency(&self, tenant: &str) -> Result<String, FinanceError> {
+        let row = sqlx::query("SELECT report_currency FROM fin_settings WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(row.map_or_else(|| "USD".to_owned(), |r| r.get(0)))
+    }
+
+    pub async fn set_report_currency(
+        &self,
+        tenant: &str,
+        currency: &str,
+    ) -> Result<String, FinanceError> {
+        let code = money::currency(currency)
+            .map(|c| c.code().to_owned())
+            .ok_or_else(|| {
+                FinanceError::Validation(vec![crate::fields::FieldError::new(
+                    "reportCurrency",
+                    "must be an ISO 4217 currency code",
+                )])
+            })?;
+        self.db
+            .write(
+                sqlx::query(
+                    "INSERT INTO fin_settings (tenant_id, report_currency, updated_at_ms) \
+                     VALUES ($1, $2, $3) ON CONFLICT (tenant_id) DO UPDATE \
+                     SET report_currency = excluded.report_currency, \
+                     updated_at_ms = excluded.updated_at_ms",
+                )
+                .bind(tenant.to_owned())
+                .bind(code.clone())
+                .bind(crate::store::now_millis()),
+            )
+            .await?;
+        Ok(code)
+    }
+}

@@ -56,6 +56,11 @@ fn finance(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/v1/ledger/reports/summary").route(web::get().to(reports::summary)))
         .service(
+            resource("/v1/ledger/settings")
+                .route(web::get().to(reports::get_settings))
+                .route(web::put().to(reports::put_settings)),
+        )
+        .service(
             resource("/v1/ledger/accounts/{id}/statement").route(web::get().to(reports::statement)),
         )
         .service(resource("/v1/carrier-invoices").route(web::post().to(invoices::import)))

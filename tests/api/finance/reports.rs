@@ -247,6 +247,43 @@ async fn reports_equal_the_ledger_in_any_reachable_currency() {
     assert_eq!(st["movements"].as_array().map(Vec::len), Some(1));
     assert_eq!(st["movements"][0]["credit"], 150);
     assert_eq!(st["closingBalance"], balance(&app, "cash:USD").await);
+    // The tenant's own report currency is the default.
+    let set = fin(
+        &app,
+        Method::PUT,
+        "/v1/ledger/settings",
+        "/v1/ledger/settings",
+        Some(&json!({"reportCurrency": "eur"})),
+    )
+    .await;
+    assert_eq!(
+        set.body["settings"]["reportCurrency"], "EUR",
+        "{}",
+        set.body
+    );
+    let bad = fin(
+        &app,
+        Method::PUT,
+        "/v1/ledger/settings",
+        "/v1/ledger/settings",
+        Some(&json!({"reportCurrency": "EURO"})),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    let in_eur = fin(
+        &app,
+        Method::GET,
+        "/v1/ledger/reports/summary",
+        "/v1/ledger/reports/summary",
+        None,
+    )
+    .await;
+    assert_eq!(in_eur.body["summary"]["currency"], "EUR");
+    // JPY 14117 at 141.17 JPY/EUR is EUR 100.00 exactly.
+    assert_eq!(
+        line(&in_eur.body["summary"], "payments")["amounts"]["JPY"],
+        14117
+    );
     let no_rate = fin(
         &app,
         Method::GET,
