@@ -15,7 +15,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (the default).
     Serve {
-        /// The services to run, separated by commas (`gateway`, `inventory`); overrides the
+        /// The services to run, separated by commas (`gateway`, `inventory`, `orders`,
+        /// `finance`); overrides the
         /// `services` setting. Default: all of them.
         #[arg(long)]
         services: Option<String>,
@@ -32,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: InventoryCommand,
     },
+    /// Ledger checks for operators.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// References whose create attempt ended ambiguously and that no retry settled.
     Unknown {
         #[command(subcommand)]
@@ -43,6 +49,14 @@ enum Command {
 enum InventoryCommand {
     /// Checks every stock row against its history: on hand equals the sum of its movements,
     /// reserved the sum of its active reservations. Exits 1 naming each row that does not.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Checks every account against its transfers: each counter equals the sum of its
+    /// transfers, no limited account is beyond its limit, debits equal credits per currency.
+    /// Exits 1 naming each account that does not hold.
     Verify,
 }
 
@@ -160,6 +174,22 @@ fn main() -> anyhow::Result<()> {
                     println!("{line}");
                 }
                 anyhow::bail!("{} inventory invariant(s) broken", broken.len())
+            }
+        }),
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => runtime.block_on(async {
+            let db = Db::connect(&settings.database_url, 1).await?;
+            db.migrate().await?;
+            let broken = shipgate::finance::FinanceService::new(db).verify().await?;
+            if broken.is_empty() {
+                println!("ledger: every account matches its transfers; debits equal credits");
+                Ok(())
+            } else {
+                for d in &broken {
+                    println!("{} {}: {}", d.tenant, d.account, d.problem);
+                }
+                anyhow::bail!("{} ledger invariant(s) broken", broken.len())
             }
         }),
         Command::Unknown { command } => runtime.block_on(async {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod inventory;
 mod keys;
+mod ledger;
 mod pushes;
 mod releases;
 mod unknown;
