@@ -134,3 +134,77 @@ pub async fn convert(
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": 1, "converted": converted })))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConversionBody {
+    id: String,
+    debit_account: String,
+    credit_account: String,
+    amount: serde_json::Value,
+    date: Option<String>,
+}
+
+/// Moves an amount from an account of one currency to an account of another, converted.
+pub async fn post_conversion(
+    key: AuthKey,
+    finance: web::Data<FinanceService>,
+    ApiJson(body): ApiJson<ConversionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::FinanceWrite)?;
+    let mut problems = Vec::new();
+    let id_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 120
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+    };
+    if !id_ok(&body.id) {
+        problems.push(FieldError::new(
+            "id",
+            "must be 1 to 120 letters, digits, `.`, `_`, `-` or `:`",
+        ));
+    }
+    let amount = body.amount.as_i64().filter(|a| *a > 0).unwrap_or_else(|| {
+        problems.push(FieldError::new(
+            "amount",
+            "must be a positive whole number of minor units",
+        ));
+        0
+    });
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let on = date("date", body.date.as_deref())?;
+    let (conversion, created) = finance
+        .convert_between(
+            &tenant.id,
+            crate::finance::conversions::ConversionRequest {
+                id: body.id,
+                debit_account: body.debit_account,
+                credit_account: body.credit_account,
+                amount,
+                on,
+            },
+        )
+        .await?;
+    let answer = json!({ "status": 1, "conversion": conversion });
+    Ok(if created {
+        HttpResponse::Created().json(answer)
+    } else {
+        HttpResponse::Ok().json(answer)
+    })
+}
+
+pub async fn get_conversion(
+    key: AuthKey,
+    finance: web::Data<FinanceService>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = key.allow(Scope::FinanceRead)?;
+    let conversion = finance
+        .conversion(&tenant.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no conversion `{id}`")))?;
+    Ok(HttpResponse::Ok().json(json!({ "status": 1, "conversion": conversion })))
+}

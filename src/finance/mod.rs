@@ -8,6 +8,7 @@
 //! checks both). It owns the `fin_*` tables and reaches nothing else's. See docs/finance.md.
 
 mod accounts;
+pub mod conversions;
 mod error;
 pub mod feed;
 pub mod invoice_lines;

@@ -15,7 +15,7 @@ use sqlx::Row;
 use std::collections::{HashMap, VecDeque};
 
 /// One rate: 1 `base` = `rate` `quote`, as of a date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rate {
     pub base: String,

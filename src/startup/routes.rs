@@ -69,6 +69,10 @@ fn finance(cfg: &mut web::ServiceConfig) {
             resource("/v1/carrier-invoices/{id}/lines/{line}/{action}")
                 .route(web::post().to(invoices::settle)),
         )
+        .service(resource("/v1/ledger/conversions").route(web::post().to(rates::post_conversion)))
+        .service(
+            resource("/v1/ledger/conversions/{id}").route(web::get().to(rates::get_conversion)),
+        )
         .service(resource("/v1/fx-rates").route(web::get().to(rates::list)))
         .service(resource("/v1/fx-rates/imports").route(web::post().to(rates::import)))
         .service(resource("/v1/fx-rates/convert").route(web::get().to(rates::convert)))

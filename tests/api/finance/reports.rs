@@ -303,3 +303,106 @@ async fn reports_equal_the_ledger_in_any_reachable_currency() {
     .await;
     assert_eq!(backwards.status, 400);
 }
+
+#[tokio::test]
+async fn a_conversion_posts_both_currencies_together_with_its_rate() {
+    let app = spawn_app(Backend::Sqlite).await;
+    import_ecb(&app).await;
+    chart(&app, "USD").await;
+    chart(&app, "JPY").await;
+    let fund = json!({"id": "fund", "debitAccount": "cash:USD", "creditAccount": "equity:USD", "amount": 10000});
+    assert_eq!(transfer(&app, fund).await.status, 201);
+    // Buy JPY 11932 with USD: 11932 / 141.17 * 1.1831 = 99.998… -> USD 100.00
+    let buy = json!({"id": "buy-jpy", "debitAccount": "cash:JPY", "creditAccount": "cash:USD", "amount": 11932, "date": "2015-01-07"});
+    let r = fin(
+        &app,
+        Method::POST,
+        "/v1/ledger/conversions",
+        "/v1/ledger/conversions",
+        Some(&buy),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let c = &r.body["conversion"];
+    assert_eq!(
+        (
+            c["convertedAmount"].as_i64(),
+            c["convertedCurrency"].as_str()
+        ),
+        (Some(10000), Some("USD"))
+    );
+    assert_eq!(c["path"].as_array().map(Vec::len), Some(2));
+    assert!(
+        c["rate"].as_str().is_some_and(|r| r.starts_with("0.0083")),
+        "{c}"
+    );
+    assert_eq!(balance(&app, "cash:JPY").await, 11932);
+    assert_eq!(balance(&app, "cash:USD").await, 0);
+    let stored = fin(
+        &app,
+        Method::GET,
+        "/v1/ledger/conversions/buy-jpy",
+        "/v1/ledger/conversions/{id}",
+        None,
+    )
+    .await;
+    assert_eq!(
+        stored.body["conversion"], r.body["conversion"],
+        "the rate is stored with it"
+    );
+    let again = fin(
+        &app,
+        Method::POST,
+        "/v1/ledger/conversions",
+        "/v1/ledger/conversions",
+        Some(&buy),
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    let mut other = buy.clone();
+    other["amount"] = json!(100);
+    assert_eq!(
+        fin(
+            &app,
+            Method::POST,
+            "/v1/ledger/conversions",
+            "/v1/ledger/conversions",
+            Some(&other)
+        )
+        .await
+        .error_code(),
+        "ID_CONFLICT"
+    );
+    // Cash may not go below zero: neither leg posts.
+    let mut more = buy.clone();
+    more["id"] = json!("buy-more");
+    let refused = fin(
+        &app,
+        Method::POST,
+        "/v1/ledger/conversions",
+        "/v1/ledger/conversions",
+        Some(&more),
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(refused.error_code(), "EXCEEDS_DEBITS");
+    assert_eq!(
+        balance(&app, "cash:JPY").await,
+        11932,
+        "the linked leg did not post"
+    );
+    let same = json!({"id": "same", "debitAccount": "cash:USD", "creditAccount": "equity:USD", "amount": 1});
+    assert_eq!(
+        fin(
+            &app,
+            Method::POST,
+            "/v1/ledger/conversions",
+            "/v1/ledger/conversions",
+            Some(&same)
+        )
+        .await
+        .error_code(),
+        "CURRENCY_MISMATCH"
+    );
+    super::assert_ledger_holds(&app).await;
+}
