@@ -175,12 +175,7 @@ impl TransferBody {
             }),
         };
         let first_phase = matches!(kind, TransferKind::Single | TransferKind::Pending);
-        let id_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 128
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
-        };
+        let id_ok = |s: &str| crate::finance::is_id(s, 128);
         if !id_ok(&self.id) {
             bad(
                 "id",

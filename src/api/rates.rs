@@ -153,13 +153,7 @@ pub async fn post_conversion(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = key.allow(Scope::FinanceWrite)?;
     let mut problems = Vec::new();
-    let id_ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 120
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
-    };
-    if !id_ok(&body.id) {
+    if !crate::finance::is_id(&body.id, 120) {
         problems.push(FieldError::new(
             "id",
             "must be 1 to 120 letters, digits, `.`, `_`, `-` or `:`",

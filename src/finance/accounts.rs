@@ -43,12 +43,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Account, FinanceError> {
 
 /// An account id: 1–128 of letters, digits and `.`, `_`, `-`, `:`.
 pub(super) fn check_id(field: &str, id: &str) -> Result<(), FieldError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
-    if ok {
+    if super::is_id(id, 128) {
         Ok(())
     } else {
         Err(FieldError::new(
@@ -97,6 +92,27 @@ pub(super) async fn ensure(
 ) -> Result<(), FinanceError> {
     insert(tenant, a).execute(conn).await?;
     Ok(())
+}
+
+/// Opens an account without balance limits unless it exists: the accounts the ledger's feeds
+/// open on first use.
+pub(super) async fn ensure_plain(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    id: &str,
+    currency: &str,
+    kind: AccountKind,
+    name: &str,
+) -> Result<(), FinanceError> {
+    let account = NewAccount {
+        id: id.to_owned(),
+        currency: currency.to_owned(),
+        kind,
+        name: Some(name.to_owned()),
+        debits_must_not_exceed_credits: false,
+        credits_must_not_exceed_debits: false,
+    };
+    ensure(conn, tenant, &account).await
 }
 
 fn insert(tenant: &str, a: &NewAccount) -> crate::store::writer::WriteQuery {
@@ -207,10 +223,7 @@ pub(super) async fn lock_accounts(
         ""
     };
     for chunk in ids.chunks(500) {
-        let list = (0..chunk.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = super::sql::list(2, chunk.len());
         let sql = format!(
             "SELECT id, currency, debits_must_not_exceed_credits, credits_must_not_exceed_debits, \
              debits_pending, debits_posted, credits_pending, credits_posted FROM fin_accounts \
@@ -245,13 +258,7 @@ pub(super) async fn write_counters(
     changed: &[(&String, &Counters)],
 ) -> Result<(), FinanceError> {
     for chunk in changed.chunks(200) {
-        let values = (0..chunk.len())
-            .map(|r| {
-                let b = r * 5 + 1;
-                format!("(${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = super::sql::rows(chunk.len(), 5);
         let t = chunk.len() * 5 + 1;
         let sql = format!(
             "UPDATE fin_accounts SET debits_pending = v.column2, debits_posted = v.column3, \

@@ -6,7 +6,7 @@
 use super::error::{FinanceError, TransferError};
 use super::post::post_on;
 use super::rates::{Converted, Rate};
-use super::{AccountKind, FinanceService, NewAccount, TransferKind, TransferRequest, accounts};
+use super::{AccountKind, FinanceService, TransferKind, TransferRequest, accounts};
 use crate::fields::FieldError;
 use crate::store::{StoreError, now_millis, rfc3339_millis};
 use serde::Serialize;
@@ -117,15 +117,7 @@ impl FinanceService {
             .transact(move |conn| {
                 Box::pin(async move {
                     for cur in [&c.currency, &c.converted_currency] {
-                        let a = NewAccount {
-                            id: format!("fx.exchange:{cur}"),
-                            currency: cur.clone(),
-                            kind: AccountKind::Equity,
-                            name: Some(format!("Currency exchange position in {cur}")),
-                            debits_must_not_exceed_credits: false,
-                            credits_must_not_exceed_debits: false,
-                        };
-                        accounts::ensure(conn, &t, &a).await?;
+                        accounts::ensure_plain(conn, &t, &format!("fx.exchange:{cur}"), cur, AccountKind::Equity, &format!("Currency exchange position in {cur}")).await?;
                     }
                     let leg = |id: &str, debit: String, credit: String, amount: i64, cur: &str, linked: bool| TransferRequest {
                         id: id.to_owned(),

@@ -8,7 +8,7 @@
 
 use super::error::FinanceError;
 use super::post::post_on;
-use super::{AccountKind, NewAccount, TransferKind, TransferRequest, accounts, money};
+use super::{AccountKind, TransferKind, TransferRequest, accounts, money};
 use crate::events::{Consumer, Event};
 use crate::store::{Dialect, StoreError};
 use serde_json::Value;
@@ -170,15 +170,7 @@ impl LedgerFeed {
                 format!("Owed to {carrier} for shipments"),
             ),
         ] {
-            let account = NewAccount {
-                id: id.clone(),
-                currency: currency.to_owned(),
-                kind,
-                name: Some(name),
-                debits_must_not_exceed_credits: false,
-                credits_must_not_exceed_debits: false,
-            };
-            accounts::ensure(conn, tenant, &account).await?;
+            accounts::ensure_plain(conn, tenant, id, currency, kind, &name).await?;
         }
         let request = TransferRequest {
             id: format!("wb:{number}:charge"),

@@ -6,7 +6,7 @@
 use super::error::{FinanceError, TransferError};
 use super::invoices::{self, BadRow, ChargeRow, InvoiceLine, class};
 use super::post::post_on;
-use super::{AccountKind, FinanceService, NewAccount, TransferKind, TransferRequest, accounts};
+use super::{AccountKind, FinanceService, TransferKind, TransferRequest, accounts};
 use crate::fields::FieldError;
 use crate::settings::InvoiceLayout;
 use crate::store::StoreError;
@@ -284,15 +284,7 @@ impl FinanceService {
                             format!("Owed to {carrier} for shipments"),
                         ),
                     ] {
-                        let a = NewAccount {
-                            id: account.clone(),
-                            currency: cur.clone(),
-                            kind,
-                            name: Some(name),
-                            debits_must_not_exceed_credits: false,
-                            credits_must_not_exceed_debits: false,
-                        };
-                        accounts::ensure(conn, &t, &a).await?;
+                        accounts::ensure_plain(conn, &t, account, &cur, kind, &name).await?;
                     }
                     if let Some(r) = transfer {
                         for outcome in post_on(conn, dialect, &t, vec![r]).await? {

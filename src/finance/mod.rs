@@ -21,6 +21,7 @@ mod providers;
 pub mod rates;
 pub mod reports;
 mod review;
+mod sql;
 pub mod stripe;
 mod transfers;
 mod verify;
@@ -37,6 +38,14 @@ pub use verify::{CurrencyTotals, Discrepancy};
 
 use crate::store::Db;
 use serde::Serialize;
+
+/// An account, transfer or conversion id: 1 to `max` letters, digits, `.`, `_`, `-`, `:`.
+pub fn is_id(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+}
 
 /// Which side an account's balance is read from: debit-normal (assets, expenses) or
 /// credit-normal (liabilities, equity, revenue).

@@ -5,7 +5,7 @@
 
 use super::error::FinanceError;
 use super::post::post_on;
-use super::{AccountKind, FinanceService, NewAccount, TransferKind, TransferRequest, accounts};
+use super::{AccountKind, FinanceService, TransferKind, TransferRequest, accounts};
 use crate::events::{self, NewEvent};
 use crate::store::{Dialect, StoreError, now_millis, rfc3339_millis};
 use serde::Serialize;
@@ -217,15 +217,7 @@ async fn post_event(
         ),
         (&counter, counter_kind, counter_name.to_owned()),
     ] {
-        let account = NewAccount {
-            id: id.clone(),
-            currency: cur.to_owned(),
-            kind,
-            name: Some(name),
-            debits_must_not_exceed_credits: false,
-            credits_must_not_exceed_debits: false,
-        };
-        accounts::ensure(conn, tenant, &account).await?;
+        accounts::ensure_plain(conn, tenant, id, cur, kind, &name).await?;
     }
     let (debit, credit) = if e.kind == PaymentKind::Captured {
         (&cash, &counter)
@@ -263,15 +255,15 @@ async fn post_event(
     }
     if e.kind == PaymentKind::Captured && !e.fees.is_empty() {
         let fees = format!("fees.{provider}:{cur}");
-        let account = NewAccount {
-            id: fees.clone(),
-            currency: cur.to_owned(),
-            kind: AccountKind::Expense,
-            name: Some(format!("Fees taken by {provider}")),
-            debits_must_not_exceed_credits: false,
-            credits_must_not_exceed_debits: false,
-        };
-        accounts::ensure(conn, tenant, &account).await?;
+        accounts::ensure_plain(
+            conn,
+            tenant,
+            &fees,
+            cur,
+            AccountKind::Expense,
+            &format!("Fees taken by {provider}"),
+        )
+        .await?;
         let requests = e
             .fees
             .iter()

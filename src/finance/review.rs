@@ -5,7 +5,7 @@ use super::FinanceService;
 use super::error::{FinanceError, TransferError};
 use super::payments::{COLUMNS, Payment, event_types, from_row};
 use super::post::post_on;
-use super::{AccountKind, NewAccount, TransferKind, TransferRequest, accounts};
+use super::{AccountKind, TransferKind, TransferRequest, accounts};
 use crate::events::{self, NewEvent};
 use serde_json::json;
 use sqlx::Row;
@@ -71,15 +71,8 @@ impl FinanceService {
                         format!("suspense.unmatched_payments:{cur}"),
                         format!("revenue.sales:{cur}"),
                     );
-                    let account = NewAccount {
-                        id: sales.clone(),
-                        currency: cur.clone(),
-                        kind: AccountKind::Revenue,
-                        name: Some("Sales".into()),
-                        debits_must_not_exceed_credits: false,
-                        credits_must_not_exceed_debits: false,
-                    };
-                    accounts::ensure(conn, &t, &account).await?;
+                    accounts::ensure_plain(conn, &t, &sales, &cur, AccountKind::Revenue, "Sales")
+                        .await?;
                     let request = TransferRequest {
                         id: format!("{p}:{e}:matched"),
                         debit_account: Some(suspense),
