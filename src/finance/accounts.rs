@@ -223,7 +223,7 @@ pub(super) async fn lock_accounts(
         ""
     };
     for chunk in ids.chunks(500) {
-        let list = super::sql::list(2, chunk.len());
+        let list = crate::store::sql::list(2, chunk.len());
         let sql = format!(
             "SELECT id, currency, debits_must_not_exceed_credits, credits_must_not_exceed_debits, \
              debits_pending, debits_posted, credits_pending, credits_posted FROM fin_accounts \
@@ -258,7 +258,7 @@ pub(super) async fn write_counters(
     changed: &[(&String, &Counters)],
 ) -> Result<(), FinanceError> {
     for chunk in changed.chunks(200) {
-        let values = super::sql::rows(chunk.len(), 5);
+        let values = crate::store::sql::rows(chunk.len(), 5);
         let t = chunk.len() * 5 + 1;
         let sql = format!(
             "UPDATE fin_accounts SET debits_pending = v.column2, debits_posted = v.column3, \

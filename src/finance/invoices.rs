@@ -318,7 +318,7 @@ impl FinanceService {
         let mut known = HashMap::new();
         let mut before = HashSet::new();
         for chunk in tracking.chunks(500) {
-            let list = super::sql::list(2, chunk.len());
+            let list = crate::store::sql::list(2, chunk.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT tracking_number, waybill_number, quoted_amount, quoted_currency, \
                  declared_weight_grams, state FROM fin_shipments WHERE tenant_id = $1 \
@@ -392,7 +392,7 @@ pub(super) async fn store(
     }
     const FIELDS: usize = 15;
     for chunk in lines.chunks(100) {
-        let values = super::sql::rows(chunk.len(), FIELDS);
+        let values = crate::store::sql::rows(chunk.len(), FIELDS);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO fin_invoice_lines (tenant_id, invoice_id, line, tracking_number, \
              waybill_number, billed, quoted, currency, billed_weight_grams, declared_weight_grams, \

@@ -21,7 +21,6 @@ mod providers;
 pub mod rates;
 pub mod reports;
 mod review;
-mod sql;
 pub mod stripe;
 mod transfers;
 mod verify;

@@ -55,7 +55,7 @@ pub(super) async fn load(
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(500) {
-        let list = super::sql::list(2, chunk.len());
+        let list = crate::store::sql::list(2, chunk.len());
         let sql =
             format!("SELECT {COLUMNS} FROM fin_transfers WHERE tenant_id = $1 AND id IN ({list})");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant);
@@ -81,7 +81,7 @@ pub(super) async fn insert(
     let mut inserted = 0;
     const FIELDS: usize = 15;
     for chunk in new.chunks(200) {
-        let rows = super::sql::rows(chunk.len(), FIELDS);
+        let rows = crate::store::sql::rows(chunk.len(), FIELDS);
         let sql = format!(
             "INSERT INTO fin_transfers (tenant_id, id, debit_account, credit_account, amount, \
              currency, code, kind, pending_id, state, expires_at_ms, linked, reference, \

@@ -1,25 +1,24 @@
 //! Allocations: reserve stock for an order by the allocation rule, then commit it (the waybill
 //! is created) or release it (cancelled, or expired).
 
+use super::batch::{Batcher, Placed, Request};
 use super::catalog::{check_code, check_country};
 use super::error::invalid;
-use super::event_types::ALLOCATION_CREATED;
-use super::movements::{Change, apply};
-use super::plan::{Candidate, plan};
+use super::reserve::Claim;
 use super::{
     Allocation, AllocationRequest, AllocationState, Area, InventoryError, InventoryService, Item,
-    MovementKind, Reservation, WarehousePlan,
+    Reservation, WarehousePlan,
 };
 use crate::events::{self, NewEvent};
 use crate::fields::FieldError;
 use crate::geo::PostcodeRange;
-use crate::store::{Dialect, now_millis, rfc3339_millis};
+use crate::store::{Dialect, StoreError, now_millis, rfc3339_millis};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// How near a warehouse is to a destination: 3 serves its postcode, 2 its state, 1 its country.
-fn nearness(
+pub(super) fn nearness(
     serves: &[Area],
     own_country: &str,
     country: &str,
@@ -98,184 +97,87 @@ impl InventoryService {
         if !unmapped.is_empty() {
             return Err(InventoryError::UnmappedIdentifier(unmapped));
         }
-        self.known_skus(tenant, &skus).await?;
         let expires_at = req
             .expires_in
             .or(self.default_expiry)
             .map(|d| now_millis() + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4));
-        let candidates: Vec<Candidate> = self
-            .warehouses(tenant)
-            .await?
-            .into_iter()
-            .map(|w| Candidate {
-                nearness: nearness(
-                    &w.serves,
-                    &w.country,
-                    &req.country,
-                    req.state.as_deref(),
-                    req.postal_code.as_deref(),
-                ),
-                code: w.code,
-                priority: w.priority,
-            })
-            .collect();
         let lines: Vec<(String, i64)> = wanted.into_iter().collect();
         let request = serde_json::json!({
             "lines": lines.iter().map(|(s, q)| serde_json::json!({"sku": s, "quantity": q})).collect::<Vec<_>>(),
             "destination": {"country": req.country, "state": req.state, "postalCode": req.postal_code},
         });
         let fingerprint = hex::encode(Sha256::digest(request.to_string().as_bytes()));
-        let (tenant, dialect, id) = (tenant.to_owned(), self.db.dialect, req.allocation_id);
-        let created_at = now_millis();
-        self.db
-            .transact(move |conn| {
-                Box::pin(async move {
-                    let claimed = sqlx::query(
-                        "INSERT INTO inv_allocations (tenant_id, id, fingerprint, state, plan, \
-                         expires_at_ms, created_at_ms) VALUES ($1, $2, $3, 'active', $4, $5, $6) \
-                         ON CONFLICT (tenant_id, id) DO NOTHING",
-                    )
-                    .bind(&tenant)
-                    .bind(&id)
-                    .bind(&fingerprint)
-                    .bind(request.to_string())
-                    .bind(expires_at)
-                    .bind(created_at)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    if claimed == 0 {
-                        let first: String = sqlx::query(
-                            "SELECT fingerprint FROM inv_allocations WHERE tenant_id = $1 AND id = $2",
-                        )
-                        .bind(&tenant)
-                        .bind(&id)
-                        .fetch_one(&mut *conn)
-                        .await?
-                        .get(0);
-                        if first != fingerprint {
-                            return Err(InventoryError::IdConflict(format!(
-                                "allocationId `{id}` was used with other lines or destination"
-                            )));
-                        }
-                        return Ok((load(conn, &tenant, &id).await?, false));
+        let id = req.allocation_id;
+        let request = Request {
+            claim: Claim {
+                tenant: tenant.to_owned(),
+                id: id.clone(),
+                fingerprint: fingerprint.clone(),
+                plan: request.to_string(),
+                expires_at,
+                created_at: now_millis(),
+            },
+            lines,
+            fields: skus,
+            destination: (req.country, req.state, req.postal_code),
+        };
+        // A claim taken back (its allocation refused) between our batch and the read of it is
+        // claimed afresh.
+        for _ in 0..3 {
+            match self.batcher().place(request.clone()).await? {
+                Placed::New(allocation) => return Ok((allocation, true)),
+                Placed::Claimed => {
+                    if let Some(first) = self.repeat(tenant, &id, &fingerprint).await? {
+                        return Ok((first, false));
                     }
-                    let mut available = HashMap::new();
-                    for (sku, _) in &lines {
-                        for (warehouse, free) in lock_sku(conn, dialect, &tenant, sku).await? {
-                            available.insert((sku.clone(), warehouse), free);
-                        }
-                    }
-                    let chosen = plan(&lines, &candidates, &available).map_err(|short| {
-                        InventoryError::InsufficientStock(
-                            short
-                                .into_iter()
-                                .map(|(sku, asked, have)| {
-                                    FieldError::new(
-                                        format!("lines[sku={sku}].quantity"),
-                                        format!("{asked} asked, {have} available in all warehouses"),
-                                    )
-                                })
-                                .collect(),
-                        )
-                    })?;
-                    let now = now_millis();
-                    let mut warehouses = Vec::with_capacity(chosen.len());
-                    for (warehouse, take) in &chosen {
-                        let mut reserved = Vec::with_capacity(take.len());
-                        for (sku, qty) in take {
-                            let rid = format!("res_{}", uuid::Uuid::now_v7().simple());
-                            sqlx::query(
-                                "INSERT INTO inv_reservations (id, tenant_id, allocation_id, sku, \
-                                 warehouse, quantity, state, created_at_ms) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
-                            )
-                            .bind(&rid)
-                            .bind(&tenant)
-                            .bind(&id)
-                            .bind(sku)
-                            .bind(warehouse)
-                            .bind(qty)
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
-                            apply(
-                                conn,
-                                Change {
-                                    tenant: &tenant,
-                                    sku,
-                                    warehouse,
-                                    kind: MovementKind::Reserve,
-                                    on_hand: 0,
-                                    reserved: *qty,
-                                    reservation_id: Some(&rid),
-                                    reason: None,
-                                    request_id: None,
-                                },
-                            )
-                            .await?;
-                            reserved.push(Reservation {
-                                reservation_id: rid,
-                                sku: sku.clone(),
-                                quantity: *qty,
-                                state: "ACTIVE".into(),
-                            });
-                        }
-                        reserved.sort_by(|a, b| (&a.sku, &a.reservation_id).cmp(&(&b.sku, &b.reservation_id)));
-                        warehouses.push(WarehousePlan {
-                            warehouse: warehouse.clone(),
-                            lines: reserved,
-                        });
-                    }
-                    // As `load` reads it back: by warehouse, then SKU.
-                    warehouses.sort_by(|a, b| a.warehouse.cmp(&b.warehouse));
-                    let allocation = Allocation {
-                        allocation_id: id.clone(),
-                        state: AllocationState::Active,
-                        warehouses,
-                        expires_at: expires_at.map(rfc3339_millis),
-                        reason: None,
-                        created_at: rfc3339_millis(created_at),
-                    };
-                    publish(conn, &tenant, ALLOCATION_CREATED, &allocation).await?;
-                    Ok((allocation, true))
-                })
-            })
-            .await
+                }
+            }
+        }
+        Err(InventoryError::Store(StoreError::decode(format!(
+            "allocationId `{id}` kept being claimed and released; try again"
+        ))))
+    }
+
+    /// The allocation a repeated id answers with (`None`: no longer claimed); refused when the
+    /// id was used with other lines or destination.
+    async fn repeat(
+        &self,
+        tenant: &str,
+        id: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Allocation>, InventoryError> {
+        let mut conn = self.db.pool.acquire().await?;
+        let first: Option<String> =
+            sqlx::query("SELECT fingerprint FROM inv_allocations WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.get(0));
+        match first {
+            None => Ok(None),
+            Some(first) if first != fingerprint => Err(InventoryError::IdConflict(format!(
+                "allocationId `{id}` was used with other lines or destination"
+            ))),
+            Some(_) => Ok(Some(load(&mut conn, tenant, id).await?)),
+        }
+    }
+
+    fn batcher(&self) -> &Batcher {
+        self.batcher.get_or_init(|| {
+            // SQLite has one writer: one batch at a time fills it; PostgreSQL takes several.
+            let workers = match self.db.dialect {
+                Dialect::Sqlite => 1,
+                Dialect::Postgres => 4,
+            };
+            Batcher::spawn(self.db.clone(), workers)
+        })
     }
 
     pub async fn allocation(&self, tenant: &str, id: &str) -> Result<Allocation, InventoryError> {
         let mut conn = self.db.pool.acquire().await?;
         load(&mut conn, tenant, id).await
     }
-}
-
-/// Locks a SKU's stock rows in warehouse order (PostgreSQL: every allocation locks in the same
-/// order, so two cannot deadlock) and reads what each can give.
-async fn lock_sku(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    tenant: &str,
-    sku: &str,
-) -> Result<Vec<(String, i64)>, InventoryError> {
-    let sql = match dialect {
-        Dialect::Postgres => {
-            "SELECT warehouse, on_hand - reserved - safety FROM inv_stock \
-             WHERE tenant_id = $1 AND sku = $2 ORDER BY warehouse FOR UPDATE"
-        }
-        Dialect::Sqlite => {
-            "SELECT warehouse, on_hand - reserved - safety FROM inv_stock \
-             WHERE tenant_id = $1 AND sku = $2 ORDER BY warehouse"
-        }
-    };
-    Ok(sqlx::query(sql)
-        .bind(tenant)
-        .bind(sku)
-        .fetch_all(conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect())
 }
 
 pub(super) async fn publish(

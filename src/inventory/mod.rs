@@ -9,11 +9,13 @@
 
 mod allocate;
 pub mod ats;
+mod batch;
 mod catalog;
 pub mod channels;
 mod error;
 mod movements;
 pub mod plan;
+mod reserve;
 mod settle;
 mod verify;
 
@@ -23,6 +25,7 @@ pub use error::InventoryError;
 
 use crate::store::Db;
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Event types inventory publishes (and tenants may subscribe webhooks to).
@@ -272,6 +275,8 @@ pub struct InventoryService {
     default_expiry: Option<Duration>,
     /// Whether channel URLs may be on loopback or private networks (tests, closed networks).
     allow_private_channels: bool,
+    /// Places allocations in batches; started with the first one.
+    batcher: Arc<OnceLock<batch::Batcher>>,
 }
 
 impl InventoryService {
@@ -280,6 +285,7 @@ impl InventoryService {
             db,
             default_expiry,
             allow_private_channels: false,
+            batcher: Arc::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod outbox;
 mod receipts;
+pub mod sql;
 pub mod tenants;
 pub mod tracking;
 pub mod unresolved;

@@ -2,6 +2,7 @@
 //! input, the race for the last units, and the events every change writes.
 
 mod allocations;
+mod batches;
 mod channels;
 mod events;
 mod race;
