@@ -81,6 +81,37 @@ pub async fn append(conn: &mut AnyConnection, event: NewEvent) -> Result<String,
     Ok(id)
 }
 
+/// Appends `events` in order with one statement per 1,000 (same as [`append`] for each).
+pub async fn append_many(
+    conn: &mut AnyConnection,
+    events: Vec<NewEvent>,
+) -> Result<(), StoreError> {
+    let now = crate::store::now_millis();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<NewEvent> = events.by_ref().take(1000).collect();
+        let sql = format!(
+            "INSERT INTO events (event_id, tenant_id, event_type, aggregate, payload, \
+             created_at_ms) VALUES {}",
+            crate::store::sql::rows(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            let id = new_id();
+            let body = envelope(&id, event.event_type, now, event.payload);
+            query = query
+                .bind(id)
+                .bind(event.tenant_id)
+                .bind(event.event_type)
+                .bind(event.aggregate)
+                .bind(body)
+                .bind(now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// A new event id (`evt_…`, time-ordered).
 pub fn new_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())

@@ -10,7 +10,7 @@ use crate::store::{Dialect, now_millis};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -102,9 +102,9 @@ impl OrdersService {
                 {
                     answers.push(Some(k.answer(&order, Outcome::Stale)));
                 }
-                _ => {
+                known_order => {
                     answers.push(None);
-                    writes.push((i, order));
+                    writes.push((i, order, known_order.is_none()));
                 }
             }
         }
@@ -118,8 +118,24 @@ impl OrdersService {
             .db
             .transact(move |conn| {
                 Box::pin(async move {
-                    let mut out = Vec::with_capacity(writes.len());
-                    for (i, order) in writes {
+                    // Orders not stored when read are created together (a key twice in the
+                    // request: its first copy); the rest, and any created meanwhile, one by one
+                    // after them, in the request's order.
+                    let mut seen = HashSet::new();
+                    let (fresh, mut rest): (Vec<_>, Vec<_>) =
+                        writes.into_iter().partition(|(_, o, new)| {
+                            *new && seen.insert((
+                                o.channel.clone(),
+                                o.shop.clone(),
+                                o.external_id.clone(),
+                            ))
+                        });
+                    let fresh = fresh.into_iter().map(|(i, o, _)| (i, o)).collect();
+                    let (mut out, taken) =
+                        super::ingest_many::create_many(conn, &tenant, fresh, window).await?;
+                    rest.extend(taken.into_iter().map(|(i, o)| (i, o, false)));
+                    rest.sort_by_key(|(i, ..)| *i);
+                    for (i, order, _) in rest {
                         out.push((i, upsert(conn, dialect, &tenant, order, window).await?));
                     }
                     Ok::<_, OrderError>(out)

@@ -10,6 +10,7 @@ pub mod connectors;
 mod error;
 pub mod gateway;
 mod ingest;
+mod ingest_many;
 mod input;
 pub mod payments;
 pub mod picklist;

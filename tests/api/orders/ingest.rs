@@ -173,6 +173,45 @@ async fn look_alike_orders_across_channels_are_held_for_review(backend: Backend)
         detail.body["order"]["duplicateOf"],
         first.body["order"]["orderId"]
     );
+
+    // In one batch: a new order, its look-alike from another shop, a newer copy of the first.
+    let mut a = order("PO-9", "PB-10K", 5);
+    a["buyer"]["email"] = json!("grace@example.com");
+    a["total"] = json!("49.50");
+    let mut b = a.clone();
+    b["channel"] = json!("shopify");
+    b["shop"] = json!("acme.myshopify.com");
+    b["externalId"] = json!("2002");
+    let mut newer = a.clone();
+    newer["updatedAt"] = json!("2026-12-01T12:00:00Z");
+    newer["lines"][0]["quantity"] = json!(6);
+    let r = ingest(&app, &json!({"orders": [a, b, newer]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let results = &r.body["results"];
+    let outcomes: Vec<(&str, &str, i64)> = (0..3)
+        .map(|i| {
+            let o = &results[i];
+            (
+                o["outcome"].as_str().unwrap(),
+                o["state"].as_str().unwrap(),
+                o["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("created", "received", 1),
+            ("created", "on_hold", 1),
+            ("updated", "received", 2)
+        ],
+        "{}",
+        r.body
+    );
+    assert_eq!(results[0]["orderId"], results[2]["orderId"]);
+    let held = get_order(&app, results[1]["orderId"].as_str().unwrap()).await;
+    assert_eq!(held.body["order"]["duplicateOf"], results[0]["orderId"]);
+
     // Released by a person, it goes on (and is not flagged again).
     let r = act(&app, &id, json!({"action": "release"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
