@@ -86,28 +86,32 @@ pub async fn append_many(
     conn: &mut AnyConnection,
     events: Vec<NewEvent>,
 ) -> Result<(), StoreError> {
+    use crate::store::sql::{self, Arg};
     let now = crate::store::now_millis();
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
         let chunk: Vec<NewEvent> = events.by_ref().take(1000).collect();
-        let sql = format!(
+        let query = format!(
             "INSERT INTO events (event_id, tenant_id, event_type, aggregate, payload, \
              created_at_ms) VALUES {}",
-            crate::store::sql::rows(chunk.len(), 6)
+            sql::rows(chunk.len(), 6)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut args = Vec::with_capacity(chunk.len() * 6);
         for event in chunk {
             let id = new_id();
             let body = envelope(&id, event.event_type, now, event.payload);
-            query = query
-                .bind(id)
-                .bind(event.tenant_id)
-                .bind(event.event_type)
-                .bind(event.aggregate)
-                .bind(body)
-                .bind(now);
+            args.extend([
+                Arg::Text(id),
+                Arg::Text(event.tenant_id),
+                Arg::Text(event.event_type.into()),
+                Arg::Text(event.aggregate),
+                Arg::Text(body),
+                Arg::Int(now),
+            ]);
         }
-        query.execute(&mut *conn).await?;
+        sql::statement(sql::dialect_of(conn), &query, args)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

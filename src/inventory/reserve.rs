@@ -8,7 +8,7 @@
 
 use super::Area;
 use crate::store::Dialect;
-use crate::store::sql::{Arg, bind_all, list, rows_at};
+use crate::store::sql::{Arg, dialect_of, list, rows_at, statement};
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, HashSet};
 
@@ -46,7 +46,7 @@ pub(super) async fn claim(
          created_at_ms) VALUES {} ON CONFLICT (tenant_id, id) DO NOTHING RETURNING tenant_id, id",
         rows_at(1, claims.len(), 7)
     );
-    Ok(bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+    Ok(statement(dialect_of(conn), &sql, args)
         .fetch_all(conn)
         .await?
         .into_iter()
@@ -98,7 +98,7 @@ pub(super) async fn read_stock(
          WHERE {} ORDER BY st.tenant_id, st.sku, st.warehouse{lock}",
         wheres.join(" OR ")
     );
-    Ok(bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+    Ok(statement(dialect, &sql, args)
         .fetch_all(conn)
         .await?
         .into_iter()
@@ -263,9 +263,7 @@ pub(super) async fn write(
                 "SELECT CAST(0 AS BIGINT)"
             };
             let sql = format!("WITH {} {counted}", parts.join(", "));
-            let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .fetch_one(&mut *conn)
-                .await?;
+            let row = statement(dialect, &sql, args).fetch_one(&mut *conn).await?;
             usize::try_from(row.get::<i64, _>(0)).unwrap_or(0)
         }
         Dialect::Sqlite => {
@@ -288,12 +286,9 @@ pub(super) async fn write(
                     p + 1
                 )
             }));
-            let done = bind_all(
-                sqlx::query(sqlx::AssertSqlSafe(statements.join("; "))),
-                args,
-            )
-            .execute(&mut *conn)
-            .await?;
+            let done = statement(dialect, &statements.join("; "), args)
+                .execute(&mut *conn)
+                .await?;
             // Every statement's rows: the counters are the ones that can fall short.
             usize::try_from(done.rows_affected())
                 .unwrap_or(0)

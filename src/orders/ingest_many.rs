@@ -9,7 +9,7 @@ use super::input::millis;
 use super::{HoldReason, OrderError, OrderInput, aggregate};
 use crate::events::{self, NewEvent};
 use crate::store::now_millis;
-use crate::store::sql::{Arg, bind_all, rows_at};
+use crate::store::sql::{Arg, dialect_of, rows_at, statement};
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
@@ -103,7 +103,7 @@ pub(super) async fn create_many(
              source_updated_at_ms, received_at_ms) VALUES {}",
             rows_at(1, written.len(), 7)
         );
-        bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+        statement(dialect_of(conn), &sql, args)
             .execute(&mut *conn)
             .await?;
         let mut published = Vec::with_capacity(written.len());
@@ -183,7 +183,7 @@ async fn look_alikes(
          FROM (VALUES {}) AS v",
         rows_at(2, fresh.len(), 6)
     );
-    for row in bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+    for row in statement(dialect_of(conn), &sql, args)
         .fetch_all(&mut *conn)
         .await?
     {
@@ -237,7 +237,7 @@ async fn insert_orders(
          ON CONFLICT (tenant_id, channel, shop, external_id) DO NOTHING RETURNING id",
         rows_at(1, fresh.len(), 20)
     );
-    Ok(bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+    Ok(statement(dialect_of(conn), &sql, args)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()

@@ -30,49 +30,37 @@ struct Due {
 impl OrdersService {
     pub(super) async fn send_due(&self) -> Result<usize, OrderError> {
         let now = now_millis();
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, next_attempt_at_ms, warehouse, channel, lines, consignee, \
-             parcels, attempts FROM ord_shipments \
-             WHERE next_attempt_at_ms <= $1 AND state IN ('open', 'pending') \
-             ORDER BY next_attempt_at_ms LIMIT $2",
-        )
-        .bind(now)
-        .bind(i64::from(self.settings.batch))
-        .fetch_all(&self.db.pool)
-        .await?;
-        let mut due = Vec::new();
-        for row in rows {
-            let id: String = row.get(0);
-            let at: i64 = row.get(2);
-            let claimed = self
-                .db
-                .write(
-                    sqlx::query(
-                        "UPDATE ord_shipments SET state = 'pending', next_attempt_at_ms = $1, \
-                         attempts = attempts + 1 WHERE id = $2 AND next_attempt_at_ms = $3 \
-                         AND state IN ('open', 'pending')",
-                    )
-                    .bind(now + CLAIM_MS)
-                    .bind(id.clone())
-                    .bind(at),
+        // Claimed in one statement, as orders are for planning.
+        let rows = self
+            .db
+            .write_fetch_all(
+                sqlx::query(
+                    "UPDATE ord_shipments SET state = 'pending', next_attempt_at_ms = $1, \
+                     attempts = attempts + 1 WHERE id IN (SELECT id FROM ord_shipments \
+                     WHERE next_attempt_at_ms <= $2 AND state IN ('open', 'pending') \
+                     ORDER BY next_attempt_at_ms LIMIT $3) AND next_attempt_at_ms <= $2 \
+                     AND state IN ('open', 'pending') RETURNING id, tenant_id, warehouse, \
+                     channel, lines, consignee, parcels, attempts",
                 )
-                .await?
-                .rows_affected();
-            if claimed == 0 {
-                continue;
-            }
+                .bind(now + CLAIM_MS)
+                .bind(now)
+                .bind(i64::from(self.settings.batch)),
+            )
+            .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for row in rows {
             let (lines, consignee, parcels): (String, String, String) =
-                (row.get(5), row.get(6), row.get(7));
+                (row.get(4), row.get(5), row.get(6));
             let parcels: Value = serde_json::from_str(&parcels).unwrap_or(Value::Null);
             due.push(Due {
-                id,
+                id: row.get(0),
                 tenant: row.get(1),
-                warehouse: row.get(3),
-                channel: row.get(4),
+                warehouse: row.get(2),
+                channel: row.get(3),
                 lines: serde_json::from_str(&lines).unwrap_or_default(),
                 consignee: serde_json::from_str(&consignee).unwrap_or_default(),
                 max_parcel: parcels["maxParcelGrams"].as_u64(),
-                attempts: row.get::<i64, _>(8) + 1,
+                attempts: row.get(7),
             });
         }
         let n = due.len();

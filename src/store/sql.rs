@@ -1,4 +1,7 @@
-//! Multi-row statements: placeholder lists (sqlx binds by position) and the values bound to them.
+//! Multi-row statements: placeholder lists (sqlx binds by position), the values bound to them,
+//! and the statement itself in the form each database binds quickly.
+
+use super::Dialect;
 
 /// `$first, $first+1, …` — `n` placeholders for an `IN (…)` list.
 pub fn list(first: usize, n: usize) -> String {
@@ -46,6 +49,59 @@ pub fn bind_all<'q>(
     query
 }
 
+/// The statement `sql` (placeholders `$1…`) with `args` bound, in the form `dialect` binds
+/// quickly: SQLite finds a numbered parameter's name by a linear search, so binding thousands
+/// of `$N` takes time quadratic in their number; there the placeholders become anonymous `?`
+/// in the order of the text, the values reordered (and repeated) to match.
+pub fn statement(
+    dialect: Dialect,
+    sql: &str,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    match dialect {
+        Dialect::Postgres => bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())), args),
+        Dialect::Sqlite => {
+            let (sql, args) = anonymous(sql, &args);
+            bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+        }
+    }
+}
+
+/// The dialect of a connection.
+pub fn dialect_of(conn: &sqlx::AnyConnection) -> Dialect {
+    match conn.backend_name() {
+        "SQLite" => Dialect::Sqlite,
+        _ => Dialect::Postgres,
+    }
+}
+
+/// `sql` with each `$N` (naming one of `args`) as `?`, and the values in the text's order.
+fn anonymous(sql: &str, args: &[Arg]) -> (String, Vec<Arg>) {
+    let mut text = String::with_capacity(sql.len());
+    let mut ordered = Vec::with_capacity(args.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        text.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        let named = tail[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| args.get(i));
+        match named {
+            Some(arg) => {
+                text.push('?');
+                ordered.push(arg.clone());
+            }
+            None => text.push_str(&rest[at..=at + digits]),
+        }
+        rest = &tail[digits..];
+    }
+    text.push_str(rest);
+    (text, ordered)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -53,5 +109,17 @@ mod tests {
         assert_eq!(super::list(2, 3), "$2, $3, $4");
         assert_eq!(super::rows(2, 2), "($1, $2), ($3, $4)");
         assert_eq!(super::rows_at(11, 2, 2), "($11, $12), ($13, $14)");
+    }
+
+    #[test]
+    fn sqlite_placeholders_follow_the_text() {
+        use super::Arg::{Int, Text};
+        let (sql, args) = super::anonymous(
+            "UPDATE t SET a = $2 WHERE b = $1 AND c = $2 AND d = '$x'",
+            &[Int(1), Text("two".into())],
+        );
+        assert_eq!(sql, "UPDATE t SET a = ? WHERE b = ? AND c = ? AND d = '$x'");
+        let shown: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(shown, [r#"Text("two")"#, "Int(1)", r#"Text("two")"#]);
     }
 }

@@ -106,11 +106,20 @@ pub async fn act(app: &TestApp, id: &str, body: Value) -> Reply {
 
 /// Runs the background work until the order is in `state`.
 pub async fn until_state(app: &TestApp, id: &str, state: &str) -> Value {
-    app.wait_for(&format!("order {id} to be {state}"), 30, || async {
+    let seen = std::sync::Mutex::new(Value::Null);
+    let what = format!("order {id} to be {state}");
+    let wait = app.wait_for(&what, 3600, || async {
         let r = get_order(app, id).await;
+        *seen.lock().unwrap() = r.body.clone();
         (r.body["order"]["state"] == state).then_some(r.body)
-    })
-    .await
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(30), wait).await {
+        Ok(body) => body,
+        Err(_) => panic!(
+            "timed out after 30 s waiting for order {id} to be {state}; last seen: {}",
+            seen.lock().unwrap()
+        ),
+    }
 }
 
 pub async fn on_hand(app: &TestApp, sku: &str, warehouse: &str) -> i64 {
