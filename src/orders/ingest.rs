@@ -6,6 +6,7 @@ use super::event_types::{HELD, RECEIVED, UPDATED};
 use super::input::millis;
 use super::{HoldReason, OrderError, OrderInput, OrdersService, aggregate};
 use crate::events::{self, NewEvent};
+use crate::store::sql::Arg;
 use crate::store::{Dialect, now_millis};
 use serde::Serialize;
 use serde_json::json;
@@ -166,22 +167,22 @@ impl OrdersService {
         for ((channel, shop), mut ids) in shops {
             ids.sort_unstable();
             ids.dedup();
-            let marks = (0..ids.len())
-                .map(|i| format!("${}", i + 4))
-                .collect::<Vec<_>>()
-                .join(", ");
+            // Joined to the ids as rows, so each is one look-up in the natural key's index (an
+            // `IN` list of bound values is compared one by one against every row of the shop
+            // on PostgreSQL).
             let sql = format!(
-                "SELECT external_id, id, version, content_hash, source_updated_at_ms, state \
-                 FROM ord_orders WHERE tenant_id = $1 AND channel = $2 AND shop = $3 \
-                 AND external_id IN ({marks})"
+                "SELECT o.external_id, o.id, o.version, o.content_hash, o.source_updated_at_ms, \
+                 o.state FROM (VALUES {}) AS v JOIN ord_orders o ON o.tenant_id = $1 \
+                 AND o.channel = $2 AND o.shop = $3 AND o.external_id = v.column1",
+                crate::store::sql::rows_at(4, ids.len(), 1)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(tenant)
-                .bind(channel)
-                .bind(shop);
-            for id in &ids {
-                query = query.bind(*id);
-            }
+            let mut args = vec![
+                Arg::Text(tenant.to_owned()),
+                Arg::Text(channel.to_owned()),
+                Arg::Text(shop.to_owned()),
+            ];
+            args.extend(ids.iter().map(|id| Arg::Text((*id).to_owned())));
+            let query = crate::store::sql::statement(self.db.dialect, &sql, args);
             for r in query.fetch_all(&self.db.pool).await? {
                 known.insert(
                     (channel.to_owned(), shop.to_owned(), r.get(0)),
