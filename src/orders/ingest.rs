@@ -167,15 +167,25 @@ impl OrdersService {
         for ((channel, shop), mut ids) in shops {
             ids.sort_unstable();
             ids.dedup();
-            // Joined to the ids as rows, so each is one look-up in the natural key's index (an
-            // `IN` list of bound values is compared one by one against every row of the shop
-            // on PostgreSQL).
-            let sql = format!(
-                "SELECT o.external_id, o.id, o.version, o.content_hash, o.source_updated_at_ms, \
-                 o.state FROM (VALUES {}) AS v JOIN ord_orders o ON o.tenant_id = $1 \
-                 AND o.channel = $2 AND o.shop = $3 AND o.external_id = v.column1",
-                crate::store::sql::rows_at(4, ids.len(), 1)
-            );
+            // One look-up in the natural key's index per id. PostgreSQL may instead filter
+            // an `IN` list against every order of the shop (after a bulk ingest its statistics
+            // still say the shop has a handful of orders), so there each id is its own
+            // look-up of the whole key.
+            let sql = match self.db.dialect {
+                Dialect::Sqlite => format!(
+                    "SELECT external_id, id, version, content_hash, source_updated_at_ms, state \
+                     FROM ord_orders WHERE tenant_id = $1 AND channel = $2 AND shop = $3 \
+                     AND external_id IN ({})",
+                    crate::store::sql::list(4, ids.len())
+                ),
+                Dialect::Postgres => format!(
+                    "SELECT o.external_id, o.id, o.version, o.content_hash, \
+                     o.source_updated_at_ms, o.state FROM (VALUES {}) AS v (external_id) \
+                     CROSS JOIN LATERAL (SELECT * FROM ord_orders WHERE tenant_id = $1 \
+                     AND channel = $2 AND shop = $3 AND external_id = v.external_id LIMIT 1) o",
+                    crate::store::sql::rows_at(4, ids.len(), 1)
+                ),
+            };
             let mut args = vec![
                 Arg::Text(tenant.to_owned()),
                 Arg::Text(channel.to_owned()),
