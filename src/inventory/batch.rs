@@ -53,12 +53,17 @@ pub(super) struct Batcher {
 }
 
 impl Batcher {
-    /// Starts `workers` workers placing batches on `db`; they end with the last handle.
-    pub fn spawn(db: Db, workers: usize) -> Self {
+    /// Starts `workers` workers placing batches on `db`, on `runtime` (else the caller's);
+    /// they end with the last handle.
+    pub fn spawn(db: Db, workers: usize, runtime: Option<&tokio::runtime::Handle>) -> Self {
         let (queue, rx) = mpsc::channel(4 * MAX_REQUESTS);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..workers.max(1) {
-            tokio::spawn(work(db.clone(), rx.clone()));
+            let worker = work(db.clone(), rx.clone());
+            match runtime {
+                Some(runtime) => drop(runtime.spawn(worker)),
+                None => drop(tokio::spawn(worker)),
+            }
         }
         Self { queue }
     }
