@@ -170,7 +170,7 @@ impl InventoryService {
                 Dialect::Sqlite => 1,
                 Dialect::Postgres => 4,
             };
-            Batcher::spawn(self.db.clone(), workers, self.runtime.as_ref())
+            Batcher::spawn(self.db.clone(), workers)
         })
     }
 

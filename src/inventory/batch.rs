@@ -53,16 +53,31 @@ pub(super) struct Batcher {
 }
 
 impl Batcher {
-    /// Starts `workers` workers placing batches on `db`, on `runtime` (else the caller's);
-    /// they end with the last handle.
-    pub fn spawn(db: Db, workers: usize, runtime: Option<&tokio::runtime::Handle>) -> Self {
+    /// Starts `workers` workers placing batches on `db`, on a thread of their own (as the
+    /// SQLite writer is): the hand-offs of every batch do not queue behind the HTTP workers' or
+    /// the background jobs' tasks, and the batcher outlives any one HTTP worker. They end with
+    /// the last handle.
+    pub fn spawn(db: Db, workers: usize) -> Self {
         let (queue, rx) = mpsc::channel(4 * MAX_REQUESTS);
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..workers.max(1) {
-            let worker = work(db.clone(), rx.clone());
-            match runtime {
-                Some(runtime) => drop(runtime.spawn(worker)),
-                None => drop(tokio::spawn(worker)),
+        let all = futures_util::future::join_all(
+            (0..workers.max(1)).map(move |_| work(db.clone(), rx.clone())),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let started = std::thread::Builder::new()
+                    .name("allocations".into())
+                    .spawn(move || runtime.block_on(all));
+                if let Err(e) = started {
+                    tracing::error!(error = %e, "cannot start the allocations thread");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no runtime for the allocations thread; sharing the caller's");
+                tokio::spawn(all);
             }
         }
         Self { queue }

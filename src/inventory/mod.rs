@@ -275,10 +275,8 @@ pub struct InventoryService {
     default_expiry: Option<Duration>,
     /// Whether channel URLs may be on loopback or private networks (tests, closed networks).
     allow_private_channels: bool,
-    /// Places allocations in batches; started with the first one, on the runtime that made
-    /// the service (not on whichever HTTP worker's runtime asks first).
+    /// Places allocations in batches; started with the first one.
     batcher: Arc<OnceLock<batch::Batcher>>,
-    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl InventoryService {
@@ -288,7 +286,6 @@ impl InventoryService {
             default_expiry,
             allow_private_channels: false,
             batcher: Arc::default(),
-            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
