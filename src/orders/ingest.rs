@@ -2,9 +2,9 @@
 //! is a no-op, a changed one (newer, different content) a new version, an older one is ignored;
 //! a new order that looks like another channel's purchase is held for review.
 
-use super::event_types::{HELD, RECEIVED, UPDATED};
+use super::event_types::UPDATED;
 use super::input::millis;
-use super::{HoldReason, OrderError, OrderInput, OrdersService, aggregate};
+use super::{OrderError, OrderInput, OrdersService, aggregate};
 use crate::events::{self, NewEvent};
 use crate::store::sql::Arg;
 use crate::store::{Dialect, now_millis};
@@ -251,8 +251,9 @@ async fn upsert(
         if let Some(found) = update(conn, lock, tenant, &order, &hash, updated, &body, now).await? {
             return Ok(found);
         }
-        let made = create(conn, tenant, &order, &hash, updated, &body, window).await?;
-        if let Some(made) = made {
+        let (made, _) =
+            super::ingest_many::create_many(conn, tenant, vec![(0, order.clone())], window).await?;
+        if let Some((_, made)) = made.into_iter().next() {
             return Ok(made);
         }
     }
@@ -363,102 +364,4 @@ async fn update(
     )
     .await?;
     Ok(Some(answer))
-}
-
-/// A new order; `None` if a concurrent ingest created it first.
-async fn create(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    order: &OrderInput,
-    hash: &str,
-    updated: Option<i64>,
-    body: &str,
-    window: i64,
-) -> Result<Option<Ingested>, OrderError> {
-    let now = now_millis();
-    let id = format!("ord_{}", uuid::Uuid::now_v7().simple());
-    let placed = order.placed_at.as_deref().and_then(millis).unwrap_or(now);
-    let purchase = order.purchase_key();
-    // The 50 nearest orders with the same key (bounded: a shop with many equal purchases
-    // does not make each new order scan them all), then one of another channel or shop.
-    let twin: Option<String> = sqlx::query(
-        "SELECT id FROM (SELECT id, channel, shop FROM ord_orders WHERE tenant_id = $1 \
-         AND purchase_key = $2 AND placed_at_ms BETWEEN $3 AND $4 \
-         ORDER BY placed_at_ms DESC LIMIT 50) near WHERE NOT (channel = $5 AND shop = $6) LIMIT 1",
-    )
-    .bind(tenant)
-    .bind(&purchase)
-    .bind(placed.saturating_sub(window))
-    .bind(placed.saturating_add(window))
-    .bind(&order.channel)
-    .bind(&order.shop)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| r.get(0));
-    let (state, reason, detail, due) = match &twin {
-        Some(other) => (
-            "on_hold",
-            Some(HoldReason::PossibleDuplicate.as_str()),
-            Some(format!("looks like the same purchase as order {other}")),
-            None,
-        ),
-        None => ("received", None, None, Some(now)),
-    };
-    let inserted = sqlx::query(
-        "INSERT INTO ord_orders (id, tenant_id, channel, shop, external_id, version, content_hash, \
-         source_updated_at_ms, state, hold_reason, hold_detail, duplicate_of, body, consignee_key, \
-         purchase_key, placed_at_ms, paid_at_ms, next_attempt_at_ms, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
-         ON CONFLICT (tenant_id, channel, shop, external_id) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(tenant)
-    .bind(&order.channel)
-    .bind(&order.shop)
-    .bind(&order.external_id)
-    .bind(hash)
-    .bind(updated)
-    .bind(state)
-    .bind(reason)
-    .bind(&detail)
-    .bind(&twin)
-    .bind(body)
-    .bind(order.consignee_key())
-    .bind(&purchase)
-    .bind(placed)
-    .bind(order.paid_at.as_deref().and_then(millis))
-    .bind(due)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Ok(None);
-    }
-    sqlx::query(
-        "INSERT INTO ord_versions (order_id, version, tenant_id, content_hash, body, \
-         source_updated_at_ms, received_at_ms) VALUES ($1, 1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(tenant)
-    .bind(hash)
-    .bind(body)
-    .bind(updated)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let summary = json!({"id": id, "channel": order.channel, "shop": order.shop,
-        "externalId": order.external_id, "orderNumber": order.order_number, "version": 1,
-        "state": state, "holdReason": reason, "holdDetail": detail});
-    order_event(conn, tenant, RECEIVED, &id, summary.clone()).await?;
-    if twin.is_some() {
-        order_event(conn, tenant, HELD, &id, summary).await?;
-    }
-    Ok(Some(Ingested {
-        order_id: id,
-        external_id: order.external_id.clone(),
-        version: 1,
-        outcome: Outcome::Created,
-        state: state.into(),
-    }))
 }
