@@ -63,23 +63,9 @@ impl Batcher {
         let all = futures_util::future::join_all(
             (0..workers.max(1)).map(move |_| work(db.clone(), rx.clone())),
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-        match runtime {
-            Ok(runtime) => {
-                let started = std::thread::Builder::new()
-                    .name("allocations".into())
-                    .spawn(move || runtime.block_on(all));
-                if let Err(e) = started {
-                    tracing::error!(error = %e, "cannot start the allocations thread");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "no runtime for the allocations thread; sharing the caller's");
-                tokio::spawn(all);
-            }
-        }
+        crate::store::writer::on_own_thread("allocations", async move {
+            all.await;
+        });
         Self { queue }
     }
 

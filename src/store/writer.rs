@@ -68,23 +68,7 @@ impl Writer {
     /// It ends when the last handle is dropped.
     pub fn spawn(pool: AnyPool) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-        match runtime {
-            Ok(runtime) => {
-                let started = std::thread::Builder::new()
-                    .name("sqlite-writer".into())
-                    .spawn(move || runtime.block_on(run(pool.clone(), rx)));
-                if let Err(e) = started {
-                    tracing::error!(error = %e, "cannot start the SQLite writer thread");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "no runtime for the SQLite writer thread; sharing the caller's");
-                tokio::spawn(run(pool, rx));
-            }
-        }
+        on_own_thread("sqlite-writer", run(pool, rx));
         Self { jobs }
     }
 
@@ -142,6 +126,31 @@ impl Writer {
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
         answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+}
+
+/// Runs `work` on a thread named `name` with a runtime of its own (else, if no runtime can be
+/// made, on the caller's): its wake-ups do not queue behind the instance's other tasks.
+pub(crate) fn on_own_thread(
+    name: &str,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => {
+            let started = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || runtime.block_on(work));
+            if let Err(e) = started {
+                tracing::error!(error = %e, thread = name, "cannot start a thread");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, thread = name, "no runtime for a thread; sharing the caller's");
+            tokio::spawn(work);
+        }
     }
 }
 
