@@ -21,3 +21,10 @@ wait_ready() {
 peak_rss() {
   awk '/^VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "n/a"
 }
+
+# rss PID: resident memory now and the peak so far, for a report line after each phase.
+rss() {
+  awk '/^VmRSS/ { now = $2 } /^VmHWM/ { peak = $2 }
+       END { printf "%.0f MB now, %.0f MB peak", now / 1024, peak / 1024 }' "/proc/$1/status" 2>/dev/null ||
+    echo "n/a"
+}

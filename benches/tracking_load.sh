@@ -42,6 +42,7 @@ wait_ready "$url"
 
 echo "shipgate tracking load: $waybills waybills x $events events, $db, $threads wrk threads, $connections connections, $duration per case, $(nproc) cores"
 "$seed" "$url" "$key" "$secret" "$waybills" "$events" "$dir/numbers.txt" 64 1 | tee "$dir/seed.txt"
+printf '%-28s %s\n' "RSS after seeding" "$(rss "$pid")"
 
 # Warm-up: fills the cache with every answer.
 wrk -t"$threads" -c"$connections" -d5s -s benches/tracking.lua "$url" -- "$key" "$dir/numbers.txt" >/dev/null
@@ -51,6 +52,7 @@ tracking() { wrk -t"$threads" -c"$connections" -d"$duration" -s benches/tracking
 
 printf '%-28s %s\n' "livez (ceiling)" "$(livez | cut -c8-)"
 printf '%-28s %s\n' "tracking, redis" "$(tracking | cut -c8-)"
+printf '%-28s %s\n' "RSS after tracking, redis" "$(rss "$pid")"
 redis-cli -p "$SERVICES_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
 sleep 1
 printf '%-28s %s\n' "livez, redis stopped" "$(livez | cut -c8-)"

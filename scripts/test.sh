@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
+. scripts/lib/broker.sh
 
 # poppler-utils and zbar-tools read labels back (pdftotext, pdftoppm, zbarimg); chromium and
 # playwright-core (npm) drive the label station page; prometheus carries promtool.
@@ -11,7 +12,10 @@ services_install docker-compose poppler-utils zbar-tools chromium prometheus cur
 if [ ! -d tests/e2e/node_modules/playwright-core ]; then
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The Kafka-protocol broker (tansu) is built from crates.io once per machine, then reused.
+broker_install
 services_start
+broker_start
 
 # docker-compose.yml cannot be started here (no Docker engine): validate it offline.
 docker-compose -f docker-compose.yml config -q

@@ -146,6 +146,44 @@ impl DbBus {
     }
 }
 
+impl DbBus {
+    /// Hands the events after `name`'s position to `send` outside any transaction (a publisher
+    /// awaiting a broker's acknowledgements), then moves the position past them if this instance
+    /// still holds the lease; how many were sent. An event is behind the position only once
+    /// `send` returned `Ok`: a crash or an error before that sends it again, never loses it.
+    pub async fn forward<F, Fut, E>(&self, name: &str, max: usize, send: F) -> Result<usize, E>
+    where
+        F: FnOnce(Vec<Event>) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: From<StoreError>,
+    {
+        let Some(position) = self.lease(name).await? else {
+            return Ok(0);
+        };
+        self.sequence().await?;
+        let events = self.read(position, max).await?;
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
+        let (to, count) = (last.seq, events.len());
+        send(events).await?;
+        self.db
+            .write(
+                sqlx::query(
+                    "UPDATE event_consumers SET position = $1, updated_at_ms = $2 \
+                     WHERE name = $3 AND lease_owner = $4 AND position = $5",
+                )
+                .bind(to)
+                .bind(now_millis())
+                .bind(name.to_owned())
+                .bind(self.owner.clone())
+                .bind(position),
+            )
+            .await?;
+        Ok(count)
+    }
+}
+
 #[async_trait::async_trait]
 impl EventBus for DbBus {
     async fn deliver(&self, consumer: &Arc<dyn Consumer>, max: usize) -> Result<usize, StoreError> {

@@ -10,6 +10,7 @@
 //! they have handled.
 
 mod db_bus;
+pub mod kafka;
 mod runner;
 
 pub use db_bus::DbBus;

@@ -29,6 +29,11 @@ impl ConsumerRunner {
         self
     }
 
+    /// How long a consumer with nothing to do rests.
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
     pub fn is_empty(&self) -> bool {
         self.consumers.is_empty()
     }

@@ -2,6 +2,7 @@
 //! are placed on a page, and where a carrier prints nothing (the sandbox, SF Express routing
 //! data) shipgate renders its own label from a layout in `label_templates/`.
 
+mod drawing;
 mod error;
 pub mod fit;
 pub mod layout;
@@ -9,6 +10,7 @@ pub mod merge;
 pub mod render;
 pub mod returns;
 
+pub use drawing::Drawing;
 pub use error::LabelError;
 
 use carriers::{Created, Label, LabelFormat, Shipment};

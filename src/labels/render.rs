@@ -68,9 +68,10 @@ const UNICODE_FONT: &[u8] = include_bytes!("../../label_templates/fonts/wqy-micr
 /// The shipped Unicode face, prepared once at start. A label embeds only the glyphs it shows.
 pub struct UnicodeFont {
     /// The face without its 28,000 glyph names (`post` version 3: a PDF never uses them), which
-    /// otherwise dominate the cost of cutting a subset: for character look-ups, and the bytes
-    /// subsets are cut from.
-    face: ParsedFont,
+    /// otherwise dominate the cost of cutting a subset: the bytes subsets are cut from, read in
+    /// place for character look-ups (a parsed copy of every glyph would hold tens of megabytes
+    /// for the life of the process).
+    lean: Vec<u8>,
 }
 
 impl UnicodeFont {
@@ -97,9 +98,11 @@ impl UnicodeFont {
         let mut builder = write_fonts::FontBuilder::new();
         builder.add_table(&post).map_err(|e| unreadable(&e))?;
         builder.copy_missing_tables(source);
-        let face = ParsedFont::from_bytes(&builder.build(), 0, &mut Vec::new())
-            .ok_or_else(|| unreadable(&"the face without glyph names does not parse"))?;
-        Ok(Self { face })
+        let lean = builder.build();
+        FontRef::new(&lean)
+            .and_then(|f| f.cmap().map(|_| ()))
+            .map_err(|e| unreadable(&e))?;
+        Ok(Self { lean })
     }
 
     /// A font of just the glyphs of `chars` (and `.notdef`): cut out of the face by `subsetter`
@@ -112,22 +115,29 @@ impl UnicodeFont {
     }
 
     fn subset_bytes(&self, chars: impl Iterator<Item = char>) -> Result<Vec<u8>, LabelError> {
+        use write_fonts::read::{FontRef, TableProvider};
         use write_fonts::types::GlyphId;
+        let unreadable = |e: write_fonts::read::ReadError| {
+            LabelError::Render(format!("reading the label font: {e}"))
+        };
+        let cmap = FontRef::new(&self.lean)
+            .and_then(|f| f.cmap())
+            .map_err(unreadable)?;
         let mut remapper = subsetter::GlyphRemapper::new();
         let mut mappings = std::collections::BTreeMap::new();
         for c in chars {
             if mappings.contains_key(&c) {
                 continue;
             }
-            if let Some(gid) = self.face.lookup_glyph_index(c as u32).filter(|g| *g != 0) {
+            let found = cmap
+                .map_codepoint(c)
+                .and_then(|g| u16::try_from(g.to_u32()).ok())
+                .filter(|g| *g != 0);
+            if let Some(gid) = found {
                 mappings.insert(c, GlyphId::new(u32::from(remapper.remap(gid))));
             }
         }
-        let lean = self
-            .face
-            .source_bytes()
-            .ok_or_else(|| LabelError::Render("the label font kept no bytes to subset".into()))?;
-        let glyphs = subsetter::subset(lean.as_slice(), 0, &remapper)
+        let glyphs = subsetter::subset(&self.lean, 0, &remapper)
             .map_err(|e| LabelError::Render(format!("subsetting the label font: {e}")))?;
         let cmap = write_fonts::tables::cmap::Cmap::from_mappings(mappings)
             .map_err(|e| LabelError::Render(format!("label font cmap: {e}")))?;

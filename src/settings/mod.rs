@@ -2,10 +2,12 @@
 //! `SHIPGATE_*` environment variables (nested keys joined by `__`). Invalid values stop start-up
 //! with a message naming the key.
 
+mod events;
 mod orders;
 mod sections;
 mod validate;
 
+pub use events::{EventSettings, KafkaSettings, SaslSettings};
 pub use orders::{OrdersSettings, ShippingRule, Sla};
 pub use sections::*;
 

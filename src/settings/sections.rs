@@ -447,21 +447,6 @@ fn default_weight_unit() -> String {
     "K".into()
 }
 
-/// The event outbox and its consumers (see `events`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventSettings {
-    /// How long an idle consumer rests before looking for new events.
-    pub poll_interval_ms: u64,
-    /// Events handed to a consumer at once (one transaction).
-    pub batch: u32,
-    /// How long an instance holds a consumer without renewing; another instance takes it over
-    /// after that.
-    pub lease_ms: u64,
-    /// How long events stay in the outbox after they were written.
-    pub retention_days: u64,
-}
-
 /// `services`: a list, or one string of names separated by commas (as an environment variable
 /// is easiest to write: `SHIPGATE_SERVICES=inventory`).
 pub fn services_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Service>, D::Error> {

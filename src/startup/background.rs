@@ -27,6 +27,8 @@ const PUSH_EVERY: Duration = Duration::from_millis(100);
 const CHANNELS_EVERY: Duration = Duration::from_secs(1);
 /// How often pending ledger transfers past their timeout are looked for.
 const EXPIRE_TRANSFERS_EVERY: Duration = Duration::from_secs(1);
+/// How long the relay rests after the broker failed.
+const RELAY_RETRY: Duration = Duration::from_secs(1);
 /// How often old deliveries and receipts are pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 
@@ -57,6 +59,8 @@ pub struct BackgroundJobs {
     pub(super) orders_every: Duration,
     /// The event consumers this instance runs.
     pub(super) consumers: crate::events::ConsumerRunner,
+    /// `None` unless this instance relays the outbox to a broker (`events.kafka`).
+    pub(super) relay: Option<crate::events::kafka::Relay>,
     pub(super) event_retention_days: u64,
 }
 
@@ -69,6 +73,8 @@ pub struct Step {
     pub expired: usize,
     /// Events handed to consumers.
     pub events: usize,
+    /// Events relayed to the broker.
+    pub relayed: usize,
     /// SKUs whose available-to-sell was settled on a channel.
     pub pushed: usize,
     /// Orders planned (allocated and given shipments, or held).
@@ -109,6 +115,18 @@ impl BackgroundJobs {
             }
         }
         step.events = self.consumers.run_once().await;
+        if let Some(relay) = &self.relay {
+            loop {
+                match relay.run_once().await {
+                    Ok(0) => break,
+                    Ok(n) => step.relayed += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "relaying events to the broker failed");
+                        break;
+                    }
+                }
+            }
+        }
         if let Some(orders) = &self.orders {
             orders.sample_promises().await;
             step.pulled = orders.pull_due().await;
@@ -141,6 +159,22 @@ impl BackgroundJobs {
             .into_iter()
             .map(AbortOnDrop)
             .collect();
+        if let Some(relay) = self.relay.clone() {
+            let (draining, idle) = (draining.clone(), self.consumers.idle());
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                while !draining.is_set() {
+                    match relay.run_once().await {
+                        // A full batch: more is waiting.
+                        Ok(n) if n == relay.batch() => continue,
+                        Ok(_) => tokio::time::sleep(idle).await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "relaying events to the broker failed");
+                            tokio::time::sleep(RELAY_RETRY).await;
+                        }
+                    }
+                }
+            })));
+        }
         if let Some(orders) = self.orders.clone() {
             let every = self.orders_every;
             tasks.push(AbortOnDrop(tokio::spawn(async move {

@@ -236,6 +236,12 @@ impl Application {
         )?;
         let bus =
             crate::events::DbBus::new(db.clone(), Duration::from_millis(settings.events.lease_ms));
+        let relay = match &settings.events.kafka {
+            Some(kafka) if kafka.relay => {
+                Some(crate::events::kafka::Relay::new(bus.clone(), kafka)?)
+            }
+            _ => None,
+        };
         let mut consumers = crate::events::ConsumerRunner::new(
             std::sync::Arc::new(bus.clone()),
             settings.events.batch as usize,
@@ -274,6 +280,7 @@ impl Application {
             finance: runs(crate::settings::Service::Finance).then(|| finance.clone()),
             orders_every: Duration::from_millis(settings.orders.process_interval_ms.max(1)),
             consumers,
+            relay,
             event_retention_days: settings.events.retention_days,
             db: db.clone(),
             draining: draining.clone(),

@@ -10,12 +10,14 @@ mod answer;
 pub mod cache;
 mod error;
 pub mod intake;
+mod packed;
 pub mod poller;
 pub mod schedule;
 
 pub use answer::{EventAnswer, hidden};
 pub use error::TrackingError;
 pub use intake::{PushConfig, PushSummary};
+pub use packed::unpack as unpack_answer;
 
 use crate::store::tracking::{PushMatch, TrackRow};
 use crate::store::{Db, StoreError};
@@ -34,8 +36,8 @@ struct Inner {
     db: Db,
     cache: Cache,
     aliases: aliases::Aliases,
-    /// Built answers by waybill id, with the tracking version they were built at.
-    built: moka::future::Cache<String, (i64, Bytes, Option<TrackingStatus>)>,
+    /// Built answers by waybill id (packed), with the tracking version they were built at.
+    built: moka::future::Cache<String, (i64, Bytes)>,
     /// Waybills by (carrier, pushed number), for pushes: ingest uses only what never changes
     /// (the id), and every answer is rebuilt from a fresh read.
     pushed_rows: moka::future::Cache<(String, String), TrackRow>,
@@ -45,7 +47,7 @@ struct Inner {
     polling_max_age_ms: Option<i64>,
 }
 
-/// Memory for built answers kept beside the cache (by body size).
+/// Memory for built answers kept beside the cache (by packed size).
 const BUILT_ANSWERS_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +84,7 @@ impl TrackingService {
                 cache,
                 aliases,
                 built: moka::future::Cache::builder()
-                    .weigher(|_, (_, body, _): &(i64, Bytes, Option<TrackingStatus>)| {
+                    .weigher(|_, (_, body): &(i64, Bytes)| {
                         u32::try_from(body.len() + 64).unwrap_or(u32::MAX)
                     })
                     .max_capacity(BUILT_ANSWERS_BYTES)
@@ -162,7 +164,10 @@ impl TrackingService {
     ) -> Result<Option<Bytes>, TrackingError> {
         let key = cache::key(tenant_id, number);
         let fill = match self.inner.cache.get(&key).await {
-            Lookup::Hit(body) => return Ok(Some(body)),
+            Lookup::Hit(stored) => match packed::unpack(stored) {
+                Some(body) => return Ok(Some(body)),
+                None => true,
+            },
             Lookup::Miss => true,
             Lookup::Unavailable => false,
         };
@@ -179,7 +184,11 @@ impl TrackingService {
         let cached = self.inner.cache.get_many(&keys).await;
         let mut out = Vec::with_capacity(numbers.len());
         for (i, number) in numbers.iter().enumerate() {
-            match cached.as_ref().and_then(|c| c[i].clone()) {
+            match cached
+                .as_ref()
+                .and_then(|c| c[i].clone())
+                .and_then(packed::unpack)
+            {
                 Some(body) => out.push(Some(body)),
                 None => out.push(
                     self.answer_uncached(tenant_id, number, cached.is_some())
@@ -201,14 +210,14 @@ impl TrackingService {
         let Some(row) = self.inner.db.track_row(tenant_id, number).await? else {
             return Ok(None);
         };
-        let (body, _) = self.build(&row).await?;
+        let built = self.build(&row).await?;
         if fill {
             self.inner
                 .cache
-                .put(&row.id, &keys(&row), row.version, &body)
+                .put(&row.id, &keys(&row), row.version, &built.packed)
                 .await;
         }
-        Ok(Some(body))
+        Ok(Some(built.body))
     }
 
     /// Stores a carrier's news about a waybill: new events (repeats are dropped by their key),
@@ -287,14 +296,14 @@ impl TrackingService {
             return Ok(None);
         };
         let (body, status) = render(&row, &stored, self.inner.polling_max_age_ms)?;
-        let body = Bytes::from(body);
+        let packed = packed::pack(&body);
         self.inner
             .built
-            .insert(row.id.clone(), (row.version, body.clone(), status))
+            .insert(row.id.clone(), (row.version, packed.clone()))
             .await;
         self.inner
             .cache
-            .put_tracked(&row.id, &keys(&row), row.version, &body)
+            .put_tracked(&row.id, &keys(&row), row.version, &packed)
             .await;
         if status.map(TrackingStatus::as_str) != row.tracking_status.as_deref() {
             self.inner
@@ -327,29 +336,35 @@ impl TrackingService {
         }
     }
 
-    /// The answer and derived status of a waybill as the database has it. Answers built before
-    /// are kept in memory under the waybill's tracking version: when the row read from the
+    /// The answer of a waybill as the database has it. Answers built before are kept in memory under the waybill's tracking version: when the row read from the
     /// database still has that version, the events are not read again (this is what serves
     /// queries at speed while Redis is away, and it can never be stale: the version comes from
     /// the database on every query).
-    async fn build(
-        &self,
-        row: &TrackRow,
-    ) -> Result<(Bytes, Option<TrackingStatus>), TrackingError> {
-        if let Some((version, body, status)) = self.inner.built.get(&row.id).await
+    async fn build(&self, row: &TrackRow) -> Result<Built, TrackingError> {
+        if let Some((version, packed)) = self.inner.built.get(&row.id).await
             && version == row.version
+            && let Some(body) = packed::unpack(packed.clone())
         {
-            return Ok((body, status));
+            return Ok(Built { body, packed });
         }
         let stored = self.inner.db.events(&row.id).await?;
-        let (body, status) = render(row, &stored, self.inner.polling_max_age_ms)?;
-        let body = Bytes::from(body);
+        let (body, _) = render(row, &stored, self.inner.polling_max_age_ms)?;
+        let packed = packed::pack(&body);
         self.inner
             .built
-            .insert(row.id.clone(), (row.version, body.clone(), status))
+            .insert(row.id.clone(), (row.version, packed.clone()))
             .await;
-        Ok((body, status))
+        Ok(Built {
+            body: Bytes::from(body),
+            packed,
+        })
     }
+}
+
+/// An answer as sent and as kept.
+struct Built {
+    body: Bytes,
+    packed: Bytes,
 }
 
 /// Every number a waybill's answer is found by.

@@ -240,19 +240,18 @@ impl WaybillService {
             let today = time::OffsetDateTime::now_utc().date().to_string();
             labeler.data(shipment, &created, channel, &today)
         });
-        // The semaphore is never closed; without a permit the label is drawn anyway.
-        let _permit = self.drawing.acquire().await.ok();
-        let made = tokio::task::spawn_blocking(move || match (carrier_label, own) {
+        let made = self
+            .drawing
+            .run(move || match (carrier_label, own) {
             (Some(label), _) => Ok(crate::labels::as_pdf(label).unwrap_or_else(|(label, e)| {
                 tracing::warn!(error = %e, "carrier label image kept as sent: not placed on a PDF page");
                 label
             })),
             (None, Some(data)) => labeler.render(&data),
             (None, None) => Err(LabelError::Render("nothing to render".into())),
-        })
-        .await
-        .map_err(|e| LabelError::Render(format!("rendering task: {e}")))
-        .and_then(|r| r);
+            })
+            .await
+            .unwrap_or_else(|| Err(LabelError::Render("the rendering task failed".into())));
         match made {
             Ok(label) => created.label = Some(label),
             Err(e) => tracing::error!(carrier, error = %e, "no label could be made"),

@@ -44,10 +44,11 @@ impl WaybillService {
         if !missing.is_empty() {
             return Err(WaybillError::NotFoundItems(missing));
         }
-        let _permit = self.drawing.acquire().await.ok();
-        let merged = tokio::task::spawn_blocking(move || crate::labels::merge::merge(&documents))
+        let merged = self
+            .drawing
+            .run(move || crate::labels::merge::merge(&documents))
             .await
-            .map_err(|e| LabelError::Merge(format!("merging task: {e}")))??;
+            .ok_or_else(|| LabelError::Merge("the merging task failed".into()))??;
         Ok(merged)
     }
 }

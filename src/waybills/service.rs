@@ -40,9 +40,8 @@ pub struct WaybillService {
     pub(super) lease: Duration,
     pub(super) carrier_timeout: Duration,
     pub(super) labeler: crate::labels::Labeler,
-    /// Labels drawn or merged at once: one per core. More would only queue on the cores, each
-    /// in its own blocking thread holding its own allocator heap (memory, not speed).
-    pub(super) drawing: Arc<tokio::sync::Semaphore>,
+    /// Where labels are drawn and merged: one thread per core.
+    pub(super) drawing: crate::labels::Drawing,
     /// When set, new waybills get their first tracking poll scheduled.
     pub(super) first_poll: Option<FirstPoll>,
     /// Per carrier: how long a lookup's "not found" after an ambiguous failure is not trusted.
@@ -101,9 +100,7 @@ impl WaybillService {
             lease,
             carrier_timeout,
             labeler,
-            drawing: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            drawing: crate::labels::Drawing::per_core(),
             first_poll: None,
             lookup_grace: Arc::default(),
         }

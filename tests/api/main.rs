@@ -7,6 +7,7 @@ mod helpers;
 
 mod api_errors;
 mod conformance;
+mod events;
 mod faults;
 mod finance;
 mod https;

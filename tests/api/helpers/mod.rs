@@ -72,6 +72,8 @@ pub enum Server {
     PostgresBinaries,
     /// Python with the official Standard Webhooks library (`STANDARDWEBHOOKS_PYTHON`).
     StandardWebhooks,
+    /// The Kafka-protocol broker of the test command (`TEST_KAFKA_BROKERS`).
+    Kafka,
 }
 
 impl Server {
@@ -92,6 +94,9 @@ impl Server {
                 if !std::path::Path::new("/usr/lib/postgresql/15/bin/pg_ctl").exists() =>
             {
                 Some("PostgreSQL 15 server binaries are not installed")
+            }
+            Self::Kafka if env("TEST_KAFKA_BROKERS") => {
+                Some("TEST_KAFKA_BROKERS is not set (scripts/test.sh starts the broker)")
             }
             Self::StandardWebhooks if env("STANDARDWEBHOOKS_PYTHON") => {
                 Some("STANDARDWEBHOOKS_PYTHON is not set (scripts/test.sh installs the library)")
@@ -154,6 +159,13 @@ macro_rules! needs {
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL")
         .expect("TEST_REDIS_URL is not set: run the suite with scripts/test.sh, which starts Redis")
+}
+
+/// The broker the test command started (`TEST_KAFKA_BROKERS`, `host:port`).
+pub fn kafka_brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").expect(
+        "TEST_KAFKA_BROKERS is not set: run the suite with scripts/test.sh, which starts the broker",
+    )
 }
 
 /// The PostgreSQL server the test command started (`TEST_POSTGRES_URL`, a maintenance database).

@@ -57,15 +57,23 @@ impl OwnRedis {
         (self.port, self.dir.take().expect("directory"))
     }
 
+    /// The answer stored under `key`, unpacked.
     async fn get(&self, key: &str) -> Option<String> {
         let client = redis::Client::open(self.url()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("GET")
+        let stored = redis::cmd("GET")
             .arg(key)
-            .query_async(&mut conn)
+            .query_async::<Option<Vec<u8>>>(&mut conn)
             .await
-            .ok()?
+            .ok()??;
+        stored_answer(stored)
     }
+}
+
+/// An answer as Redis holds it (packed), as text.
+fn stored_answer(stored: Vec<u8>) -> Option<String> {
+    let body = shipgate::tracking::unpack_answer(stored.into())?;
+    Some(String::from_utf8(body.to_vec()).expect("an answer is UTF-8"))
 }
 
 impl Drop for OwnRedis {
@@ -246,9 +254,10 @@ async fn no_reference_can_break_the_cache_for_other_tenants() {
         async move {
             redis::cmd("GET")
                 .arg(key)
-                .query_async::<Option<String>>(&mut conn)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
                 .await
                 .unwrap()
+                .and_then(stored_answer)
         }
     };
     let r1_key = shipgate::tracking::cache::key(&app.tenant_id, "R1");

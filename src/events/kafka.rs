@@ -1,0 +1,179 @@
+//! Events on a Kafka-protocol broker: the relay that moves the outbox to topics.
+//!
+//! Every event goes to the topic of its family (`{prefix}waybills`, `{prefix}tracking`,
+//! `{prefix}orders`, `{prefix}inventory`, `{prefix}finance`), keyed by its aggregate (waybill
+//! number, order id, SKU) so that one aggregate's events share a partition and keep their order,
+//! with its id, type and tenant in headers. The producer is idempotent (the broker drops a
+//! retried batch it already has, and a partition keeps the order it was sent in). The relay holds
+//! a position in the outbox like any consumer, and moves it only after the broker acknowledged
+//! every event of a batch: a relay that fails or dies sends the batch again (consumers drop the
+//! repeats by event id), it never skips one. One instance relays at a time (the position's
+//! lease), so in the normal case nothing is published twice.
+
+use super::{DbBus, Event};
+use crate::settings::KafkaSettings;
+use crate::store::StoreError;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use secrecy::ExposeSecret;
+
+/// The relay's position in the outbox, kept among the consumers'.
+pub const RELAY: &str = "kafka-relay";
+
+/// Headers every published event carries.
+pub const EVENT_ID_HEADER: &str = "event-id";
+pub const EVENT_TYPE_HEADER: &str = "event-type";
+pub const TENANT_HEADER: &str = "tenant-id";
+
+/// The families events are published under (the part of the type before its first `.`).
+pub const FAMILIES: [&str; 5] = ["waybills", "tracking", "orders", "inventory", "finance"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("broker: {0}")]
+    Broker(#[from] KafkaError),
+    #[error("broker: the delivery was dropped before it was acknowledged")]
+    Dropped,
+}
+
+/// The topic of an event type: `waybill.created` goes to `{prefix}waybills`.
+pub fn topic(prefix: &str, event_type: &str) -> String {
+    let family = match event_type.split('.').next().unwrap_or_default() {
+        "waybill" => "waybills",
+        "order" => "orders",
+        "tracking" => "tracking",
+        "inventory" => "inventory",
+        "finance" => "finance",
+        _ => "other",
+    };
+    format!("{prefix}{family}")
+}
+
+/// The client settings every connection to the broker shares: where it is, and how to sign in.
+pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("client.id", "shipgate");
+    if let Some(sasl) = &settings.sasl {
+        config
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", &sasl.mechanism)
+            .set("sasl.username", &sasl.username)
+            .set("sasl.password", sasl.password.expose_secret());
+    }
+    config
+}
+
+#[derive(Clone)]
+pub struct Relay {
+    bus: DbBus,
+    producer: FutureProducer,
+    prefix: String,
+    batch: usize,
+}
+
+impl Relay {
+    pub fn new(bus: DbBus, settings: &KafkaSettings) -> anyhow::Result<Self> {
+        let producer: FutureProducer = client_config(settings)
+            // Retries never duplicate or reorder a partition's messages.
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // Keys land on the partitions Java clients would pick for them.
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", settings.ack_timeout_ms.to_string())
+            .create()
+            .map_err(|e| anyhow::anyhow!("events.kafka: {e}"))?;
+        Ok(Self {
+            bus,
+            producer,
+            prefix: settings.topic_prefix.clone(),
+            batch: usize::try_from(settings.relay_batch).unwrap_or(1).max(1),
+        })
+    }
+
+    /// Events per pass.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Publishes the next batch of the outbox and waits for the broker to acknowledge all of
+    /// it; how many events were relayed (0: none waiting, or another instance relays).
+    pub async fn run_once(&self) -> Result<usize, RelayError> {
+        let (producer, prefix) = (&self.producer, self.prefix.as_str());
+        let sent = self
+            .bus
+            .forward(RELAY, self.batch, |events| {
+                publish(producer, prefix, events)
+            })
+            .await?;
+        metrics::counter!("shipgate_events_relayed_total").increment(sent as u64);
+        Ok(sent)
+    }
+}
+
+async fn publish(
+    producer: &FutureProducer,
+    prefix: &str,
+    events: Vec<Event>,
+) -> Result<(), RelayError> {
+    let mut deliveries = Vec::with_capacity(events.len());
+    for event in &events {
+        let topic = topic(prefix, &event.event_type);
+        let headers = OwnedHeaders::new_with_capacity(3)
+            .insert(Header {
+                key: EVENT_ID_HEADER,
+                value: Some(event.id.as_bytes()),
+            })
+            .insert(Header {
+                key: EVENT_TYPE_HEADER,
+                value: Some(event.event_type.as_bytes()),
+            })
+            .insert(Header {
+                key: TENANT_HEADER,
+                value: Some(event.tenant_id.as_bytes()),
+            });
+        let record = FutureRecord::to(&topic)
+            .key(event.aggregate.as_bytes())
+            .payload(event.payload.as_bytes())
+            .timestamp(event.created_at_ms)
+            .headers(headers);
+        match producer.send_result(record) {
+            Ok(delivery) => deliveries.push(delivery),
+            // The local queue is full or the producer failed: what was queued still goes out,
+            // and the whole batch is sent again on the next pass (repeats are dropped by id).
+            Err((e, _)) => return Err(RelayError::Broker(e)),
+        }
+    }
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(RelayError::Broker(e)),
+            Err(_) => return Err(RelayError::Dropped),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_go_to_their_family_topic() {
+        assert_eq!(topic("shipgate.", "waybill.created"), "shipgate.waybills");
+        assert_eq!(
+            topic("shipgate.", "order.waybill_created"),
+            "shipgate.orders"
+        );
+        assert_eq!(topic("", "inventory.stock_changed"), "inventory");
+        assert_eq!(topic("p.", "finance.payment_received"), "p.finance");
+        assert_eq!(topic("p.", "tracking.updated"), "p.tracking");
+        assert_eq!(topic("p.", "something"), "p.other");
+    }
+}

@@ -1,0 +1,69 @@
+//! `events`: the outbox, its consumers, and the broker it may be relayed to.
+
+use serde::Deserialize;
+
+/// The event outbox and its consumers (see `events`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// How long an idle consumer rests before looking for new events.
+    pub poll_interval_ms: u64,
+    /// Events handed to a consumer at once (one transaction).
+    pub batch: u32,
+    /// How long an instance holds a consumer without renewing; another instance takes it over
+    /// after that.
+    pub lease_ms: u64,
+    /// How long events stay in the outbox after they were written.
+    pub retention_days: u64,
+    /// A Kafka-protocol broker the outbox is relayed to; unset: events stay on the database.
+    #[serde(default)]
+    pub kafka: Option<KafkaSettings>,
+}
+
+/// `events.kafka`: the broker, the topics' names, and this instance's part in relaying.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `host:port` of the bootstrap brokers, separated by commas.
+    pub brokers: String,
+    /// Put in front of each family's name (`shipgate.waybills`, …).
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// Whether this instance relays the outbox (one instance at a time does; any may).
+    #[serde(default = "default_true")]
+    pub relay: bool,
+    /// Events per relay pass.
+    #[serde(default = "default_relay_batch")]
+    pub relay_batch: u32,
+    /// How long the broker has to acknowledge an event before the pass fails (and is retried).
+    #[serde(default = "default_ack_timeout_ms")]
+    pub ack_timeout_ms: u64,
+    /// Sign-in, when the broker asks for it.
+    #[serde(default)]
+    pub sasl: Option<SaslSettings>,
+}
+
+/// SASL sign-in to a broker: `SCRAM-SHA-256`, `SCRAM-SHA-512` or `PLAIN`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaslSettings {
+    pub mechanism: String,
+    pub username: String,
+    pub password: secrecy::SecretString,
+}
+
+fn default_topic_prefix() -> String {
+    "shipgate.".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_relay_batch() -> u32 {
+    5_000
+}
+
+fn default_ack_timeout_ms() -> u64 {
+    10_000
+}

@@ -1,0 +1,3 @@
+//! The services' events on a Kafka-protocol broker (the test command's tansu).
+
+mod relay;

@@ -1,0 +1,204 @@
+//! The outbox relayed to the broker: every event on its family's topic, keyed by its aggregate,
+//! with its id, type and tenant in headers, in order, once; and nothing lost while the broker is
+//! away.
+
+use crate::helpers::{Backend, kafka_brokers, spawn_app_with, waybill_request};
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use reqwest::Method;
+use serde_json::Value;
+use shipgate::events::kafka::FAMILIES;
+use shipgate::settings::KafkaSettings;
+use std::time::Duration;
+
+/// A topic prefix of this test alone, with its families' topics created (3 partitions each).
+async fn fresh_topics(brokers: &str) -> String {
+    let prefix = format!("t{}.", uuid::Uuid::new_v4().simple());
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let names: Vec<String> = FAMILIES.iter().map(|f| format!("{prefix}{f}")).collect();
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, 3, TopicReplication::Fixed(1)))
+        .collect();
+    for made in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .expect("create topics")
+    {
+        made.expect("topic created");
+    }
+    prefix
+}
+
+pub fn kafka_settings(brokers: &str, prefix: &str) -> KafkaSettings {
+    KafkaSettings {
+        brokers: brokers.to_owned(),
+        topic_prefix: prefix.to_owned(),
+        relay: true,
+        relay_batch: 5_000,
+        ack_timeout_ms: 5_000,
+        sasl: None,
+    }
+}
+
+/// One message as the tests look at it.
+#[derive(Debug)]
+struct Seen {
+    key: String,
+    event_id: String,
+    event_type: String,
+    tenant: String,
+    body: Value,
+}
+
+/// Reads `topic` from the start until `count` messages arrived (or 30 s passed).
+async fn read_topic(brokers: &str, topic: &str, count: usize) -> Vec<Seen> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < count {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(msg) = tokio::time::timeout(left, consumer.recv()).await else {
+            break;
+        };
+        let msg = msg.expect("message");
+        let header = |name: &str| {
+            msg.headers()
+                .and_then(|h| h.iter().find(|x| x.key == name))
+                .and_then(|x| x.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        seen.push(Seen {
+            key: String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
+            event_id: header("event-id"),
+            event_type: header("event-type"),
+            tenant: header("tenant-id"),
+            body: serde_json::from_slice(msg.payload().unwrap_or_default()).expect("JSON body"),
+        });
+    }
+    seen
+}
+
+async fn relays_each_event_once_in_order(backend: Backend) {
+    needs!(Kafka);
+    let brokers = kafka_brokers();
+    let prefix = fresh_topics(&brokers).await;
+    let settings = kafka_settings(&brokers, &prefix);
+    let app = spawn_app_with(backend, |s| s.events.kafka = Some(settings)).await;
+
+    let mut numbers = Vec::new();
+    for i in 0..3 {
+        let created = app.create(&waybill_request(&format!("PO-KAFKA-{i}"))).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        numbers.push(created.waybill_number().to_owned());
+    }
+    let path = format!("/v1/waybills/{}/cancel", numbers[1]);
+    let cancelled = app
+        .call(
+            Method::POST,
+            &path,
+            "/v1/waybills/{number}/cancel",
+            Some(&app.key),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+
+    let step = app.run_background().await;
+    assert_eq!(step.relayed, 4, "three created, one cancelled: {step:?}");
+    let seen = read_topic(&brokers, &format!("{prefix}waybills"), 4).await;
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for m in &seen {
+        assert!(m.event_id.starts_with("evt_"), "{m:?}");
+        assert_eq!(m.body["eventId"], m.event_id.as_str(), "{m:?}");
+        assert_eq!(m.body["type"], m.event_type.as_str(), "{m:?}");
+        assert_eq!(m.tenant, app.tenant_id, "{m:?}");
+        assert!(m.key.starts_with("waybill:"), "{m:?}");
+    }
+    // One aggregate's events share a key (hence a partition) and keep their order.
+    let of_cancelled: Vec<&Seen> = seen
+        .iter()
+        .filter(|m| m.body["waybill"]["waybillNumber"] == numbers[1].as_str())
+        .collect();
+    let types: Vec<&str> = of_cancelled.iter().map(|m| m.event_type.as_str()).collect();
+    assert_eq!(types, ["waybill.created", "waybill.cancelled"]);
+    assert_eq!(of_cancelled[0].key, of_cancelled[1].key);
+    let mut ids: Vec<&str> = seen.iter().map(|m| m.event_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "no event published twice");
+
+    // The position moved past them: the next pass publishes nothing again.
+    assert_eq!(app.run_background().await.relayed, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM event_consumers WHERE name = 'kafka-relay'")
+            .await,
+        1
+    );
+}
+
+async fn keeps_events_while_the_broker_is_away(backend: Backend) {
+    needs!(Kafka);
+    // Nothing listens here: every pass fails, and the events stay in the outbox.
+    let away = {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        socket.local_addr().expect("address").to_string()
+    };
+    let mut settings = kafka_settings(&away, "away.");
+    settings.ack_timeout_ms = 500;
+    let app = spawn_app_with(backend, |s| {
+        s.events.kafka = Some(settings);
+        // Everything handled is old enough to prune at once: only the relay can keep it.
+        s.events.retention_days = 0;
+    })
+    .await;
+    let created = app.create(&waybill_request("PO-KAFKA-AWAY")).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(app.run_background().await.relayed, 0);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM events e JOIN event_consumers c ON c.name = 'kafka-relay' \
+             WHERE e.seq > c.position"
+        )
+        .await,
+        1,
+        "the unacknowledged event is still ahead of the relay"
+    );
+    // Old events are pruned only once the relay has them too.
+    app.run_maintenance().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 1);
+}
+
+#[tokio::test]
+async fn sqlite_relays_each_event_once_in_order() {
+    relays_each_event_once_in_order(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_relays_each_event_once_in_order() {
+    needs!(Postgres);
+    relays_each_event_once_in_order(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn sqlite_keeps_events_while_the_broker_is_away() {
+    keeps_events_while_the_broker_is_away(Backend::Sqlite).await;
+}
