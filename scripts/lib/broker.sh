@@ -35,6 +35,9 @@ broker_start() {
     sleep 0.1
   done
   export TEST_KAFKA_BROKERS="127.0.0.1:$port"
+  # Tests that stop and start a broker of their own run this binary.
+  TEST_KAFKA_BIN=$bin
+  export TEST_KAFKA_BIN
   echo "broker on $port"
 }
 

@@ -16,8 +16,9 @@ use crate::store::StoreError;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use secrecy::ExposeSecret;
+use std::sync::{Arc, Mutex};
 
 /// The relay's position in the outbox, kept among the consumers'.
 pub const RELAY: &str = "kafka-relay";
@@ -45,7 +46,7 @@ pub fn topic(prefix: &str, event_type: &str) -> String {
     let family = match event_type.split('.').next().unwrap_or_default() {
         "waybill" => "waybills",
         "order" => "orders",
-        "tracking" => "tracking",
+        "tracking" | "last_mile" => "tracking",
         "inventory" => "inventory",
         "finance" => "finance",
         _ => "other",
@@ -72,29 +73,58 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
 #[derive(Clone)]
 pub struct Relay {
     bus: DbBus,
-    producer: FutureProducer,
+    config: ClientConfig,
+    /// Replaced by a new one when it fails for good (an idempotent producer can).
+    producer: Arc<Mutex<FutureProducer>>,
     prefix: String,
     batch: usize,
 }
 
 impl Relay {
     pub fn new(bus: DbBus, settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = client_config(settings)
+        let mut config = client_config(settings);
+        config
             // Retries never duplicate or reorder a partition's messages.
             .set("enable.idempotence", "true")
             .set("acks", "all")
             // Keys land on the partitions Java clients would pick for them.
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
-            .set("message.timeout.ms", settings.ack_timeout_ms.to_string())
+            .set("message.timeout.ms", settings.ack_timeout_ms.to_string());
+        let producer: FutureProducer = config
             .create()
             .map_err(|e| anyhow::anyhow!("events.kafka: {e}"))?;
         Ok(Self {
             bus,
-            producer,
+            config,
+            producer: Arc::new(Mutex::new(producer)),
             prefix: settings.topic_prefix.clone(),
             batch: usize::try_from(settings.relay_batch).unwrap_or(1).max(1),
         })
+    }
+
+    fn producer(&self) -> FutureProducer {
+        self.producer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// After a failed pass: a producer in a fatal state (its idempotence sequence lost) sends
+    /// nothing again, so a new one takes its place.
+    fn renew_if_fatal(&self, producer: &FutureProducer) {
+        let Some((code, reason)) = producer.client().fatal_error() else {
+            return;
+        };
+        tracing::warn!(
+            ?code,
+            reason,
+            "the broker producer failed for good: starting a new one"
+        );
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = fresh,
+            Err(e) => tracing::warn!(error = %e, "starting a new broker producer"),
+        }
     }
 
     /// Events per pass.
@@ -105,15 +135,25 @@ impl Relay {
     /// Publishes the next batch of the outbox and waits for the broker to acknowledge all of
     /// it; how many events were relayed (0: none waiting, or another instance relays).
     pub async fn run_once(&self) -> Result<usize, RelayError> {
-        let (producer, prefix) = (&self.producer, self.prefix.as_str());
+        let producer = self.producer();
+        let prefix = self.prefix.as_str();
         let sent = self
             .bus
             .forward(RELAY, self.batch, |events| {
-                publish(producer, prefix, events)
+                publish(&producer, prefix, events)
             })
-            .await?;
-        metrics::counter!("shipgate_events_relayed_total").increment(sent as u64);
-        Ok(sent)
+            .await;
+        match sent {
+            Ok(n) => {
+                metrics::counter!("shipgate_events_relayed_total").increment(n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                metrics::counter!("shipgate_events_relay_failures_total").increment(1);
+                self.renew_if_fatal(&producer);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -174,6 +214,7 @@ mod tests {
         assert_eq!(topic("", "inventory.stock_changed"), "inventory");
         assert_eq!(topic("p.", "finance.payment_received"), "p.finance");
         assert_eq!(topic("p.", "tracking.updated"), "p.tracking");
+        assert_eq!(topic("p.", "last_mile.assigned"), "p.tracking");
         assert_eq!(topic("p.", "something"), "p.other");
     }
 }

@@ -67,3 +67,31 @@ fn default_relay_batch() -> u32 {
 fn default_ack_timeout_ms() -> u64 {
     10_000
 }
+
+impl KafkaSettings {
+    pub(super) fn check(&self) -> Result<(), super::ConfigError> {
+        let fail =
+            |key: &str, why: &str| Err(super::ConfigError(format!("events.kafka.{key}: {why}")));
+        if self.brokers.split(',').all(|b| b.trim().is_empty()) {
+            return fail(
+                "brokers",
+                "names no broker (host:port, separated by commas)",
+            );
+        }
+        if self.relay_batch == 0 || self.ack_timeout_ms == 0 {
+            return fail(
+                "relay_batch",
+                "relay_batch and ack_timeout_ms must be at least 1",
+            );
+        }
+        if let Some(sasl) = &self.sasl
+            && !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&sasl.mechanism.as_str())
+        {
+            return fail(
+                "sasl.mechanism",
+                "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+            );
+        }
+        Ok(())
+    }
+}

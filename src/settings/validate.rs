@@ -38,6 +38,9 @@ impl Settings {
                 "events.batch must be at least 1 and events.lease_ms at least 1000".into(),
             );
         }
+        if let Some(kafka) = &self.events.kafka {
+            kafka.check()?;
+        }
         if self.database_pool_size == 0 {
             return fail("database_pool_size", "must be at least 1".into());
         }

@@ -187,6 +187,99 @@ async fn keeps_events_while_the_broker_is_away(backend: Backend) {
     assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 1);
 }
 
+/// A broker of the test's own on `port` (in-memory storage: it starts empty), stopped on drop.
+struct OwnBroker(std::process::Child);
+
+impl OwnBroker {
+    fn start(port: u16) -> Self {
+        let bin = std::env::var("TEST_KAFKA_BIN").expect("TEST_KAFKA_BIN (scripts/test.sh)");
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("broker starts");
+        Self(child)
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The broker is away while events are written: the relay fails, keeps them, and when the broker
+/// comes the backlog goes out in order, each event once.
+async fn the_backlog_drains_when_the_broker_returns(backend: Backend) {
+    needs!(Kafka);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("port")
+        .port();
+    let brokers = format!("127.0.0.1:{port}");
+    let mut settings = kafka_settings(&brokers, "back.");
+    settings.ack_timeout_ms = 1_000;
+    let app = spawn_app_with(backend, |s| s.events.kafka = Some(settings)).await;
+    let mut numbers = Vec::new();
+    for i in 0..5 {
+        let created = app
+            .create(&waybill_request(&format!("PO-BACKLOG-{i}")))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        numbers.push(created.waybill_number().to_owned());
+    }
+    assert_eq!(app.run_background().await.relayed, 0, "no broker yet");
+
+    let _broker = OwnBroker::start(port);
+    // Ready once it takes a topic (in-memory storage: topics are made each start).
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new("back.waybills", 3, TopicReplication::Fixed(1));
+    crate::helpers::wait_until("the broker takes a topic", 30, || async {
+        let made = admin.create_topics([&topic], &AdminOptions::new()).await;
+        made.is_ok_and(|r| r.iter().all(Result::is_ok))
+            .then_some(())
+    })
+    .await;
+    let relayed = std::cell::Cell::new(0);
+    crate::helpers::wait_until("the backlog is relayed", 60, || async {
+        relayed.set(relayed.get() + app.run_background().await.relayed);
+        (relayed.get() >= 5).then_some(())
+    })
+    .await;
+    assert_eq!(relayed.get(), 5, "each event relayed once");
+    let seen = read_topic(&brokers, "back.waybills", 5).await;
+    let mut got: Vec<&str> = seen
+        .iter()
+        .map(|m| {
+            m.body["waybill"]["waybillNumber"]
+                .as_str()
+                .unwrap_or_default()
+        })
+        .collect();
+    got.sort_unstable();
+    let mut want: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(got, want, "{seen:?}");
+}
+
+#[tokio::test]
+async fn sqlite_the_backlog_drains_when_the_broker_returns() {
+    the_backlog_drains_when_the_broker_returns(Backend::Sqlite).await;
+}
+
 #[tokio::test]
 async fn sqlite_relays_each_event_once_in_order() {
     relays_each_event_once_in_order(Backend::Sqlite).await;
