@@ -18,6 +18,11 @@ const READ_POSTGRES: &str = "SELECT COALESCE(json_agg(json_build_array(seq, even
      event_id, tenant_id, event_type, aggregate, payload, created_at_ms FROM events \
      WHERE seq > $1 ORDER BY seq LIMIT $2) batch";
 
+/// Moves a consumer's position past what it handled, if this instance still holds its lease and
+/// nobody moved it meanwhile.
+const MOVE_POSITION: &str = "UPDATE event_consumers SET position = $1, updated_at_ms = $2 \
+     WHERE name = $3 AND lease_owner = $4 AND position = $5";
+
 /// Numbers up to this many committed events per pass.
 const SEQUENCE_BATCH: i64 = 5_000;
 
@@ -144,9 +149,7 @@ impl DbBus {
         events.sort_by_key(|e| e.seq);
         Ok(events)
     }
-}
 
-impl DbBus {
     /// Hands the events after `name`'s position to `send` outside any transaction (a publisher
     /// awaiting a broker's acknowledgements), then moves the position past them if this instance
     /// still holds the lease; how many were sent. An event is behind the position only once
@@ -169,15 +172,12 @@ impl DbBus {
         send(events).await?;
         self.db
             .write(
-                sqlx::query(
-                    "UPDATE event_consumers SET position = $1, updated_at_ms = $2 \
-                     WHERE name = $3 AND lease_owner = $4 AND position = $5",
-                )
-                .bind(to)
-                .bind(now_millis())
-                .bind(name.to_owned())
-                .bind(self.owner.clone())
-                .bind(position),
+                sqlx::query(MOVE_POSITION)
+                    .bind(to)
+                    .bind(now_millis())
+                    .bind(name.to_owned())
+                    .bind(self.owner.clone())
+                    .bind(position),
             )
             .await?;
         Ok(count)
@@ -204,18 +204,15 @@ impl EventBus for DbBus {
                 Box::pin(async move {
                     // Moving the position first takes the consumer's row lock (PostgreSQL): an
                     // instance that lost its lease finds the position moved and undoes its work.
-                    let moved = sqlx::query(
-                        "UPDATE event_consumers SET position = $1, updated_at_ms = $2 \
-                         WHERE name = $3 AND lease_owner = $4 AND position = $5",
-                    )
-                    .bind(to)
-                    .bind(now_millis())
-                    .bind(&name)
-                    .bind(&owner)
-                    .bind(position)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
+                    let moved = sqlx::query(MOVE_POSITION)
+                        .bind(to)
+                        .bind(now_millis())
+                        .bind(&name)
+                        .bind(&owner)
+                        .bind(position)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
                     if moved == 0 {
                         return Err(LeaseLost.into());
                     }
