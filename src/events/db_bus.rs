@@ -150,6 +150,21 @@ impl DbBus {
         Ok(events)
     }
 
+    /// The consumer's position and up to `max` events after it, when this instance holds its
+    /// lease and there is at least one.
+    async fn next_batch(
+        &self,
+        name: &str,
+        max: usize,
+    ) -> Result<Option<(i64, Vec<Event>)>, StoreError> {
+        let Some(position) = self.lease(name).await? else {
+            return Ok(None);
+        };
+        self.sequence().await?;
+        let events = self.read(position, max).await?;
+        Ok((!events.is_empty()).then_some((position, events)))
+    }
+
     /// Hands the events after `name`'s position to `send` outside any transaction (a publisher
     /// awaiting a broker's acknowledgements), then moves the position past them if this instance
     /// still holds the lease; how many were sent. An event is behind the position only once
@@ -160,15 +175,10 @@ impl DbBus {
         Fut: Future<Output = Result<(), E>>,
         E: From<StoreError>,
     {
-        let Some(position) = self.lease(name).await? else {
+        let Some((position, events)) = self.next_batch(name, max).await? else {
             return Ok(0);
         };
-        self.sequence().await?;
-        let events = self.read(position, max).await?;
-        let Some(last) = events.last() else {
-            return Ok(0);
-        };
-        let (to, count) = (last.seq, events.len());
+        let (to, count) = (events[events.len() - 1].seq, events.len());
         send(events).await?;
         self.db
             .write(
@@ -187,15 +197,10 @@ impl DbBus {
 #[async_trait::async_trait]
 impl EventBus for DbBus {
     async fn deliver(&self, consumer: &Arc<dyn Consumer>, max: usize) -> Result<usize, StoreError> {
-        let Some(position) = self.lease(consumer.name()).await? else {
+        let Some((position, events)) = self.next_batch(consumer.name(), max).await? else {
             return Ok(0);
         };
-        self.sequence().await?;
-        let events = self.read(position, max).await?;
-        let Some(last) = events.last() else {
-            return Ok(0);
-        };
-        let (to, count) = (last.seq, events.len());
+        let (to, count) = (events[events.len() - 1].seq, events.len());
         let label = consumer.name().to_owned();
         let (consumer, owner, name) = (consumer.clone(), self.owner.clone(), label.clone());
         let moved = self

@@ -5,6 +5,7 @@
 mod drawing;
 mod error;
 pub mod fit;
+mod font;
 pub mod layout;
 pub mod merge;
 pub mod render;
