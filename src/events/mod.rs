@@ -136,14 +136,15 @@ pub fn envelope(id: &str, event_type: &str, now_ms: i64, payload: serde_json::Va
 }
 
 /// Deletes up to `limit` events written before `before_ms` that every consumer has handled;
-/// how many.
+/// how many. A consumer no instance has held since `before_ms` (one that moved to the broker, or
+/// was retired) holds nothing back.
 pub async fn prune(db: &crate::store::Db, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
     Ok(db
         .write(
             sqlx::query(
                 "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at_ms < $1 \
                  AND e.seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_consumers c \
-                 WHERE e.seq > c.position) ORDER BY e.id LIMIT $2)",
+                 WHERE e.seq > c.position AND c.lease_until_ms >= $1) ORDER BY e.id LIMIT $2)",
             )
             .bind(before_ms)
             .bind(limit),

@@ -38,6 +38,13 @@ pub struct KafkaSettings {
     /// How long the broker has to acknowledge an event before the pass fails (and is retried).
     #[serde(default = "default_ack_timeout_ms")]
     pub ack_timeout_ms: u64,
+    /// Whether this instance's consumers take their events from the broker (as members of a
+    /// consumer group each) rather than from the outbox table.
+    #[serde(default = "default_true")]
+    pub consume: bool,
+    /// Put in front of each consumer's name to make its consumer group's id.
+    #[serde(default = "default_topic_prefix")]
+    pub group_prefix: String,
     /// Sign-in, when the broker asks for it.
     #[serde(default)]
     pub sasl: Option<SaslSettings>,

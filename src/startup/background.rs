@@ -251,6 +251,11 @@ impl BackgroundJobs {
             Ok(n) => tracing::info!(events = n, "pruned old events"),
             Err(e) => tracing::warn!(error = %e, "pruning old events"),
         }
+        match crate::events::kafka::prune_handled(&self.db, before, 10_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(ids = n, "pruned old handled-event ids"),
+            Err(e) => tracing::warn!(error = %e, "pruning old handled-event ids"),
+        }
         let days = i64::try_from(self.receipt_retention_days).unwrap_or(i64::MAX / 86_400_000);
         let before = crate::store::now_millis() - days.saturating_mul(86_400_000);
         match self.db.prune_receipts(before, 5_000).await {

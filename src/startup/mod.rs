@@ -242,11 +242,16 @@ impl Application {
             }
             _ => None,
         };
-        let mut consumers = crate::events::ConsumerRunner::new(
-            std::sync::Arc::new(bus.clone()),
-            settings.events.batch as usize,
-            Duration::from_millis(settings.events.poll_interval_ms),
-        );
+        let idle = Duration::from_millis(settings.events.poll_interval_ms);
+        let consumer_bus: std::sync::Arc<dyn crate::events::EventBus> = match &settings.events.kafka
+        {
+            Some(kafka) if kafka.consume => {
+                std::sync::Arc::new(crate::events::kafka::KafkaBus::new(db.clone(), kafka, idle))
+            }
+            _ => std::sync::Arc::new(bus.clone()),
+        };
+        let mut consumers =
+            crate::events::ConsumerRunner::new(consumer_bus, settings.events.batch as usize, idle);
         if runs(crate::settings::Service::Inventory) {
             consumers = consumers.with(std::sync::Arc::new(crate::inventory::ats::AtsFeed::new(
                 Duration::from_millis(settings.inventory.channel_coalesce_ms),

@@ -16,7 +16,7 @@ use shipgate::settings::KafkaSettings;
 use std::time::Duration;
 
 /// A topic prefix of this test alone, with its families' topics created (3 partitions each).
-async fn fresh_topics(brokers: &str) -> String {
+pub async fn fresh_topics(brokers: &str) -> String {
     let prefix = format!("t{}.", uuid::Uuid::new_v4().simple());
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -44,6 +44,9 @@ pub fn kafka_settings(brokers: &str, prefix: &str) -> KafkaSettings {
         relay: true,
         relay_batch: 5_000,
         ack_timeout_ms: 5_000,
+        // These tests look at the topics themselves; `consume` has tests of its own.
+        consume: false,
+        group_prefix: format!("{prefix}group."),
         sasl: None,
     }
 }

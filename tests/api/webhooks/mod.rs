@@ -19,7 +19,7 @@ mod services;
 
 /// Parcels move through the whole journey in about a second (the poller asks the sandbox), and
 /// the worker looks for deliveries often and retries quickly.
-fn fast(s: &mut Settings) {
+pub fn fast(s: &mut Settings) {
     crate::helpers::fast_sandbox(s);
     let w = &mut s.webhooks;
     w.poll_interval_ms = 20;
@@ -32,7 +32,7 @@ fn fast(s: &mut Settings) {
 }
 
 impl TestApp {
-    async fn add_endpoint(
+    pub async fn add_endpoint(
         &self,
         key: &str,
         url: &str,

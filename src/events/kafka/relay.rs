@@ -1,35 +1,24 @@
-//! Events on a Kafka-protocol broker: the relay that moves the outbox to topics.
+//! The relay that moves the outbox to the broker's topics.
 //!
-//! Every event goes to the topic of its family (`{prefix}waybills`, `{prefix}tracking`,
-//! `{prefix}orders`, `{prefix}inventory`, `{prefix}finance`), keyed by its aggregate (waybill
-//! number, order id, SKU) so that one aggregate's events share a partition and keep their order,
-//! with its id, type and tenant in headers. The producer is idempotent (the broker drops a
-//! retried batch it already has, and a partition keeps the order it was sent in). The relay holds
-//! a position in the outbox like any consumer, and moves it only after the broker acknowledged
-//! every event of a batch: a relay that fails or dies sends the batch again (consumers drop the
-//! repeats by event id), it never skips one. One instance relays at a time (the position's
-//! lease), so in the normal case nothing is published twice.
+//! The producer is idempotent (the broker drops a retried batch it already has, and a partition
+//! keeps the order it was sent in). The relay holds a position in the outbox like any consumer,
+//! and moves it only after the broker acknowledged every event of a batch: a relay that fails or
+//! dies sends the batch again (consumers drop the repeats by event id), it never skips one. One
+//! instance relays at a time (the position's lease), so in the normal case nothing is published
+//! twice.
 
-use super::{DbBus, Event};
+use super::{EVENT_ID_HEADER, EVENT_TYPE_HEADER, SEQ_HEADER, TENANT_HEADER, client_config, topic};
+use crate::events::{DbBus, Event};
 use crate::settings::KafkaSettings;
 use crate::store::StoreError;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use secrecy::ExposeSecret;
 use std::sync::{Arc, Mutex};
 
 /// The relay's position in the outbox, kept among the consumers'.
 pub const RELAY: &str = "kafka-relay";
-
-/// Headers every published event carries.
-pub const EVENT_ID_HEADER: &str = "event-id";
-pub const EVENT_TYPE_HEADER: &str = "event-type";
-pub const TENANT_HEADER: &str = "tenant-id";
-
-/// The families events are published under (the part of the type before its first `.`).
-pub const FAMILIES: [&str; 5] = ["waybills", "tracking", "orders", "inventory", "finance"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -39,35 +28,6 @@ pub enum RelayError {
     Broker(#[from] KafkaError),
     #[error("broker: the delivery was dropped before it was acknowledged")]
     Dropped,
-}
-
-/// The topic of an event type: `waybill.created` goes to `{prefix}waybills`.
-pub fn topic(prefix: &str, event_type: &str) -> String {
-    let family = match event_type.split('.').next().unwrap_or_default() {
-        "waybill" => "waybills",
-        "order" => "orders",
-        "tracking" | "last_mile" => "tracking",
-        "inventory" => "inventory",
-        "finance" => "finance",
-        _ => "other",
-    };
-    format!("{prefix}{family}")
-}
-
-/// The client settings every connection to the broker shares: where it is, and how to sign in.
-pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &settings.brokers)
-        .set("client.id", "shipgate");
-    if let Some(sasl) = &settings.sasl {
-        config
-            .set("security.protocol", "SASL_PLAINTEXT")
-            .set("sasl.mechanism", &sasl.mechanism)
-            .set("sasl.username", &sasl.username)
-            .set("sasl.password", sasl.password.expose_secret());
-    }
-    config
 }
 
 #[derive(Clone)]
@@ -165,7 +125,8 @@ async fn publish(
     let mut deliveries = Vec::with_capacity(events.len());
     for event in &events {
         let topic = topic(prefix, &event.event_type);
-        let headers = OwnedHeaders::new_with_capacity(3)
+        let seq = event.seq.to_string();
+        let headers = OwnedHeaders::new_with_capacity(4)
             .insert(Header {
                 key: EVENT_ID_HEADER,
                 value: Some(event.id.as_bytes()),
@@ -177,6 +138,10 @@ async fn publish(
             .insert(Header {
                 key: TENANT_HEADER,
                 value: Some(event.tenant_id.as_bytes()),
+            })
+            .insert(Header {
+                key: SEQ_HEADER,
+                value: Some(seq.as_bytes()),
             });
         let record = FutureRecord::to(&topic)
             .key(event.aggregate.as_bytes())
@@ -198,23 +163,4 @@ async fn publish(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_go_to_their_family_topic() {
-        assert_eq!(topic("shipgate.", "waybill.created"), "shipgate.waybills");
-        assert_eq!(
-            topic("shipgate.", "order.waybill_created"),
-            "shipgate.orders"
-        );
-        assert_eq!(topic("", "inventory.stock_changed"), "inventory");
-        assert_eq!(topic("p.", "finance.payment_received"), "p.finance");
-        assert_eq!(topic("p.", "tracking.updated"), "p.tracking");
-        assert_eq!(topic("p.", "last_mile.assigned"), "p.tracking");
-        assert_eq!(topic("p.", "something"), "p.other");
-    }
 }
