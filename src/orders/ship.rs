@@ -281,6 +281,19 @@ impl OrdersService {
                         return Ok::<_, OrderError>(false);
                     }
                     super::writeback::queue(conn, &tenant, &id).await?;
+                    // PostgreSQL: two shipments of one order marked at once would each see the
+                    // other still pending and neither move the order. Locking its row first makes
+                    // the second wait, and its check below (a new snapshot) sees the first.
+                    if crate::store::sql::dialect_of(conn) == crate::store::Dialect::Postgres {
+                        sqlx::query(
+                            "SELECT o.id FROM ord_orders o JOIN ord_shipment_orders so \
+                             ON so.order_id = o.id WHERE so.shipment_id = $1 ORDER BY o.id \
+                             FOR UPDATE OF o",
+                        )
+                        .bind(&id)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    }
                     // Each order whose shipments all have their waybill now has its labels.
                     let ready = sqlx::query(
                         "SELECT o.id FROM ord_orders o JOIN ord_shipment_orders so \

@@ -75,10 +75,17 @@ impl Consumer for TrackingFeed {
         .bind(reference)
         .execute(&mut *conn)
         .await?;
-        let orders = sqlx::query(
+        // PostgreSQL: the orders' rows are locked, so two shipments of one order delivered at
+        // once (members of the broker's consumer group handle partitions side by side) cannot
+        // each see the other undelivered; the count below then reads after the other committed.
+        let lock = match crate::store::sql::dialect_of(conn) {
+            crate::store::Dialect::Postgres => " ORDER BY o.id FOR UPDATE OF o",
+            crate::store::Dialect::Sqlite => "",
+        };
+        let orders = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT o.id, o.state FROM ord_orders o JOIN ord_shipment_orders so \
-             ON so.order_id = o.id WHERE so.shipment_id = $1",
-        )
+             ON so.order_id = o.id WHERE so.shipment_id = $1{lock}"
+        )))
         .bind(reference)
         .fetch_all(&mut *conn)
         .await?;
