@@ -51,6 +51,7 @@ port=$(free_port)
 start=$(date +%s.%N)
 SHIPGATE_LISTEN=127.0.0.1:$port SHIPGATE_EVENTS__KAFKA__BROKERS=$TEST_KAFKA_BROKERS \
   SHIPGATE_EVENTS__KAFKA__TOPIC_PREFIX=bench. SHIPGATE_EVENTS__KAFKA__RELAY_BATCH=$batch \
+  SHIPGATE_EVENTS__KAFKA__CONSUME=false \
   "$bin" serve > "$dir/server.log" 2>&1 &
 pid=$!
 position() {

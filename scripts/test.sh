@@ -16,6 +16,7 @@ fi
 broker_install
 services_start
 broker_start
+broker_start_scram
 
 # docker-compose.yml cannot be started here (no Docker engine): validate it offline.
 docker-compose -f docker-compose.yml config -q

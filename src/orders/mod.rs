@@ -22,6 +22,7 @@ pub mod rules;
 mod ship;
 pub mod shops;
 mod sla;
+pub mod subscribe;
 pub mod tracking;
 mod transitions;
 mod writeback;

@@ -7,6 +7,7 @@
 
 use super::connectors::amazon::Amazon;
 use super::connectors::shopify::{self, Shopify};
+use super::connectors::taobao::Taobao;
 use super::connectors::{ChannelError, Connector, Page};
 use super::shops::Shop;
 use super::{Action, OrderError, OrderInput, OrdersService};
@@ -24,6 +25,7 @@ const PULL_CLAIM_MS: i64 = 600_000;
 pub struct Connectors {
     shopify: Arc<Shopify>,
     amazon: Arc<Amazon>,
+    pub(crate) taobao: Arc<Taobao>,
 }
 
 impl Connectors {
@@ -33,7 +35,8 @@ impl Connectors {
             shopify: Arc::new(Shopify {
                 client: client.clone(),
             }),
-            amazon: Arc::new(Amazon::new(client)),
+            amazon: Arc::new(Amazon::new(client.clone())),
+            taobao: Arc::new(Taobao { client }),
         })
     }
 
@@ -41,6 +44,7 @@ impl Connectors {
         match channel {
             "shopify" => Some(self.shopify.as_ref()),
             "amazon" => Some(self.amazon.as_ref()),
+            "taobao" => Some(self.taobao.as_ref()),
             _ => None,
         }
     }
@@ -182,7 +186,7 @@ impl OrdersService {
     /// Ingests a page (one transaction; if one order of it is malformed, each alone, and the
     /// malformed ones are counted and named in the shop's last error), then cancels what the
     /// channel cancelled.
-    async fn take_page(
+    pub(super) async fn take_page(
         &self,
         shop: &Shop,
         orders: Vec<OrderInput>,
@@ -235,7 +239,7 @@ impl OrdersService {
         Ok(())
     }
 
-    async fn note_shop_error(&self, id: &str, error: &str) -> Result<(), OrderError> {
+    pub(super) async fn note_shop_error(&self, id: &str, error: &str) -> Result<(), OrderError> {
         self.db
             .write(
                 sqlx::query("UPDATE ord_shops SET last_error = $1 WHERE id = $2")

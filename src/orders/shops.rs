@@ -113,7 +113,7 @@ pub struct NewShop {
     pub start_ms: Option<i64>,
 }
 
-pub const CHANNELS: [&str; 2] = ["shopify", "amazon"];
+pub const CHANNELS: [&str; 3] = ["shopify", "amazon", "taobao"];
 
 const COLUMNS: &str = "id, tenant_id, channel, shop, base_url, credentials, pull_interval_secs, \
     overlap_secs, cursor_ms, next_pull_at_ms, last_pull_at_ms, last_error";
@@ -155,7 +155,10 @@ impl OrdersService {
     pub async fn put_shop(&self, tenant: &str, new: NewShop) -> Result<ShopView, OrderError> {
         let mut problems = Vec::new();
         if !CHANNELS.contains(&new.channel.as_str()) {
-            problems.push(FieldError::new("channel", "must be shopify or amazon"));
+            problems.push(FieldError::new(
+                "channel",
+                "must be shopify, amazon or taobao",
+            ));
         }
         if new.shop.is_empty() || new.shop.len() > 128 {
             problems.push(FieldError::new("shop", "must be 1-128 characters"));
@@ -187,6 +190,17 @@ impl OrdersService {
                     "amazon needs clientId, clientSecret and refreshToken",
                 ));
             }
+            "taobao"
+                if c.client_id.is_none()
+                    || c.client_secret.is_none()
+                    || c.access_token.is_none() =>
+            {
+                problems.push(FieldError::new(
+                    "credentials",
+                    "taobao needs clientId (app key), clientSecret (app secret) and accessToken \
+                     (session key)",
+                ));
+            }
             "amazon" if c.marketplace_ids.is_empty() => {
                 problems.push(FieldError::new(
                     "credentials.marketplaceIds",
@@ -200,6 +214,7 @@ impl OrdersService {
             .clone()
             .unwrap_or_else(|| match new.channel.as_str() {
                 "shopify" => format!("https://{}", new.shop),
+                "taobao" => super::connectors::taobao::DEFAULT_BASE_URL.into(),
                 _ => "https://sellingpartnerapi-na.amazon.com".into(),
             });
         let urls = [

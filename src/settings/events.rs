@@ -92,13 +92,20 @@ impl KafkaSettings {
             );
         }
         if let Some(sasl) = &self.sasl
-            && !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&sasl.mechanism.as_str())
+            && let Err(why) = sasl.check()
         {
-            return fail(
-                "sasl.mechanism",
-                "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-            );
+            return fail("sasl.mechanism", why);
         }
         Ok(())
+    }
+}
+
+impl SaslSettings {
+    pub(super) fn check(&self) -> Result<(), &'static str> {
+        if ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&self.mechanism.as_str()) {
+            Ok(())
+        } else {
+            Err("must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+        }
     }
 }

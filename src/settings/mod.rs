@@ -8,7 +8,7 @@ mod sections;
 mod validate;
 
 pub use events::{EventSettings, KafkaSettings, SaslSettings};
-pub use orders::{OrdersSettings, ShippingRule, Sla};
+pub use orders::{OrderSubscription, OrdersSettings, ShippingRule, Sla};
 pub use sections::*;
 
 use carriers::CarrierId;

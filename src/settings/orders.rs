@@ -32,6 +32,66 @@ pub struct OrdersSettings {
     pub rules: Vec<ShippingRule>,
     /// The platforms' promises per sales channel (`default` for the rest).
     pub sla: BTreeMap<String, Sla>,
+    /// Marketplaces' order messages this instance consumes from their brokers.
+    #[serde(default)]
+    pub subscriptions: Vec<OrderSubscription>,
+}
+
+/// `[[orders.subscriptions]]`: a marketplace's order messages on its Kafka-protocol broker, as
+/// its distributor guide hands them out (brokers, a topic, a consumer group, a user name and
+/// password), for one connected shop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSubscription {
+    /// The connected shop (`shp_…`) the messages are about: its tenant, channel and credentials
+    /// fetch the full orders the messages point at.
+    pub shop: String,
+    /// `host:port` of the marketplace's bootstrap brokers, separated by commas.
+    pub brokers: String,
+    pub topic: String,
+    /// The consumer group the marketplace assigned.
+    pub group: String,
+    /// The messages' format: `taobao_tmc` (Taobao/Tmall message service: `topic`, and `content`
+    /// as a JSON string).
+    #[serde(default = "default_format")]
+    pub format: String,
+    #[serde(default)]
+    pub sasl: Option<super::SaslSettings>,
+}
+
+fn default_format() -> String {
+    "taobao_tmc".into()
+}
+
+impl OrderSubscription {
+    pub(super) fn check(&self, i: usize) -> Result<(), super::ConfigError> {
+        let fail = |key: &str, why: &str| {
+            Err(super::ConfigError(format!(
+                "orders.subscriptions[{i}].{key}: {why}"
+            )))
+        };
+        if self.brokers.split(',').all(|b| b.trim().is_empty()) {
+            return fail(
+                "brokers",
+                "names no broker (host:port, separated by commas)",
+            );
+        }
+        if !self.shop.starts_with("shp_") {
+            return fail("shop", "must be a connected shop's id (shp_…)");
+        }
+        if self.topic.trim().is_empty() || self.group.trim().is_empty() {
+            return fail("topic", "topic and group must be set");
+        }
+        if self.format != "taobao_tmc" {
+            return fail("format", "must be taobao_tmc");
+        }
+        if let Some(sasl) = &self.sasl {
+            sasl.check().map_err(|why| {
+                super::ConfigError(format!("orders.subscriptions[{i}].sasl.mechanism: {why}"))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Which gateway channel a shipment uses: every condition given must hold.

@@ -41,6 +41,9 @@ impl Settings {
         if let Some(kafka) = &self.events.kafka {
             kafka.check()?;
         }
+        for (i, subscription) in self.orders.subscriptions.iter().enumerate() {
+            subscription.check(i)?;
+        }
         if self.database_pool_size == 0 {
             return fail("database_pool_size", "must be at least 1".into());
         }

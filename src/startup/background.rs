@@ -27,7 +27,9 @@ const PUSH_EVERY: Duration = Duration::from_millis(100);
 const CHANNELS_EVERY: Duration = Duration::from_secs(1);
 /// How often pending ledger transfers past their timeout are looked for.
 const EXPIRE_TRANSFERS_EVERY: Duration = Duration::from_secs(1);
-/// How long the relay rests after the broker failed.
+/// How long a step waits for a marketplace's first order message.
+const MESSAGE_WAIT: Duration = Duration::from_millis(200);
+/// How long the relay (or a subscription) rests after its broker failed.
 const RELAY_RETRY: Duration = Duration::from_secs(1);
 /// How often old deliveries and receipts are pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
@@ -59,6 +61,8 @@ pub struct BackgroundJobs {
     pub(super) orders_every: Duration,
     /// The event consumers this instance runs.
     pub(super) consumers: crate::events::ConsumerRunner,
+    /// Marketplaces' order messages this instance consumes (`orders.subscriptions`).
+    pub(super) subscriptions: Vec<std::sync::Arc<crate::orders::subscribe::Subscription>>,
     /// `None` unless this instance relays the outbox to a broker (`events.kafka`).
     pub(super) relay: Option<crate::events::kafka::Relay>,
     pub(super) event_retention_days: u64,
@@ -87,6 +91,8 @@ pub struct Step {
     pub written_back: usize,
     /// Pending ledger transfers voided because their timeout passed.
     pub transfers_expired: usize,
+    /// Marketplace order messages taken from their brokers.
+    pub messages: usize,
 }
 
 impl BackgroundJobs {
@@ -122,6 +128,18 @@ impl BackgroundJobs {
                     Ok(n) => step.relayed += n,
                     Err(e) => {
                         tracing::warn!(error = %e, "relaying events to the broker failed");
+                        break;
+                    }
+                }
+            }
+        }
+        for subscription in &self.subscriptions {
+            loop {
+                match subscription.run_once(100, MESSAGE_WAIT).await {
+                    Ok(0) => break,
+                    Ok(n) => step.messages += n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "taking order messages failed");
                         break;
                     }
                 }
@@ -171,6 +189,17 @@ impl BackgroundJobs {
                             tracing::warn!(error = %e, "relaying events to the broker failed");
                             tokio::time::sleep(RELAY_RETRY).await;
                         }
+                    }
+                }
+            })));
+        }
+        for subscription in self.subscriptions.clone() {
+            let draining = draining.clone();
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                while !draining.is_set() {
+                    if let Err(e) = subscription.run_once(100, Duration::from_secs(1)).await {
+                        tracing::warn!(error = %e, "taking order messages failed");
+                        tokio::time::sleep(RELAY_RETRY).await;
                     }
                 }
             })));

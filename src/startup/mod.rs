@@ -277,7 +277,18 @@ impl Application {
                 db.dialect,
             )));
         }
+        let subscriptions = if runs(crate::settings::Service::Orders) {
+            settings
+                .orders
+                .subscriptions
+                .iter()
+                .map(|s| crate::orders::subscribe::Subscription::new(orders.clone(), s))
+                .collect::<anyhow::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         let jobs = BackgroundJobs {
+            subscriptions,
             inventory: runs(crate::settings::Service::Inventory)
                 .then(|| (inventory.clone(), pusher)),
             expiry_every: Duration::from_millis(settings.inventory.expiry_interval_ms.max(10)),

@@ -5,6 +5,7 @@
 
 pub mod amazon;
 pub mod shopify;
+pub mod taobao;
 
 use super::OrderInput;
 use super::shops::Shop;

@@ -54,6 +54,9 @@ pub fn kafka_settings(brokers: &str, prefix: &str) -> KafkaSettings {
 /// One message as the tests look at it.
 #[derive(Debug)]
 struct Seen {
+    partition: i32,
+    /// The event's position in the outbox (`event-seq`).
+    seq: i64,
     key: String,
     event_id: String,
     event_type: String,
@@ -90,6 +93,8 @@ async fn read_topic(brokers: &str, topic: &str, count: usize) -> Vec<Seen> {
                 .unwrap_or_default()
         };
         seen.push(Seen {
+            partition: msg.partition(),
+            seq: header("event-seq").parse().expect("event-seq header"),
             key: String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned(),
             event_id: header("event-id"),
             event_type: header("event-type"),
@@ -276,6 +281,15 @@ async fn the_backlog_drains_when_the_broker_returns(backend: Backend) {
     let mut want: Vec<&str> = numbers.iter().map(String::as_str).collect();
     want.sort_unstable();
     assert_eq!(got, want, "{seen:?}");
+    // In order: each partition holds its events in outbox order.
+    for partition in 0..3 {
+        let seqs: Vec<i64> = seen
+            .iter()
+            .filter(|m| m.partition == partition)
+            .map(|m| m.seq)
+            .collect();
+        assert!(seqs.is_sorted(), "partition {partition}: {seqs:?}");
+    }
 }
 
 #[tokio::test]

@@ -74,6 +74,8 @@ pub enum Server {
     StandardWebhooks,
     /// The Kafka-protocol broker of the test command (`TEST_KAFKA_BROKERS`).
     Kafka,
+    /// Its second broker, which signs clients in with SASL SCRAM (`TEST_KAFKA_SCRAM_BROKERS`).
+    KafkaScram,
 }
 
 impl Server {
@@ -97,6 +99,9 @@ impl Server {
             }
             Self::Kafka if env("TEST_KAFKA_BROKERS") => {
                 Some("TEST_KAFKA_BROKERS is not set (scripts/test.sh starts the broker)")
+            }
+            Self::KafkaScram if env("TEST_KAFKA_SCRAM_BROKERS") => {
+                Some("TEST_KAFKA_SCRAM_BROKERS is not set (scripts/test.sh starts the broker)")
             }
             Self::StandardWebhooks if env("STANDARDWEBHOOKS_PYTHON") => {
                 Some("STANDARDWEBHOOKS_PYTHON is not set (scripts/test.sh installs the library)")

@@ -5,6 +5,7 @@ mod channels;
 mod flow;
 mod holds;
 mod ingest;
+mod messages;
 mod promises;
 mod pull_edges;
 mod remote;
