@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
 . scripts/lib/broker.sh
+. scripts/lib/redis_cluster.sh
 
 # poppler-utils and zbar-tools read labels back (pdftotext, pdftoppm, zbarimg); chromium and
 # playwright-core (npm) drive the label station page; prometheus carries promtool.
@@ -15,6 +16,7 @@ fi
 # The Kafka-protocol broker (tansu) is built from crates.io once per machine, then reused.
 broker_install
 services_start
+redis_cluster_start
 broker_start
 broker_start_scram
 

@@ -16,6 +16,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod orders;
 pub mod outbound;
+pub mod redis_link;
 pub mod request_id;
 pub mod settings;
 pub mod startup;

@@ -32,6 +32,7 @@ run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@";
 services_stop() {
   [ -n "${SERVICES_DIR:-}" ] || return 0
   if declare -F broker_stop >/dev/null; then broker_stop; fi
+  if declare -F redis_cluster_stop >/dev/null; then redis_cluster_stop; fi
   run_pg "$(pg_bin)/pg_ctl" -D "$SERVICES_DIR/pg" -m fast -w stop >/dev/null 2>&1 || true
   redis-cli -p "$SERVICES_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -rf "$SERVICES_DIR"

@@ -119,9 +119,10 @@ impl Auth {
     }
 
     /// Shares the per-key quotas with every instance through Redis.
-    pub fn with_shared_limits(mut self, redis_url: &str) -> anyhow::Result<Self> {
+    pub fn with_shared_limits(mut self, redis_url: &str, cluster: bool) -> anyhow::Result<Self> {
         self.shared = Some(std::sync::Arc::new(shared_limit::SharedLimiter::new(
             redis_url,
+            cluster,
             Duration::from_millis(100),
         )?));
         Ok(self)

@@ -3,8 +3,8 @@
 //! are one atomic step and the clock is Redis's own. Redis errors or slowness open a breaker and
 //! the caller falls back to its in-process limiter.
 
+use crate::redis_link::{RedisConn, RedisTarget};
 use carriers::breaker::Breaker;
-use redis::aio::ConnectionManager;
 use std::time::Duration;
 
 /// KEYS[1]: the key's theoretical arrival time (ms). ARGV: emission interval (ms), burst
@@ -30,17 +30,17 @@ pub enum Verdict {
 }
 
 pub struct SharedLimiter {
-    client: redis::Client,
-    conn: tokio::sync::OnceCell<ConnectionManager>,
+    target: RedisTarget,
+    conn: tokio::sync::OnceCell<RedisConn>,
     script: redis::Script,
     timeout: Duration,
     breaker: Breaker,
 }
 
 impl SharedLimiter {
-    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(url: &str, cluster: bool, timeout: Duration) -> anyhow::Result<Self> {
         Ok(Self {
-            client: redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis_url: {e}"))?,
+            target: RedisTarget::new(url, cluster)?,
             conn: tokio::sync::OnceCell::new(),
             script: redis::Script::new(GCRA),
             timeout,
@@ -58,7 +58,7 @@ impl SharedLimiter {
         let call = async {
             let conn = self
                 .conn
-                .get_or_try_init(|| ConnectionManager::new(self.client.clone()))
+                .get_or_try_init(|| self.target.connect(self.timeout, None))
                 .await?;
             let mut conn = conn.clone();
             self.script

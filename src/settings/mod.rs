@@ -32,6 +32,9 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// Redis for the shared caches; empty means in-process caches only.
     pub redis_url: Option<String>,
+    /// `redis_url` lists the seed nodes of a Redis Cluster (`redis://a:7000,redis://b:7001`).
+    #[serde(default)]
+    pub redis_cluster: bool,
     pub log: LogSettings,
     pub http: HttpSettings,
     pub idempotency: IdempotencySettings,

@@ -161,6 +161,7 @@ impl Application {
         let t = &settings.tracking;
         let cache = crate::tracking::cache::Cache::new(&crate::tracking::cache::CacheConfig {
             redis_url: settings.redis_url.clone().filter(|u| !u.trim().is_empty()),
+            redis_cluster: settings.redis_cluster,
             client_cache_keys: t.redis_client_cache_keys,
             ttl: Duration::from_secs(t.cache_ttl_secs),
             local_ttl: Duration::from_millis(t.local_max_staleness_ms),
@@ -210,7 +211,7 @@ impl Application {
             .filter(|u| !u.trim().is_empty())
             && settings.rate_limits.enabled
         {
-            auth = auth.with_shared_limits(url)?;
+            auth = auth.with_shared_limits(url, settings.redis_cluster)?;
         }
 
         let worker = if settings.webhooks.enabled {

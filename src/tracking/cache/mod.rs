@@ -26,6 +26,8 @@ pub use self::redis::RedisCache;
 
 pub struct CacheConfig {
     pub redis_url: Option<String>,
+    /// `redis_url` lists a Redis Cluster's seed nodes.
+    pub redis_cluster: bool,
     /// Answers kept in process memory, coherent through Redis's invalidation messages
     /// (server-assisted client-side caching, RESP3); 0 turns it off.
     pub client_cache_keys: usize,
@@ -45,9 +47,11 @@ pub enum Cache {
 }
 
 /// Key of a tenant's number. Tenant ids hold no `:`, so whatever a number holds, two
-/// (tenant, number) pairs never share a key.
+/// (tenant, number) pairs never share a key. The part after the prefix is a hash tag: an answer
+/// and its version key (same text, another prefix) share a Redis Cluster slot, whatever the
+/// number holds (a `}` in it ends the tag at the same place in both).
 pub fn key(tenant_id: &str, number: &str) -> String {
-    format!("{ANSWER_PREFIX}{tenant_id}:{number}")
+    format!("{ANSWER_PREFIX}{{{tenant_id}:{number}}}")
 }
 
 /// The key of an answer's version: its own namespace, so no number can name a version key.
@@ -171,6 +175,7 @@ mod tests {
     async fn local_writes_never_go_back_in_version() {
         let cache = Cache::new(&CacheConfig {
             redis_url: None,
+            redis_cluster: false,
             client_cache_keys: 0,
             ttl: Duration::from_secs(60),
             local_ttl: Duration::from_secs(60),

@@ -3,17 +3,17 @@
 //! and answers whose write failed remembered for rewriting when Redis is back.
 
 use super::{CacheConfig, Lookup};
+use crate::redis_link::{RedisConn, RedisTarget};
 use bytes::Bytes;
 use carriers::breaker::Breaker;
-use redis::aio::ConnectionManager;
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub struct RedisCache {
-    client: redis::Client,
-    conn: tokio::sync::OnceCell<ConnectionManager>,
+    target: RedisTarget,
+    conn: tokio::sync::OnceCell<RedisConn>,
     ttl_secs: u64,
     timeout: Duration,
     breaker: Breaker,
@@ -63,16 +63,15 @@ fn with_resp3(url: &str) -> String {
 
 impl RedisCache {
     pub(super) fn new(url: &str, config: &CacheConfig) -> anyhow::Result<Self> {
-        // Client-side caching needs RESP3 (invalidations arrive as push messages).
-        let url = if config.client_cache_keys > 0 {
+        // Client-side caching needs RESP3 (invalidations arrive as push messages); a cluster
+        // client asks for it itself.
+        let url = if config.client_cache_keys > 0 && !config.redis_cluster {
             with_resp3(url)
         } else {
             url.to_owned()
         };
-        let client =
-            redis::Client::open(url.as_str()).map_err(|e| anyhow::anyhow!("redis_url: {e}"))?;
         Ok(Self {
-            client,
+            target: RedisTarget::new(&url, config.redis_cluster)?,
             conn: tokio::sync::OnceCell::new(),
             ttl_secs: config.ttl.as_secs().max(1),
             timeout: config.timeout,
@@ -86,26 +85,17 @@ impl RedisCache {
 }
 
 impl RedisCache {
-    async fn conn(&self) -> Option<ConnectionManager> {
+    async fn conn(&self) -> Option<RedisConn> {
         if !self.breaker.allow() {
             return None;
         }
-        let init = self.conn.get_or_try_init(|| async {
-            let mut config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(self.timeout))
-                .set_response_timeout(Some(self.timeout))
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_millis(200));
-            if let Some(keys) = std::num::NonZeroUsize::new(self.client_cache_keys) {
-                // Reads marked below are answered from memory until Redis says the key changed;
-                // a reconnect starts a new epoch, dropping everything cached before it.
-                config = config.set_cache_config(
-                    redis::caching::CacheConfig::new()
-                        .set_mode(redis::caching::CacheMode::OptIn)
-                        .set_size(keys),
-                );
-            }
-            ConnectionManager::new_with_config(self.client.clone(), config).await
+        // Reads marked below are answered from memory until Redis says the key changed; a
+        // reconnect starts a new epoch, dropping everything cached before it.
+        let init = self.conn.get_or_try_init(|| {
+            self.target.connect(
+                self.timeout,
+                std::num::NonZeroUsize::new(self.client_cache_keys),
+            )
         });
         match tokio::time::timeout(self.timeout * 2, init).await {
             Ok(Ok(conn)) => Some(conn.clone()),
@@ -138,7 +128,7 @@ impl RedisCache {
 
     async fn run<T: redis::FromRedisValue>(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         cmd: &redis::Cmd,
     ) -> Option<T> {
         self.settle(cmd.query_async::<T>(conn)).await
@@ -208,18 +198,34 @@ impl RedisCache {
         remember: bool,
     ) {
         let written = match self.conn().await {
+            // One script for every key; in a cluster one per key (each with its version key,
+            // in one slot by their hash tag), as a waybill's numbers hash to different slots.
             Some(mut conn) => {
-                let mut invocation = self.put.prepare_invoke();
-                for k in keys {
-                    invocation.key(k).key(super::version_key(k));
+                let groups: Vec<&[String]> = if self.target.is_cluster() {
+                    keys.chunks(1).collect()
+                } else {
+                    vec![keys]
+                };
+                let mut all = true;
+                for group in groups {
+                    let mut invocation = self.put.prepare_invoke();
+                    for k in group {
+                        invocation.key(k).key(super::version_key(k));
+                    }
+                    invocation
+                        .arg(version)
+                        .arg(body.as_ref())
+                        .arg(self.ttl_secs);
+                    if self
+                        .settle(invocation.invoke_async::<i64>(&mut conn))
+                        .await
+                        .is_none()
+                    {
+                        all = false;
+                        break;
+                    }
                 }
-                invocation
-                    .arg(version)
-                    .arg(body.as_ref())
-                    .arg(self.ttl_secs);
-                self.settle(invocation.invoke_async::<i64>(&mut conn))
-                    .await
-                    .is_some()
+                all
             }
             None => false,
         };
@@ -265,6 +271,21 @@ impl RedisCache {
         if self.missed_overflow.swap(false, Ordering::Relaxed)
             && let Some(mut conn) = self.conn().await
         {
+            if self.target.is_cluster() {
+                // SCAN walks one node; KEYS goes to every master (a rare, whole-cache repair).
+                let Some(keys) = self
+                    .run::<Vec<String>>(&mut conn, redis::cmd("KEYS").arg(super::KEYS_PATTERN))
+                    .await
+                else {
+                    return;
+                };
+                for chunk in keys.chunks(1000) {
+                    let _ = self
+                        .run::<i64>(&mut conn, redis::cmd("DEL").arg(chunk))
+                        .await;
+                }
+                return;
+            }
             let mut cursor: u64 = 0;
             loop {
                 let Some((next, keys)) = self

@@ -76,6 +76,8 @@ pub enum Server {
     Kafka,
     /// Its second broker, which signs clients in with SASL SCRAM (`TEST_KAFKA_SCRAM_BROKERS`).
     KafkaScram,
+    /// The Redis Cluster of the test command (`TEST_REDIS_CLUSTER_URL`).
+    RedisCluster,
 }
 
 impl Server {
@@ -99,6 +101,9 @@ impl Server {
             }
             Self::Kafka if env("TEST_KAFKA_BROKERS") => {
                 Some("TEST_KAFKA_BROKERS is not set (scripts/test.sh starts the broker)")
+            }
+            Self::RedisCluster if env("TEST_REDIS_CLUSTER_URL") => {
+                Some("TEST_REDIS_CLUSTER_URL is not set (scripts/test.sh starts the cluster)")
             }
             Self::KafkaScram if env("TEST_KAFKA_SCRAM_BROKERS") => {
                 Some("TEST_KAFKA_SCRAM_BROKERS is not set (scripts/test.sh starts the broker)")

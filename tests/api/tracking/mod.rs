@@ -15,6 +15,7 @@ use shipgate::startup::Step;
 use std::time::{Duration, Instant};
 
 mod cache;
+mod cluster;
 mod journeys;
 mod pushes;
 
