@@ -101,4 +101,19 @@ mod tests {
             assert!(topics("p.").contains(&topic("p.", t)), "{t}");
         }
     }
+
+    #[test]
+    fn sign_in_settings_reach_the_client() {
+        let sasl = crate::settings::SaslSettings {
+            mechanism: "SCRAM-SHA-512".into(),
+            username: "distributor".into(),
+            password: "s3cret".into(),
+        };
+        let mut config = ClientConfig::new();
+        sasl_config(&mut config, &sasl);
+        assert_eq!(config.get("security.protocol"), Some("SASL_PLAINTEXT"));
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(config.get("sasl.username"), Some("distributor"));
+        assert_eq!(config.get("sasl.password"), Some("s3cret"));
+    }
 }

@@ -74,8 +74,6 @@ pub enum Server {
     StandardWebhooks,
     /// The Kafka-protocol broker of the test command (`TEST_KAFKA_BROKERS`).
     Kafka,
-    /// Its second broker, which signs clients in with SASL SCRAM (`TEST_KAFKA_SCRAM_BROKERS`).
-    KafkaScram,
     /// The Redis Cluster of the test command (`TEST_REDIS_CLUSTER_URL`).
     RedisCluster,
 }
@@ -104,9 +102,6 @@ impl Server {
             }
             Self::RedisCluster if env("TEST_REDIS_CLUSTER_URL") => {
                 Some("TEST_REDIS_CLUSTER_URL is not set (scripts/test.sh starts the cluster)")
-            }
-            Self::KafkaScram if env("TEST_KAFKA_SCRAM_BROKERS") => {
-                Some("TEST_KAFKA_SCRAM_BROKERS is not set (scripts/test.sh starts the broker)")
             }
             Self::StandardWebhooks if env("STANDARDWEBHOOKS_PYTHON") => {
                 Some("STANDARDWEBHOOKS_PYTHON is not set (scripts/test.sh installs the library)")
