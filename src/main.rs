@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// The outbox's consumers.
+    Events {
+        #[command(subcommand)]
+        command: events_cli::EventsCommand,
+    },
     /// References whose create attempt ended ambiguously and that no retry settled.
     Unknown {
         #[command(subcommand)]
@@ -192,6 +197,11 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("{} ledger invariant(s) broken", broken.len())
             }
         }),
+        Command::Events { command } => runtime.block_on(async {
+            let db = Db::connect(&settings.database_url, 1).await?;
+            db.migrate().await?;
+            events_cli::run(&db, command).await
+        }),
         Command::Unknown { command } => runtime.block_on(async {
             let db = Db::connect(&settings.database_url, 1).await?;
             db.migrate().await?;
@@ -205,6 +215,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+mod events_cli;
 mod unknown;
 
 mod keys {

@@ -153,6 +153,15 @@ pub async fn prune(db: &crate::store::Db, before_ms: i64, limit: i64) -> Result<
         .rows_affected())
 }
 
+/// Forgets consumer `name`'s position (it reads the outbox no more); whether there was one.
+pub async fn forget(db: &crate::store::Db, name: &str) -> Result<bool, StoreError> {
+    Ok(db
+        .write(sqlx::query("DELETE FROM event_consumers WHERE name = $1").bind(name.to_owned()))
+        .await?
+        .rows_affected()
+        > 0)
+}
+
 /// Where each consumer stands: (name, events behind, age in ms of the oldest it has not
 /// handled), for `/metrics`. Events not numbered yet (PostgreSQL) count as behind.
 pub async fn lag(db: &crate::store::Db) -> Result<Vec<(String, i64, i64)>, StoreError> {

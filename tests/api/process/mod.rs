@@ -9,6 +9,7 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod events;
 mod inventory;
 mod keys;
 mod ledger;
