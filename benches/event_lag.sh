@@ -6,7 +6,8 @@
 # each). Lag is handling time less write time, from shipgate_event_delivery_lag_seconds: printed
 # per consumer as the share handled within 0.5 s and 1 s, and the p99 interpolated within its
 # bucket.
-#   benches/event_lag.sh     (env: RATE=5000 SECS=20 SERVICES=gateway)
+#   benches/event_lag.sh     (env: RATE=5000 SECS=20 SERVICES=gateway; all consumers:
+#                             SERVICES=gateway,inventory,orders,finance)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -91,7 +92,8 @@ for consumer, bs in sorted(buckets.items()):
             p99 = le if le == float("inf") or c == prev_c else prev_le + (le - prev_le) * (target - prev_c) / (c - prev_c)
             break
         prev_le, prev_c = le, c
-    print(f"{consumer}: {int(total)} events, {within(0.5):.1%} within 0.5 s, {within(1.0):.1%} within 1 s, p99 ~{p99:.2f} s")
+    shares = ", ".join(f"{within(x):.1%} within {x:g} s" for x in (0.1, 0.25, 0.5, 1.0))
+    print(f"{consumer}: {int(total)} events, {shares}, p99 ~{p99:.2f} s")
 PY
 echo "peak RSS of shipgate: $(peak_rss "$pid")"
 grep '"level":"WARN"' "$dir/server.log" | cut -c1-300 | head -5 || true

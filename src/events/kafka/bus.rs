@@ -64,7 +64,10 @@ impl KafkaBus {
             .set("auto.offset.reset", "earliest")
             // A partition's assignment moves to a live member when one goes quiet this long.
             .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000");
+            .set("heartbeat.interval.ms", "1000")
+            // A fetch the broker holds for want of data returns within this: a broker that does
+            // not answer a waiting fetch as soon as data arrives (tansu) adds at most this.
+            .set("fetch.wait.max.ms", "100");
         Self {
             db,
             config,
