@@ -244,15 +244,11 @@ impl Application {
             _ => None,
         };
         let idle = Duration::from_millis(settings.events.poll_interval_ms);
-        let consumer_bus: std::sync::Arc<dyn crate::events::EventBus> = match &settings.events.kafka
-        {
-            Some(kafka) if kafka.consume => {
-                std::sync::Arc::new(crate::events::kafka::KafkaBus::new(db.clone(), kafka, idle))
-            }
-            _ => std::sync::Arc::new(bus.clone()),
-        };
-        let mut consumers =
-            crate::events::ConsumerRunner::new(consumer_bus, settings.events.batch as usize, idle);
+        let mut consumers = crate::events::ConsumerRunner::new(
+            services::consumer_bus(&settings, &db, &bus, idle),
+            settings.events.batch as usize,
+            idle,
+        );
         if runs(crate::settings::Service::Inventory) {
             consumers = consumers.with(std::sync::Arc::new(crate::inventory::ats::AtsFeed::new(
                 Duration::from_millis(settings.inventory.channel_coalesce_ms),
@@ -278,18 +274,12 @@ impl Application {
                 db.dialect,
             )));
         }
-        let subscriptions = if runs(crate::settings::Service::Orders) {
-            settings
-                .orders
-                .subscriptions
-                .iter()
-                .map(|s| crate::orders::subscribe::Subscription::new(orders.clone(), s))
-                .collect::<anyhow::Result<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
         let jobs = BackgroundJobs {
-            subscriptions,
+            subscriptions: if runs(crate::settings::Service::Orders) {
+                services::subscriptions(&settings, &orders)?
+            } else {
+                Vec::new()
+            },
             inventory: runs(crate::settings::Service::Inventory)
                 .then(|| (inventory.clone(), pusher)),
             expiry_every: Duration::from_millis(settings.inventory.expiry_interval_ms.max(10)),

@@ -30,3 +30,32 @@ pub(super) fn orders(
     };
     OrdersService::new(db.clone(), inventory.clone(), gateway, o.clone())
 }
+
+/// The bus the consumers take their events from: the broker's consumer groups with
+/// `events.kafka.consume`, else the outbox table.
+pub(super) fn consumer_bus(
+    settings: &Settings,
+    db: &Db,
+    outbox: &crate::events::DbBus,
+    idle: Duration,
+) -> Arc<dyn crate::events::EventBus> {
+    match &settings.events.kafka {
+        Some(kafka) if kafka.consume => {
+            Arc::new(crate::events::kafka::KafkaBus::new(db.clone(), kafka, idle))
+        }
+        _ => Arc::new(outbox.clone()),
+    }
+}
+
+/// The marketplaces' order-message subscriptions (`orders.subscriptions`).
+pub(super) fn subscriptions(
+    settings: &Settings,
+    orders: &OrdersService,
+) -> anyhow::Result<Vec<Arc<crate::orders::subscribe::Subscription>>> {
+    settings
+        .orders
+        .subscriptions
+        .iter()
+        .map(|s| crate::orders::subscribe::Subscription::new(orders.clone(), s))
+        .collect()
+}
