@@ -222,12 +222,7 @@ impl EventBus for DbBus {
                         return Err(LeaseLost.into());
                     }
                     consumer.handle_batch(conn, &events).await?;
-                    let now = now_millis();
-                    for event in &events {
-                        metrics::histogram!("shipgate_event_delivery_lag_seconds",
-                            "consumer" => name.clone())
-                        .record((now - event.created_at_ms).max(0) as f64 / 1000.0);
-                    }
+                    crate::events::record_lag(&name, &events);
                     Ok::<_, StoreError>(())
                 })
             })

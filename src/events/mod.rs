@@ -182,6 +182,16 @@ pub async fn lag(db: &crate::store::Db) -> Result<Vec<(String, i64, i64)>, Store
         .collect())
 }
 
+/// Records how long each of `events` waited between its write and its handling by `consumer`.
+pub fn record_lag(consumer: &str, events: &[Event]) {
+    let now = crate::store::now_millis();
+    let lag = metrics::histogram!("shipgate_event_delivery_lag_seconds",
+        "consumer" => consumer.to_owned());
+    for event in events {
+        lag.record((now - event.created_at_ms).max(0) as f64 / 1000.0);
+    }
+}
+
 /// Something that reacts to events: it sees every event after its position, in order, each once.
 #[async_trait::async_trait]
 pub trait Consumer: Send + Sync + 'static {

@@ -13,9 +13,8 @@ use super::{OrderError, OrdersService};
 use crate::settings::OrderSubscription;
 use crate::store::StoreError;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +59,7 @@ pub fn parse_tmc(payload: &[u8]) -> Option<TradeMessage> {
 
 pub struct Subscription {
     orders: OrdersService,
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
     shop: String,
     topic: String,
 }
@@ -85,7 +84,7 @@ impl Subscription {
             .map_err(|e| anyhow::anyhow!("orders.subscriptions ({}): {e}", settings.topic))?;
         Ok(Arc::new(Self {
             orders,
-            consumer,
+            consumer: Arc::new(consumer),
             shop: settings.shop.clone(),
             topic: settings.topic.clone(),
         }))
@@ -95,7 +94,7 @@ impl Subscription {
     /// name and commits; how many messages were taken.
     pub async fn run_once(&self, max: usize, wait: Duration) -> Result<usize, OrderError> {
         let mut tids: Vec<String> = Vec::new();
-        let mut spans: Vec<(i32, i64, i64)> = Vec::new();
+        let mut spans = crate::events::kafka::Spans::default();
         let mut taken = 0;
         let mut wait = wait;
         while taken < max.max(1) {
@@ -104,10 +103,7 @@ impl Subscription {
             };
             let message = message.map_err(StoreError::decode)?;
             let (partition, offset) = (message.partition(), message.offset());
-            match spans.iter_mut().find(|s| s.0 == partition) {
-                Some(span) => span.2 = offset,
-                None => spans.push((partition, offset, offset)),
-            }
+            spans.note(message.topic(), partition, offset);
             taken += 1;
             wait = TOP_UP_WAIT;
             match message.payload().and_then(parse_tmc) {
@@ -130,11 +126,15 @@ impl Subscription {
         }
         match self.ingest(&tids).await {
             Ok(()) => {
-                self.commit(&spans).await;
+                // Ingested: a commit that fails only means the messages come again (and change
+                // nothing).
+                if let Err(e) = spans.commit(&self.consumer).await {
+                    tracing::warn!(topic = %self.topic, error = %e, "committing order message offsets");
+                }
                 Ok(taken)
             }
             Err(e) => {
-                self.rewind(&spans).await;
+                spans.rewind(&self.consumer).await;
                 Err(e)
             }
         }
@@ -180,30 +180,6 @@ impl Subscription {
         self.orders
             .take_page(&shop, page.orders, page.cancelled)
             .await
-    }
-
-    async fn commit(&self, spans: &[(i32, i64, i64)]) {
-        let mut offsets = TopicPartitionList::with_capacity(spans.len());
-        for (partition, _, last) in spans {
-            let _ = offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(last + 1));
-        }
-        // Ingested: a commit that fails only means the messages come again (and change nothing).
-        if let Err(e) = self.consumer.commit(&offsets, CommitMode::Async) {
-            tracing::warn!(topic = %self.topic, error = %e, "committing order message offsets");
-        }
-    }
-
-    async fn rewind(&self, spans: &[(i32, i64, i64)]) {
-        for (partition, first, _) in spans {
-            if let Err(e) = self.consumer.seek(
-                &self.topic,
-                *partition,
-                Offset::Offset(*first),
-                Duration::from_secs(1),
-            ) {
-                tracing::warn!(topic = %self.topic, partition, error = %e, "rewinding order messages");
-            }
-        }
     }
 }
 

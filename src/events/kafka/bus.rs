@@ -14,9 +14,8 @@ use crate::settings::KafkaSettings;
 use crate::store::sql::{self, Arg};
 use crate::store::{Db, StoreError, now_millis};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -25,8 +24,6 @@ use std::time::Duration;
 /// After the first message of a batch, how long a member waits for each further one before it
 /// handles what it has.
 const TOP_UP_WAIT: Duration = Duration::from_millis(5);
-/// How long a failed batch's partitions may take to rewind.
-const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct KafkaBus {
     db: Db,
@@ -40,7 +37,7 @@ pub struct KafkaBus {
 
 /// One consumer's membership of its group.
 struct Member {
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
     /// One batch at a time: a batch's offsets are committed (or rewound) before the next.
     turn: Arc<tokio::sync::Mutex<()>>,
 }
@@ -50,8 +47,7 @@ pub struct Taken {
     member: Arc<Member>,
     _turn: tokio::sync::OwnedMutexGuard<()>,
     events: Vec<Event>,
-    /// Per partition: topic, partition, first and last offset of the batch.
-    spans: Vec<(String, i32, i64, i64)>,
+    spans: super::Spans,
 }
 
 impl KafkaBus {
@@ -89,7 +85,7 @@ impl KafkaBus {
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(StoreError::decode)?;
         let member = Arc::new(Member {
-            consumer,
+            consumer: Arc::new(consumer),
             turn: Arc::new(tokio::sync::Mutex::new(())),
         });
         members.insert(name.to_owned(), member.clone());
@@ -110,19 +106,14 @@ impl KafkaBus {
         let member = self.member(name)?;
         let turn = member.turn.clone().lock_owned().await;
         let mut events = Vec::new();
-        let mut spans: Vec<(String, i32, i64, i64)> = Vec::new();
+        let mut spans = super::Spans::default();
         let mut wait = self.wait;
         while events.len() < max.max(1) {
             let Ok(message) = tokio::time::timeout(wait, member.consumer.recv()).await else {
                 break;
             };
             let message = message.map_err(StoreError::decode)?;
-            let (topic, partition, offset) =
-                (message.topic(), message.partition(), message.offset());
-            match spans.iter_mut().find(|s| s.0 == topic && s.1 == partition) {
-                Some(span) => span.3 = offset,
-                None => spans.push((topic.to_owned(), partition, offset, offset)),
-            }
+            spans.note(message.topic(), message.partition(), message.offset());
             events.push(event_of(&message));
             wait = TOP_UP_WAIT;
         }
@@ -155,12 +146,7 @@ impl KafkaBus {
                     if !fresh.is_empty() {
                         consumer.handle_batch(conn, &fresh).await?;
                     }
-                    let now = now_millis();
-                    for event in &fresh {
-                        metrics::histogram!("shipgate_event_delivery_lag_seconds",
-                            "consumer" => name.clone())
-                        .record((now - event.created_at_ms).max(0) as f64 / 1000.0);
-                    }
+                    crate::events::record_lag(&name, &fresh);
                     Ok::<_, StoreError>(fresh.len())
                 })
             })
@@ -244,37 +230,15 @@ impl Taken {
 
     /// Commits the offsets past the batch: the group will not hand it out again.
     pub async fn commit(self) -> Result<(), StoreError> {
-        let mut offsets = TopicPartitionList::with_capacity(self.spans.len());
-        for (topic, partition, _, last) in &self.spans {
-            offsets
-                .add_partition_offset(topic, *partition, Offset::Offset(last + 1))
-                .map_err(StoreError::decode)?;
-        }
-        let member = self.member.clone();
-        tokio::task::spawn_blocking(move || member.consumer.commit(&offsets, CommitMode::Sync))
+        self.spans
+            .commit(&self.member.consumer)
             .await
-            .map_err(StoreError::decode)?
             .map_err(StoreError::decode)
     }
 
     /// Reads the batch's partitions again from its first offsets (after its handling failed).
-    /// A partition the group has meanwhile moved elsewhere starts from its committed offset
-    /// there instead.
     pub async fn rewind(self) {
-        let member = self.member.clone();
-        let spans = self.spans.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for (topic, partition, first, _) in spans {
-                if let Err(e) =
-                    member
-                        .consumer
-                        .seek(&topic, partition, Offset::Offset(first), SEEK_TIMEOUT)
-                {
-                    tracing::warn!(topic, partition, error = %e, "rewinding a failed batch");
-                }
-            }
-        })
-        .await;
+        self.spans.rewind(&self.member.consumer).await;
     }
 }
 

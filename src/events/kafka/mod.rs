@@ -8,9 +8,11 @@
 
 mod bus;
 mod relay;
+mod spans;
 
 pub use bus::{KafkaBus, Taken, prune_handled};
 pub use relay::{RELAY, Relay, RelayError};
+pub use spans::Spans;
 
 use crate::settings::KafkaSettings;
 use rdkafka::config::ClientConfig;

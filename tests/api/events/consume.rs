@@ -3,10 +3,7 @@
 //! event once even when a member dies between the two.
 
 use super::relay::{fresh_topics, kafka_settings};
-use crate::helpers::{
-    Backend, TestApp, kafka_brokers, spawn_app_with, wait_until, waybill_request,
-};
-use reqwest::Method;
+use crate::helpers::{Backend, TestApp, kafka_brokers, spawn_app_with, wait_until};
 use shipgate::events::kafka::KafkaBus;
 use shipgate::events::{Consumer, Event, EventBus};
 use shipgate::store::StoreError;
@@ -80,23 +77,7 @@ async fn set_up(backend: Backend) -> (TestApp, KafkaBus, KafkaBus) {
 /// Waybills created (and one cancelled) through the API, relayed to the broker; the outbox's
 /// event ids.
 async fn write_events(app: &TestApp, waybills: usize) -> Vec<String> {
-    let mut numbers = Vec::new();
-    for i in 0..waybills {
-        let created = app.create(&waybill_request(&format!("PO-GROUP-{i}"))).await;
-        assert_eq!(created.status, 201, "{}", created.body);
-        numbers.push(created.waybill_number().to_owned());
-    }
-    let path = format!("/v1/waybills/{}/cancel", numbers[0]);
-    let cancelled = app
-        .call(
-            Method::POST,
-            &path,
-            "/v1/waybills/{number}/cancel",
-            Some(&app.key),
-            None,
-        )
-        .await;
-    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    super::relay::create_waybills(app, "PO-GROUP", waybills, Some(0)).await;
     assert_eq!(app.run_background().await.relayed, waybills + 1);
     sqlx::query("SELECT event_id FROM events ORDER BY seq")
         .fetch_all(&app.db.pool)

@@ -51,6 +51,38 @@ pub fn kafka_settings(brokers: &str, prefix: &str) -> KafkaSettings {
     }
 }
 
+/// `count` waybills created through the API (references `{reference}-{i}`), the one at `cancel`
+/// then cancelled; their numbers.
+pub async fn create_waybills(
+    app: &crate::helpers::TestApp,
+    reference: &str,
+    count: usize,
+    cancel: Option<usize>,
+) -> Vec<String> {
+    let mut numbers = Vec::new();
+    for i in 0..count {
+        let created = app
+            .create(&waybill_request(&format!("{reference}-{i}")))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        numbers.push(created.waybill_number().to_owned());
+    }
+    if let Some(i) = cancel {
+        let path = format!("/v1/waybills/{}/cancel", numbers[i]);
+        let cancelled = app
+            .call(
+                Method::POST,
+                &path,
+                "/v1/waybills/{number}/cancel",
+                Some(&app.key),
+                None,
+            )
+            .await;
+        assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    }
+    numbers
+}
+
 /// One message as the tests look at it.
 #[derive(Debug)]
 struct Seen {
@@ -112,23 +144,7 @@ async fn relays_each_event_once_in_order(backend: Backend) {
     let settings = kafka_settings(&brokers, &prefix);
     let app = spawn_app_with(backend, |s| s.events.kafka = Some(settings)).await;
 
-    let mut numbers = Vec::new();
-    for i in 0..3 {
-        let created = app.create(&waybill_request(&format!("PO-KAFKA-{i}"))).await;
-        assert_eq!(created.status, 201, "{}", created.body);
-        numbers.push(created.waybill_number().to_owned());
-    }
-    let path = format!("/v1/waybills/{}/cancel", numbers[1]);
-    let cancelled = app
-        .call(
-            Method::POST,
-            &path,
-            "/v1/waybills/{number}/cancel",
-            Some(&app.key),
-            None,
-        )
-        .await;
-    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let numbers = create_waybills(&app, "PO-KAFKA", 3, Some(1)).await;
 
     let step = app.run_background().await;
     assert_eq!(step.relayed, 4, "three created, one cancelled: {step:?}");
@@ -238,14 +254,7 @@ async fn the_backlog_drains_when_the_broker_returns(backend: Backend) {
     let mut settings = kafka_settings(&brokers, "back.");
     settings.ack_timeout_ms = 1_000;
     let app = spawn_app_with(backend, |s| s.events.kafka = Some(settings)).await;
-    let mut numbers = Vec::new();
-    for i in 0..5 {
-        let created = app
-            .create(&waybill_request(&format!("PO-BACKLOG-{i}")))
-            .await;
-        assert_eq!(created.status, 201, "{}", created.body);
-        numbers.push(created.waybill_number().to_owned());
-    }
+    let numbers = create_waybills(&app, "PO-BACKLOG", 5, None).await;
     assert_eq!(app.run_background().await.relayed, 0, "no broker yet");
 
     let _broker = OwnBroker::start(port);
