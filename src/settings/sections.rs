@@ -88,8 +88,9 @@ pub struct TrackingSettings {
     pub cache_ttl_secs: u64,
     /// Entries of the in-process cache used when no Redis is configured.
     pub local_cache_capacity: u64,
-    /// Longest an instance without Redis serves an answer from its memory (instances side by
-    /// side may store newer events meanwhile).
+    /// Longest an instance serves an answer from its memory (instances side by side may store
+    /// newer events meanwhile); with Redis, it bounds a client-side copy whose invalidation a
+    /// read in flight missed.
     pub local_max_staleness_ms: u64,
     /// Answers also kept in process memory with Redis, coherent through Redis's invalidation
     /// messages (server-assisted client-side caching over RESP3); 0 turns it off.

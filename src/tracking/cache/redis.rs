@@ -19,6 +19,9 @@ pub struct RedisCache {
     breaker: Breaker,
     put: redis::Script,
     client_cache_keys: usize,
+    /// Longest a copy in process memory is served: a read in flight can take the key's
+    /// invalidation before its own answer is stored, and that copy is never invalidated again.
+    client_cache_max_age: Duration,
     /// Waybills whose answer could not be written while Redis was away.
     missed: Mutex<HashSet<String>>,
     missed_overflow: AtomicBool,
@@ -78,6 +81,7 @@ impl RedisCache {
             breaker: Breaker::new(config.breaker_failures, config.breaker_open),
             put: redis::Script::new(PUT_SCRIPT),
             client_cache_keys: config.client_cache_keys,
+            client_cache_max_age: config.local_ttl.min(config.ttl),
             missed: Mutex::new(HashSet::new()),
             missed_overflow: AtomicBool::new(false),
         })
@@ -158,8 +162,12 @@ impl RedisCache {
         missed.is_empty() && !self.missed_overflow.load(Ordering::Relaxed)
     }
 
-    fn cached(cmd: &mut redis::Cmd) -> &mut redis::Cmd {
-        cmd.set_cache_config(redis::CommandCacheConfig::new().set_enable_cache(true))
+    fn cached<'a>(&self, cmd: &'a mut redis::Cmd) -> &'a mut redis::Cmd {
+        cmd.set_cache_config(
+            redis::CommandCacheConfig::new()
+                .set_enable_cache(true)
+                .set_client_side_ttl(self.client_cache_max_age),
+        )
     }
 
     pub(super) async fn get(&self, key: &str) -> Lookup {
@@ -170,7 +178,7 @@ impl RedisCache {
             return Lookup::Unavailable;
         };
         match self
-            .run::<Option<Vec<u8>>>(&mut conn, Self::cached(redis::cmd("GET").arg(key)))
+            .run::<Option<Vec<u8>>>(&mut conn, self.cached(redis::cmd("GET").arg(key)))
             .await
         {
             Some(Some(body)) => Lookup::Hit(Bytes::from(body)),

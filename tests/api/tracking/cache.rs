@@ -361,3 +361,77 @@ async fn instances_without_redis_never_serve_old_answers_for_long() {
     )
     .await;
 }
+
+fn shared_cache(url: &str, max_age: Duration) -> shipgate::tracking::cache::Cache {
+    shipgate::tracking::cache::Cache::new(&shipgate::tracking::cache::CacheConfig {
+        redis_url: Some(url.to_owned()),
+        redis_cluster: false,
+        client_cache_keys: 1000,
+        ttl: Duration::from_secs(600),
+        local_ttl: max_age,
+        local_capacity: 100,
+        timeout: Duration::from_secs(2),
+        breaker_failures: 3,
+        breaker_open: Duration::from_secs(1),
+    })
+    .unwrap()
+}
+
+/// Reliability: a read in flight while another instance writes can take Redis's invalidation
+/// before its own answer lands in process memory, and so keep an old answer there. Such a copy
+/// is served for `tracking.local_max_staleness_ms` at most, never until the key is written again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_missed_its_invalidation_is_not_served_for_long() {
+    use shipgate::tracking::cache::{Lookup, key};
+    crate::needs!(Redis);
+    let max_age = Duration::from_millis(400);
+    let reader = std::sync::Arc::new(shared_cache(&redis_url(), max_age));
+    let writer = shared_cache(&redis_url(), max_age);
+    let tenant = format!("race{}", uuid::Uuid::new_v4().simple());
+    let keys: Vec<String> = (0..8).map(|i| key(&tenant, &format!("N{i}"))).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (reader, keys, stop) = (reader.clone(), keys.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for k in &keys {
+                        let _ = reader.get(k).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect();
+    let last = 60;
+    for version in 1..=last {
+        for (i, k) in keys.iter().enumerate() {
+            let body = bytes::Bytes::from(format!("answer {version}"));
+            writer
+                .put_tracked(&format!("w{i}"), std::slice::from_ref(k), version, &body)
+                .await;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    let expected = format!("answer {last}");
+    let started = Instant::now();
+    let stale = wait_until("every copy to show the last write", 10, || async {
+        let mut stale = Vec::new();
+        for k in &keys {
+            match reader.get(k).await {
+                Lookup::Hit(b) if b == expected.as_bytes() => {}
+                Lookup::Hit(b) => stale.push(String::from_utf8_lossy(&b).into_owned()),
+                _ => stale.push("no answer".into()),
+            }
+        }
+        stale.is_empty().then_some(started.elapsed())
+    })
+    .await;
+    assert!(
+        stale <= max_age * 3,
+        "a stale copy was served for {stale:?}"
+    );
+}
