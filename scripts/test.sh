@@ -18,6 +18,7 @@ broker_install
 services_start
 redis_cluster_start
 broker_start
+broker_start_scram
 
 # docker-compose.yml cannot be started here (no Docker engine): validate it offline.
 docker-compose -f docker-compose.yml config -q

@@ -1,12 +1,17 @@
 # Sourced by scripts/test.sh and benches/*.sh after scripts/lib/services.sh: a Kafka-protocol
 # broker (tansu, from crates.io) on loopback with in-memory storage, stopped with the services.
-#   broker_install     builds tansu once (~16 min cold on 2 cores) unless a binary is there
+#   broker_install     builds tansu once (~18 min cold on 2 cores) unless a binary is there
 #   broker_start       starts it; exports TEST_KAFKA_BROKERS (host:port)
+#   broker_start_scram starts a second one that signs clients in with SASL SCRAM-SHA-512
+#                      (SQLite storage, where tansu keeps its users); exports
+#                      TEST_KAFKA_SCRAM_BROKERS, TEST_KAFKA_SCRAM_USER, TEST_KAFKA_SCRAM_PASSWORD
 #   broker_topics T..  creates topics (3 partitions each); tansu does not create them on use
 
 TANSU_VERSION=0.6.0
+# In-memory storage (dynostore) and SQLite storage (libsql), which can hold SCRAM users.
+TANSU_FEATURES=dynostore,libsql
 # Where a built broker is kept: outside the work tree, so every clone reuses it.
-TANSU_ROOT=${TANSU_ROOT:-${CARGO_HOME:-$HOME/.cargo}/tools/tansu-$TANSU_VERSION}
+TANSU_ROOT=${TANSU_ROOT:-${CARGO_HOME:-$HOME/.cargo}/tools/tansu-$TANSU_VERSION-${TANSU_FEATURES//,/-}}
 
 broker_bin() {
   if [ -n "${TANSU_BIN:-}" ] && [ -x "$TANSU_BIN" ]; then echo "$TANSU_BIN"; return; fi
@@ -18,8 +23,18 @@ broker_install() {
   bin=$(broker_bin)
   [ -x "$bin" ] && return 0
   echo "building the broker (tansu $TANSU_VERSION): once per machine"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore \
+  cargo install tansu --version "$TANSU_VERSION" --locked --features "$TANSU_FEATURES" \
     --root "$TANSU_ROOT" --quiet
+}
+
+# Waits until something listens on 127.0.0.1:$1.
+broker_wait() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "no broker on $1" >&2
+  return 1
 }
 
 broker_start() {
@@ -30,15 +45,41 @@ broker_start() {
     --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ > "$SERVICES_DIR/broker.log" 2>&1 &
   echo $! > "$SERVICES_DIR/broker.pid"
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.1
-  done
+  broker_wait "$port"
   export TEST_KAFKA_BROKERS="127.0.0.1:$port"
   # Tests that stop and start a broker of their own run this binary.
   TEST_KAFKA_BIN=$bin
   export TEST_KAFKA_BIN
   echo "broker on $port"
+}
+
+# The user is created while the broker runs without sign-in, then it restarts on the same
+# SQLite file with --authentication.
+broker_start_scram() {
+  local port bin dir pid
+  bin=$(broker_bin)
+  port=$(free_port)
+  dir="$SERVICES_DIR/scram-broker"
+  mkdir -p "$dir"
+  TEST_KAFKA_SCRAM_USER=distributor
+  TEST_KAFKA_SCRAM_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  scram_broker() {
+    (cd "$dir" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine sqlite://tansu.db "$@") >> "$dir/broker.log" 2>&1 &
+    pid=$!
+  }
+  scram_broker
+  broker_wait "$port"
+  "$bin" user create "$TEST_KAFKA_SCRAM_USER" "$TEST_KAFKA_SCRAM_PASSWORD" \
+    --broker "tcp://127.0.0.1:$port" --mechanism scram512 > /dev/null
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  scram_broker --authentication
+  echo "$pid" > "$SERVICES_DIR/scram-broker.pid"
+  broker_wait "$port"
+  export TEST_KAFKA_SCRAM_BROKERS="127.0.0.1:$port" TEST_KAFKA_SCRAM_USER TEST_KAFKA_SCRAM_PASSWORD
+  echo "SCRAM broker on $port"
 }
 
 broker_topics() {
@@ -50,6 +91,9 @@ broker_topics() {
 }
 
 broker_stop() {
-  [ -f "${SERVICES_DIR:-}/broker.pid" ] || return 0
-  kill "$(cat "$SERVICES_DIR/broker.pid")" 2>/dev/null || true
+  local pidfile
+  for pidfile in "${SERVICES_DIR:-}/broker.pid" "${SERVICES_DIR:-}/scram-broker.pid"; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+  done
+  return 0
 }

@@ -17,6 +17,9 @@ pub enum Server {
     StandardWebhooks,
     /// The Kafka-protocol broker of the test command (`TEST_KAFKA_BROKERS`).
     Kafka,
+    /// The test command's second broker, which signs clients in with SASL SCRAM-SHA-512
+    /// (`TEST_KAFKA_SCRAM_BROKERS`, `TEST_KAFKA_SCRAM_USER`, `TEST_KAFKA_SCRAM_PASSWORD`).
+    KafkaScram,
     /// The Redis Cluster of the test command (`TEST_REDIS_CLUSTER_URL`).
     RedisCluster,
 }
@@ -43,6 +46,9 @@ impl Server {
             Self::Kafka if env("TEST_KAFKA_BROKERS") => {
                 Some("TEST_KAFKA_BROKERS is not set (scripts/test.sh starts the broker)")
             }
+            Self::KafkaScram if env("TEST_KAFKA_SCRAM_BROKERS") => Some(
+                "TEST_KAFKA_SCRAM_BROKERS is not set (scripts/test.sh starts the SCRAM broker)",
+            ),
             Self::RedisCluster if env("TEST_REDIS_CLUSTER_URL") => {
                 Some("TEST_REDIS_CLUSTER_URL is not set (scripts/test.sh starts the cluster)")
             }

@@ -1,9 +1,9 @@
-//! Order messages by subscription: a marketplace's Taobao message-service messages on a broker,
-//! consumed with the topic and group from the configuration; each names a trade, read whole from
-//! the mock Taobao Open Platform and ingested once (repeats change nothing, a closed trade cancels
-//! its order, a bad message is passed over). The test command's broker (tansu) cannot be given a
-//! SASL user with in-memory storage, so these run without sign-in; the SASL settings are the
-//! relay's, passed to the client the same way.
+//! Order messages by subscription: a marketplace's Taobao message-service messages on a broker
+//! that signs clients in with SASL SCRAM-SHA-512, consumed with the topic, group, user name and
+//! password from the configuration (the distributor guide's set-up); each names a trade, read
+//! whole from the mock Taobao Open Platform and ingested once (repeats change nothing, a closed
+//! trade cancels its order, a bad message is passed over). A wrong password takes nothing and
+//! loses nothing.
 
 use super::channels::{connect, fixture};
 use super::{get_order, warehouses_and_stock};
@@ -13,7 +13,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{Value, json};
-use shipgate::settings::OrderSubscription;
+use shipgate::settings::{OrderSubscription, SaslSettings};
 use std::time::Duration;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -21,10 +21,74 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const TID: &str = "192364827791084";
 const CLOSED_TID: &str = "192364827791999";
 
-fn client(brokers: &str) -> ClientConfig {
+/// The test command's SCRAM broker and its user.
+fn scram() -> (String, SaslSettings) {
+    let var = |name: &str| std::env::var(name).expect("needs!(KafkaScram)");
+    let sasl = SaslSettings {
+        mechanism: "SCRAM-SHA-512".into(),
+        username: var("TEST_KAFKA_SCRAM_USER"),
+        password: var("TEST_KAFKA_SCRAM_PASSWORD").into(),
+    };
+    (var("TEST_KAFKA_SCRAM_BROKERS"), sasl)
+}
+
+/// A client signed in as shipgate's subscriptions are.
+fn client(brokers: &str, sasl: &SaslSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
+    shipgate::events::kafka::sasl_config(&mut config, sasl);
     config
+}
+
+/// A new topic of two partitions on the SCRAM broker (tansu does not create topics on use).
+async fn new_topic(brokers: &str, sasl: &SaslSettings) -> String {
+    let topic = format!("tmc.{}", uuid::Uuid::new_v4().simple());
+    let admin: AdminClient<DefaultClientContext> =
+        client(brokers, sasl).create().expect("admin client");
+    for made in admin
+        .create_topics(
+            [&NewTopic::new(&topic, 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("topic")
+    {
+        made.expect("topic created");
+    }
+    topic
+}
+
+fn subscription(
+    shop: &Value,
+    topic: &str,
+    brokers: &str,
+    sasl: &SaslSettings,
+) -> OrderSubscription {
+    OrderSubscription {
+        shop: shop["id"].as_str().unwrap().to_owned(),
+        brokers: brokers.to_owned(),
+        topic: topic.to_owned(),
+        group: format!("distributor-{}", uuid::Uuid::new_v4().simple()),
+        format: "taobao_tmc".into(),
+        sasl: Some(sasl.clone()),
+    }
+}
+
+/// The mock Taobao Open Platform and a shop connected to it through the API.
+async fn taobao_shop(api: &TestApp) -> (MockServer, Value) {
+    let top = MockServer::start().await;
+    answer_trade(&top, TID, "WAIT_SELLER_SEND_GOODS", 5).await;
+    answer_trade(&top, CLOSED_TID, "WAIT_SELLER_SEND_GOODS", 5).await;
+    warehouses_and_stock(api, &["TB-SKU-1"], 10).await;
+    let shop = connect(
+        api,
+        "taobao",
+        "sandbox_c_20",
+        json!({"baseUrl": top.uri(), "credentials": {"clientId": "12497914",
+            "clientSecret": "top-secret", "accessToken": "6100e0b-session"}}),
+    )
+    .await;
+    (top, shop)
 }
 
 /// A TMC message as the marketplace delivers it: `content` is a JSON string.
@@ -88,50 +152,20 @@ async fn taobao_orders(app: &TestApp) -> Vec<Value> {
 }
 
 async fn order_messages_are_ingested_once(backend: Backend) {
-    needs!(Kafka);
-    let brokers = crate::helpers::kafka_brokers();
-    let top = MockServer::start().await;
-    answer_trade(&top, TID, "WAIT_SELLER_SEND_GOODS", 5).await;
-    answer_trade(&top, CLOSED_TID, "WAIT_SELLER_SEND_GOODS", 5).await;
-
+    needs!(KafkaScram);
+    let (brokers, sasl) = scram();
     // The shop is connected through the API; the subscription names it.
     let api = spawn_app_with(backend, |s| s.orders.allow_private_channels = true).await;
-    warehouses_and_stock(&api, &["TB-SKU-1"], 10).await;
-    let shop = connect(
-        &api,
-        "taobao",
-        "sandbox_c_20",
-        json!({"baseUrl": top.uri(), "credentials": {"clientId": "12497914",
-            "clientSecret": "top-secret", "accessToken": "6100e0b-session"}}),
-    )
-    .await;
-    let topic = format!("tmc.{}", uuid::Uuid::new_v4().simple());
-    let admin: AdminClient<DefaultClientContext> = client(&brokers).create().expect("admin client");
-    for made in admin
-        .create_topics(
-            [&NewTopic::new(&topic, 2, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .expect("topic")
-    {
-        made.expect("topic created");
-    }
-    let subscription = OrderSubscription {
-        shop: shop["id"].as_str().unwrap().to_owned(),
-        brokers: brokers.clone(),
-        topic: topic.clone(),
-        group: format!("distributor-{}", uuid::Uuid::new_v4().simple()),
-        format: "taobao_tmc".into(),
-        sasl: None,
-    };
+    let (top, shop) = taobao_shop(&api).await;
+    let topic = new_topic(&brokers, &sasl).await;
+    let subscription = subscription(&shop, &topic, &brokers, &sasl);
     let app = spawn_app_on(backend, api.database_url.clone(), |s| {
         s.orders.allow_private_channels = true;
         s.orders.subscriptions = vec![subscription];
     })
     .await;
 
-    let producer: FutureProducer = client(&brokers).create().expect("producer");
+    let producer: FutureProducer = client(&brokers, &sasl).create().expect("producer");
     publish(
         &producer,
         &topic,
@@ -210,4 +244,66 @@ async fn sqlite_order_messages_are_ingested_once() {
 async fn postgres_order_messages_are_ingested_once() {
     needs!(Postgres);
     order_messages_are_ingested_once(Backend::Postgres).await;
+}
+
+/// A subscription whose password the broker refuses takes nothing; once the password is right,
+/// the same group gets every message published meanwhile.
+#[tokio::test]
+async fn a_refused_password_takes_nothing_and_loses_nothing() {
+    needs!(KafkaScram);
+    let (brokers, sasl) = scram();
+    let api = spawn_app_with(Backend::Sqlite, |s| s.orders.allow_private_channels = true).await;
+    let (_top, shop) = taobao_shop(&api).await;
+    let topic = new_topic(&brokers, &sasl).await;
+    let wrong = SaslSettings {
+        password: "not-the-password".to_owned().into(),
+        ..sasl.clone()
+    };
+    // The broker checks passwords: a producer with the wrong one cannot publish.
+    let mut refused = client(&brokers, &wrong);
+    refused.set("message.timeout.ms", "3000");
+    let refused: FutureProducer = refused.create().expect("producer");
+    let sent = refused
+        .send(
+            FutureRecord::<(), String>::to(&topic)
+                .payload(&message("taobao_trade_TradeCreate", TID)),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(sent.is_err(), "published with a wrong password");
+
+    let producer: FutureProducer = client(&brokers, &sasl).create().expect("producer");
+    publish(
+        &producer,
+        &topic,
+        &[message("taobao_trade_TradeCreate", TID)],
+    )
+    .await;
+    let right = subscription(&shop, &topic, &brokers, &sasl);
+    let mut refused_subscription = right.clone();
+    refused_subscription.sasl = Some(wrong);
+    let app = spawn_app_on(Backend::Sqlite, api.database_url.clone(), |s| {
+        s.orders.allow_private_channels = true;
+        s.orders.subscriptions = vec![refused_subscription];
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.run_background().await.messages, 0);
+    }
+    assert!(taobao_orders(&app).await.is_empty());
+    drop(app);
+
+    let app = spawn_app_on(Backend::Sqlite, api.database_url.clone(), |s| {
+        s.orders.allow_private_channels = true;
+        s.orders.subscriptions = vec![right];
+    })
+    .await;
+    let found = app
+        .wait_for("the trade ingested", 60, || async {
+            let orders = taobao_orders(&app).await;
+            (!orders.is_empty()).then_some(orders)
+        })
+        .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["externalId"], TID);
 }
