@@ -28,3 +28,8 @@ rss() {
        END { printf "%.0f MB now, %.0f MB peak", now / 1024, peak / 1024 }' "/proc/$1/status" 2>/dev/null ||
     echo "n/a"
 }
+
+# cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}

@@ -7,7 +7,9 @@
 #      orders with stock ingested, timed until none is left before its waybill (the processor
 #      runs as in production).
 # Prints orders per second per case.
-#   benches/orders_load.sh [sqlite|postgres|both]   (env: DURATION=10s ORDERS=5000 THREADS=2)
+#   benches/orders_load.sh [sqlite|postgres|both]   (env: DURATION=10s ORDERS=5000 THREADS=2
+#   CASES="ingest ship": which of the two parts run; PERF=1 records `perf` during the second;
+#   PG_STATS=1 prints PostgreSQL's costliest statements of the second, from pg_stat_statements)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -17,6 +19,7 @@ backends=${1:-both}
 duration=${DURATION:-10s}
 orders=${ORDERS:-5000}
 threads=${THREADS:-2}
+cases=${CASES:-ingest ship}
 
 services_install wrk curl postgresql-client
 cargo build --release --quiet
@@ -58,6 +61,13 @@ run_backend() {
   local backend=$1 dir run
   dir=$(mktemp -d /tmp/shipgate-bench.XXXXXX)
   export SHIPGATE_RATE_LIMITS__ENABLED=false SHIPGATE_LOG__LEVEL=warn SHIPGATE_HTTP__MAX_BODY_BYTES=4194304
+  case " $cases " in *" ingest "*) run_ingest "$backend" "$dir" ;; esac
+  case " $cases " in *" ship "*) run_ship "$backend" "$dir" ;; esac
+  rm -rf "$dir"
+}
+
+run_ingest() {
+  local backend=$1 dir=$2 run
   start_server "$backend" "$dir" SHIPGATE_ORDERS__PROCESS_INTERVAL_MS=3600000
   run=$(date +%s)
 
@@ -73,8 +83,12 @@ run_backend() {
 
   echo "$backend peak RSS of shipgate (ingest): $(peak_rss "$pid")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
+}
 
-  # 3: order to waybill, with stock and a shipping warehouse.
+# 3: order to waybill, with stock and a shipping warehouse.
+run_ship() {
+  local backend=$1 dir=$2 run perf_pid= cpu_start cpu_end
+  run=$(date +%s)
   mkdir -p "$dir/ship"
   start_server "$backend" "$dir/ship"
   api PUT /v1/inventory/warehouses/US-EAST '{"country":"US","state":"NJ","postalCode":"07102","priority":1,"address":{"name":"US-East","phone":"+1 555 0100","street1":"1 Dock Rd","city":"Newark"}}'
@@ -84,7 +98,16 @@ run_backend() {
   done
   local start end batches
   batches=$(( (orders + 499) / 500 ))
+  if [ -n "${PG_STATS:-}" ] && [ "$backend" = postgres ]; then
+    psql -qAt "$SHIPGATE_DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+      -c "SELECT pg_stat_statements_reset()" > /dev/null
+  fi
   start=$(now_ms)
+  cpu_start=$(cpu_ticks "$pid")
+  if [ -n "${PERF:-}" ]; then
+    perf record -F 499 -g -p "$pid" -o "$dir/perf.data" 2>/dev/null &
+    perf_pid=$!
+  fi
   for b in $(seq 1 "$batches"); do
     python3 - "$run" "$b" <<'PY' > "$dir/batch.json"
 import json, sys
@@ -101,14 +124,30 @@ PY
   done
   while left RECEIVED || left ALLOCATED; do sleep 0.1; done
   end=$(now_ms)
+  cpu_end=$(cpu_ticks "$pid")
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$dir/perf.data" --children -g none --sort symbol --stdio 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | head -80 > "target/orders_perf_$backend.txt" || true
+    echo "perf profile: target/orders_perf_$backend.txt"
+  fi
+  if [ -n "${PG_STATS:-}" ] && [ "$backend" = postgres ]; then
+    psql -q "$SHIPGATE_DATABASE_URL" -c "SELECT calls, round(total_exec_time) AS ms,
+      round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
+      left(regexp_replace(query, '\s+', ' ', 'g'), 150) AS query
+      FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"
+  fi
   local made
   made=$(( batches * 500 ))
   printf '%-9s %-22s orders=%d seconds=%.1f orders_per_s=%.0f\n' "$backend" "order to waybill" \
     "$made" "$(echo "($end - $start) / 1000" | bc -l)" "$(echo "$made * 1000 / ($end - $start)" | bc -l)"
+  printf '%-9s shipgate CPU: %.1f s of %.1f s on %d cores (%.2f ms per order)\n' "$backend" \
+    "$(echo "($cpu_end - $cpu_start) / $(getconf CLK_TCK)" | bc -l)" \
+    "$(echo "($end - $start) / 1000" | bc -l)" "$(nproc)" \
+    "$(echo "($cpu_end - $cpu_start) * 1000 / $(getconf CLK_TCK) / $made" | bc -l)"
   if left ON_HOLD; then echo "$backend: some orders were held (see GET /v1/orders?state=ON_HOLD)"; fi
   echo "$backend peak RSS of shipgate: $(peak_rss "$pid")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  rm -rf "$dir"
 }
 
 echo "shipgate orders load: $threads wrk threads, $duration per ingest case, $orders orders to ship, $(nproc) cores"

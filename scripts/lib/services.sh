@@ -53,7 +53,7 @@ services_start() {
   fi
   run_pg "$(pg_bin)/initdb" -D "$SERVICES_DIR/pg" -A trust -U postgres --no-sync >/dev/null
   run_pg "$(pg_bin)/pg_ctl" -D "$SERVICES_DIR/pg" -l "$SERVICES_DIR/pg/log" -w start \
-    -o "-p $pg_port -k $SERVICES_DIR/pg -c listen_addresses=127.0.0.1 -c max_connections=300" >/dev/null
+    -o "-p $pg_port -k $SERVICES_DIR/pg -c listen_addresses=127.0.0.1 -c max_connections=300 ${PG_OPTIONS:-}" >/dev/null
   redis-server --port "$SERVICES_REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
     --pidfile "$SERVICES_DIR/redis.pid" --save "" --appendonly no --dir "$SERVICES_DIR" \
     --logfile "$SERVICES_DIR/redis.log"

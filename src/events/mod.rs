@@ -166,18 +166,35 @@ pub async fn forget(db: &crate::store::Db, name: &str) -> Result<bool, StoreErro
 /// handled), for `/metrics`. Events not numbered yet (PostgreSQL) count as behind.
 pub async fn lag(db: &crate::store::Db) -> Result<Vec<(String, i64, i64)>, StoreError> {
     use sqlx::Row;
+    // Each part an index range (`seq`, or the unnumbered ones' partial index): an `OR` in one
+    // join read the whole outbox for every consumer. The oldest event behind is the first
+    // after the position in `seq` order.
     let rows = sqlx::query(
-        "SELECT c.name, COUNT(e.id), MIN(e.created_at_ms) FROM event_consumers c \
-         LEFT JOIN events e ON e.seq > c.position OR e.seq IS NULL GROUP BY c.name",
+        "SELECT c.name, (SELECT COUNT(*) FROM events e WHERE e.seq > c.position), \
+         (SELECT e.created_at_ms FROM events e WHERE e.seq > c.position ORDER BY e.seq LIMIT 1) \
+         FROM event_consumers c",
     )
     .fetch_all(&db.pool)
     .await?;
+    let unnumbered =
+        sqlx::query("SELECT COUNT(*), MIN(created_at_ms) FROM events WHERE seq IS NULL")
+            .fetch_one(&db.pool)
+            .await?;
+    let (waiting, waiting_since): (i64, Option<i64>) = (unnumbered.get(0), unnumbered.get(1));
     let now = crate::store::now_millis();
     Ok(rows
         .into_iter()
         .map(|r| {
-            let oldest: Option<i64> = r.get(2);
-            (r.get(0), r.get(1), oldest.map_or(0, |t| (now - t).max(0)))
+            let first: Option<i64> = r.get(2);
+            let oldest = match (first, waiting_since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (
+                r.get(0),
+                r.get::<i64, _>(1) + waiting,
+                oldest.map_or(0, |t| (now - t).max(0)),
+            )
         })
         .collect())
 }

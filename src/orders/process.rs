@@ -48,21 +48,26 @@ pub(super) struct Loaded {
 impl OrdersService {
     /// One step of the processor: due orders planned, due shipments sent; how many of each.
     pub async fn run_once(&self) -> (usize, usize) {
-        let planned = match self.plan_due().await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "planning orders failed");
-                0
-            }
-        };
-        let sent = match self.send_due().await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "sending shipments failed");
-                0
-            }
-        };
+        let planned = self.plan_step().await;
+        let sent = self.send_step().await;
         (planned, sent)
+    }
+
+    /// Due orders planned (a batch at most); how many. A server runs this and [`Self::send_step`]
+    /// side by side, so shipments are sent while the next orders are planned.
+    pub async fn plan_step(&self) -> usize {
+        self.plan_due().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "planning orders failed");
+            0
+        })
+    }
+
+    /// Due shipments sent to the gateway (a batch at most); how many.
+    pub async fn send_step(&self) -> usize {
+        self.send_due().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "sending shipments failed");
+            0
+        })
     }
 
     async fn plan_due(&self) -> Result<usize, OrderError> {

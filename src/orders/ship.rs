@@ -281,32 +281,43 @@ impl OrdersService {
                         return Ok::<_, OrderError>(false);
                     }
                     super::writeback::queue(conn, &tenant, &id).await?;
-                    // PostgreSQL: two shipments of one order marked at once would each see the
-                    // other still pending and neither move the order. Locking its row first makes
-                    // the second wait, and its check below (a new snapshot) sees the first.
-                    if crate::store::sql::dialect_of(conn) == crate::store::Dialect::Postgres {
-                        sqlx::query(
-                            "SELECT o.id FROM ord_orders o JOIN ord_shipment_orders so \
-                             ON so.order_id = o.id WHERE so.shipment_id = $1 ORDER BY o.id \
-                             FOR UPDATE OF o",
-                        )
-                        .bind(&id)
-                        .fetch_all(&mut *conn)
-                        .await?;
-                    }
-                    // Each order whose shipments all have their waybill now has its labels.
-                    let ready = sqlx::query(
-                        "SELECT o.id FROM ord_orders o JOIN ord_shipment_orders so \
-                         ON so.order_id = o.id WHERE so.shipment_id = $1 AND o.state = 'allocated' \
-                         AND NOT EXISTS (SELECT 1 FROM ord_shipment_orders x JOIN ord_shipments s \
-                         ON s.id = x.shipment_id WHERE x.order_id = o.id \
-                         AND s.state NOT IN ('created', 'rejected', 'voided'))",
-                    )
+                    // The shipment's orders. PostgreSQL: two shipments of one order marked at
+                    // once would each see the other still pending and neither move the order;
+                    // locking the orders' rows first (in id order) makes the second wait, and its
+                    // checks below (new snapshots) see the first.
+                    let lock = match crate::store::sql::dialect_of(conn) {
+                        crate::store::Dialect::Postgres => " FOR UPDATE",
+                        crate::store::Dialect::Sqlite => "",
+                    };
+                    let orders: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT id FROM ord_orders WHERE id IN (SELECT order_id \
+                         FROM ord_shipment_orders WHERE shipment_id = $1) ORDER BY id{lock}"
+                    )))
                     .bind(&id)
                     .fetch_all(&mut *conn)
-                    .await?;
-                    for row in ready {
-                        let order: String = row.get(0);
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                    // Each order whose shipments all have their waybill now has its labels. One
+                    // order at a time, by key: joined, PostgreSQL's planner (its statistics
+                    // behind a burst of new orders) scanned every allocated order instead.
+                    let mut ready = Vec::new();
+                    for order in orders {
+                        let all_made = sqlx::query(
+                            "SELECT 1 FROM ord_orders WHERE id = $1 AND state = 'allocated' \
+                             AND NOT EXISTS (SELECT 1 FROM ord_shipment_orders x \
+                             JOIN ord_shipments s ON s.id = x.shipment_id WHERE x.order_id = $1 \
+                             AND s.state NOT IN ('created', 'rejected', 'voided'))",
+                        )
+                        .bind(&order)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if all_made.is_some() {
+                            ready.push(order);
+                        }
+                    }
+                    for order in ready {
                         sqlx::query(
                             "UPDATE ord_orders SET state = 'waybill_created', waybill_at_ms = $1, \
                              updated_at_ms = $1 WHERE id = $2",

@@ -205,14 +205,25 @@ impl BackgroundJobs {
             })));
         }
         if let Some(orders) = self.orders.clone() {
+            // Planning and sending side by side: the shipments of one batch go to the gateway
+            // while the next orders are planned.
             let every = self.orders_every;
+            let planner = orders.clone();
             tasks.push(AbortOnDrop(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
                     // Work left over (a full batch) is taken at once, not after the next tick.
-                    while orders.run_once().await != (0, 0) {}
+                    while planner.plan_step().await > 0 {}
+                }
+            })));
+            tasks.push(AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    while orders.send_step().await > 0 {}
                 }
             })));
             let channels = self.orders.clone();
