@@ -127,7 +127,7 @@ PY
   cpu_end=$(cpu_ticks "$pid")
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
-    perf report -i "$dir/perf.data" --children -g none --sort symbol --stdio 2>/dev/null \
+    perf report -i "$dir/perf.data" --no-children -g none --sort comm,dso,symbol --stdio 2>/dev/null \
       | grep -v '^#' | grep -v '^$' | head -80 > "target/orders_perf_$backend.txt" || true
     echo "perf profile: target/orders_perf_$backend.txt"
   fi
