@@ -207,25 +207,16 @@ impl BackgroundJobs {
         if let Some(orders) = self.orders.clone() {
             // Planning and sending side by side: the shipments of one batch go to the gateway
             // while the next orders are planned.
-            let every = self.orders_every;
             let planner = orders.clone();
-            tasks.push(AbortOnDrop(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    // Work left over (a full batch) is taken at once, not after the next tick.
-                    while planner.plan_step().await > 0 {}
-                }
-            })));
-            tasks.push(AbortOnDrop(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    while orders.send_step().await > 0 {}
-                }
-            })));
+            tasks.push(until_idle_every(self.orders_every, move || {
+                let planner = planner.clone();
+                async move { planner.plan_step().await }
+            }));
+            let sender = orders.clone();
+            tasks.push(until_idle_every(self.orders_every, move || {
+                let sender = sender.clone();
+                async move { sender.send_step().await }
+            }));
             let channels = self.orders.clone();
             tasks.push(AbortOnDrop(tokio::spawn(async move {
                 let Some(orders) = channels else { return };
@@ -344,4 +335,20 @@ impl BackgroundJobs {
             .map(|w| AbortOnDrop(w.clone().spawn(draining.clone())));
         (Some(AbortOnDrop(poller)), worker, sampler)
     }
+}
+
+/// Runs `step` every `every`, and at once again while it finds work (a full batch left more).
+fn until_idle_every<F, Fut>(every: Duration, mut step: F) -> AbortOnDrop
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = usize> + Send + 'static,
+{
+    AbortOnDrop(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            while step().await > 0 {}
+        }
+    }))
 }

@@ -5,7 +5,7 @@ use super::{
     act, call, gateway_request, get_order, ingest, on_hand, order, until_state,
     warehouses_and_stock,
 };
-use crate::helpers::{Backend, fast_sandbox, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, fast_sandbox, spawn_app, spawn_app_with, spawn_live_app_with};
 use crate::inventory::{assert_invariants, receive};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -234,7 +234,33 @@ async fn orders_merge_to_one_consignee_and_split_by_warehouse(backend: Backend) 
     assert_invariants(&app).await;
 }
 
+/// A server plans and sends on its own (its planning and sending loops run side by side): orders
+/// reach their waybills with nothing run on demand.
+async fn a_server_ships_orders_on_its_own(backend: Backend) {
+    let app = spawn_live_app_with(backend, |s| {
+        fast_sandbox(s);
+        s.orders.process_interval_ms = 20;
+    })
+    .await;
+    warehouses_and_stock(&app, &["PB-10K"], 10).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut o = order(&format!("PO-LIVE-{i}"), "PB-10K", 1);
+        // Another consignee each: three shipments, not one merged.
+        o["shipTo"]["name"] = json!(format!("Buyer {i}"));
+        let r = ingest(&app, &o).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.body["order"]["orderId"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let placed = until_state(&app, id, "WAYBILL_CREATED").await;
+        assert_eq!(placed["shipments"][0]["state"], "CREATED", "{placed}");
+    }
+    assert_eq!(on_hand(&app, "PB-10K", "US-EAST").await, 7);
+}
+
 crate::on_both_databases!(
+    a_server_ships_orders_on_its_own,
     an_order_ships_through_the_gateway_and_tracking_delivers_it,
     cancel_before_shipment_voids_the_waybill_and_returns_the_stock,
     orders_merge_to_one_consignee_and_split_by_warehouse,
