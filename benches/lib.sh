@@ -22,11 +22,14 @@ peak_rss() {
   awk '/^VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "n/a"
 }
 
-# rss PID: resident memory now and the peak so far, for a report line after each phase.
+# rss PID: resident memory now (anonymous / file-backed / shared parts) and the peak so far, for
+# a report line after each phase.
 rss() {
-  awk '/^VmRSS/ { now = $2 } /^VmHWM/ { peak = $2 }
-       END { printf "%.0f MB now, %.0f MB peak", now / 1024, peak / 1024 }' "/proc/$1/status" 2>/dev/null ||
-    echo "n/a"
+  awk '/^VmRSS/ { now = $2 } /^VmHWM/ { peak = $2 } /^RssAnon/ { anon = $2 }
+       /^RssFile/ { file = $2 } /^RssShmem/ { shmem = $2 }
+       END { printf "%.0f MB now (anon %.0f, file %.0f, shmem %.0f), %.0f MB peak",
+             now / 1024, anon / 1024, file / 1024, shmem / 1024, peak / 1024 }' \
+    "/proc/$1/status" 2>/dev/null || echo "n/a"
 }
 
 # cpu_ticks PID: user + system CPU time the process has used, in clock ticks.

@@ -58,4 +58,4 @@ sleep 1
 printf '%-28s %s\n' "livez, redis stopped" "$(livez | cut -c8-)"
 printf '%-28s %s\n' "tracking, redis stopped" "$(tracking | cut -c8-)"
 grep -c '"level":"ERROR"' "$dir/server.log" | sed 's/^/server error log lines: /' || true
-printf '%-28s %s\n' "peak RSS of shipgate" "$(peak_rss "$pid")"
+printf '%-28s %s\n' "RSS after Redis stopped" "$(rss "$pid")"
