@@ -27,6 +27,18 @@ broker_install() {
     --root "$TANSU_ROOT" --quiet
 }
 
+# broker_run DIR PORT STORAGE [ARGS..]: a broker on 127.0.0.1:PORT in the background, run in DIR
+# (where a relative storage path lands), logging to DIR/broker.log; its pid in BROKER_PID.
+broker_run() {
+  local dir=$1 port=$2 storage=$3 bin
+  shift 3
+  bin=$(broker_bin)
+  (cd "$dir" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine "$storage" "$@") \
+    >> "$dir/broker.log" 2>&1 &
+  BROKER_PID=$!
+}
+
 # Waits until something listens on 127.0.0.1:$1.
 broker_wait() {
   for _ in $(seq 100); do
@@ -41,10 +53,8 @@ broker_start() {
   local port bin
   bin=$(broker_bin)
   port=$(free_port)
-  "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
-    --advertised-listener-url "tcp://127.0.0.1:$port" \
-    --storage-engine memory://tansu/ > "$SERVICES_DIR/broker.log" 2>&1 &
-  echo $! > "$SERVICES_DIR/broker.pid"
+  broker_run "$SERVICES_DIR" "$port" memory://tansu/
+  echo "$BROKER_PID" > "$SERVICES_DIR/broker.pid"
   broker_wait "$port"
   export TEST_KAFKA_BROKERS="127.0.0.1:$port"
   # Tests that stop and start a broker of their own run this binary.
@@ -56,27 +66,21 @@ broker_start() {
 # The user is created while the broker runs without sign-in, then it restarts on the same
 # SQLite file with --authentication.
 broker_start_scram() {
-  local port bin dir pid
+  local port bin dir
   bin=$(broker_bin)
   port=$(free_port)
   dir="$SERVICES_DIR/scram-broker"
   mkdir -p "$dir"
   TEST_KAFKA_SCRAM_USER=distributor
   TEST_KAFKA_SCRAM_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-  scram_broker() {
-    (cd "$dir" && exec "$bin" broker --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$port" \
-      --storage-engine sqlite://tansu.db "$@") >> "$dir/broker.log" 2>&1 &
-    pid=$!
-  }
-  scram_broker
+  broker_run "$dir" "$port" sqlite://tansu.db
   broker_wait "$port"
   "$bin" user create "$TEST_KAFKA_SCRAM_USER" "$TEST_KAFKA_SCRAM_PASSWORD" \
     --broker "tcp://127.0.0.1:$port" --mechanism scram512 > /dev/null
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  scram_broker --authentication
-  echo "$pid" > "$SERVICES_DIR/scram-broker.pid"
+  kill "$BROKER_PID"
+  wait "$BROKER_PID" 2>/dev/null || true
+  broker_run "$dir" "$port" sqlite://tansu.db --authentication
+  echo "$BROKER_PID" > "$SERVICES_DIR/scram-broker.pid"
   broker_wait "$port"
   export TEST_KAFKA_SCRAM_BROKERS="127.0.0.1:$port" TEST_KAFKA_SCRAM_USER TEST_KAFKA_SCRAM_PASSWORD
   echo "SCRAM broker on $port"

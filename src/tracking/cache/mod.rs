@@ -75,13 +75,21 @@ pub enum Lookup {
     Unavailable,
 }
 
+impl CacheConfig {
+    /// Longest an answer is served from this process's memory: the local cache's entries and
+    /// Redis's client-side copies alike (never longer than an answer lives at all).
+    pub(super) fn memory_max_age(&self) -> Duration {
+        self.local_ttl.min(self.ttl)
+    }
+}
+
 impl Cache {
     pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
         Ok(match &config.redis_url {
             Some(url) => Self::Redis(Box::new(RedisCache::new(url, config)?)),
             None => Self::Local(LocalCache::new(
                 config.local_capacity,
-                config.local_ttl.min(config.ttl),
+                config.memory_max_age(),
             )),
         })
     }

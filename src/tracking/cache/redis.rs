@@ -81,7 +81,7 @@ impl RedisCache {
             breaker: Breaker::new(config.breaker_failures, config.breaker_open),
             put: redis::Script::new(PUT_SCRIPT),
             client_cache_keys: config.client_cache_keys,
-            client_cache_max_age: config.local_ttl.min(config.ttl),
+            client_cache_max_age: config.memory_max_age(),
             missed: Mutex::new(HashSet::new()),
             missed_overflow: AtomicBool::new(false),
         })
