@@ -45,26 +45,33 @@ impl DbBus {
 
     /// PostgreSQL: numbers the committed events that have no `seq` yet, in id order, holding
     /// the sequencer's row lock (one sequencer at a time, each after the one before committed);
-    /// how many. SQLite numbers events as it writes them.
-    pub async fn sequence(&self) -> Result<u64, StoreError> {
+    /// how many, or `None` when none was waiting. SQLite numbers events as it writes them. With
+    /// `wait` false, a pass that finds
+    /// another sequencer at work leaves the numbering to it rather than queue behind its lock
+    /// (consumers read what is numbered meanwhile).
+    pub async fn sequence(&self, wait: bool) -> Result<Option<u64>, StoreError> {
         if self.db.dialect == Dialect::Sqlite {
-            return Ok(0);
+            return Ok(None);
         }
         let pending = sqlx::query("SELECT 1 FROM events WHERE seq IS NULL LIMIT 1")
             .fetch_optional(&self.db.pool)
             .await?;
         if pending.is_none() {
-            return Ok(0);
+            return Ok(None);
         }
+        let lock = match wait {
+            true => "SELECT last_seq FROM event_sequencer WHERE name = 'events' FOR UPDATE",
+            false => {
+                "SELECT last_seq FROM event_sequencer WHERE name = 'events' FOR UPDATE SKIP LOCKED"
+            }
+        };
         self.db
-            .transact(|conn| {
+            .transact(move |conn| {
                 Box::pin(async move {
-                    let last: i64 = sqlx::query(
-                        "SELECT last_seq FROM event_sequencer WHERE name = 'events' FOR UPDATE",
-                    )
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .get(0);
+                    let Some(row) = sqlx::query(lock).fetch_optional(&mut *conn).await? else {
+                        return Ok(0);
+                    };
+                    let last: i64 = row.get(0);
                     // A statement of its own: its snapshot is taken after the lock, so it sees
                     // every number the previous sequencer committed.
                     let numbered = sqlx::query(
@@ -85,6 +92,7 @@ impl DbBus {
                 })
             })
             .await
+            .map(Some)
     }
 
     /// Takes or renews the consumer's lease; its position when this instance holds it.
@@ -160,8 +168,13 @@ impl DbBus {
         let Some(position) = self.lease(name).await? else {
             return Ok(None);
         };
-        self.sequence().await?;
-        let events = self.read(position, max).await?;
+        // Without waiting for another sequencer; only when nothing numbered is left to read
+        // does this one wait its turn (so "nothing to do" means nothing is left).
+        self.sequence(false).await?;
+        let mut events = self.read(position, max).await?;
+        if events.is_empty() && self.sequence(true).await?.is_some() {
+            events = self.read(position, max).await?;
+        }
         Ok((!events.is_empty()).then_some((position, events)))
     }
 

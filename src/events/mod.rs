@@ -168,12 +168,20 @@ pub async fn lag(db: &crate::store::Db) -> Result<Vec<(String, i64, i64)>, Store
     use sqlx::Row;
     // Each part an index range (`seq`, or the unnumbered ones' partial index): an `OR` in one
     // join read the whole outbox for every consumer. The oldest event behind is the first
-    // after the position in `seq` order.
-    let rows = sqlx::query(
-        "SELECT c.name, (SELECT COUNT(*) FROM events e WHERE e.seq > c.position), \
+    // after the position in `seq` order. PostgreSQL numbers without gaps (the sequencer's
+    // last number minus the position is the count: counting the range took 0.5 s a sample with
+    // tens of thousands behind); SQLite's ids may skip a rolled-back insert, so it counts.
+    let behind = match db.dialect {
+        crate::store::Dialect::Postgres => {
+            "(SELECT last_seq FROM event_sequencer WHERE name = 'events') - c.position"
+        }
+        crate::store::Dialect::Sqlite => "(SELECT COUNT(*) FROM events e WHERE e.seq > c.position)",
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT c.name, {behind}, \
          (SELECT e.created_at_ms FROM events e WHERE e.seq > c.position ORDER BY e.seq LIMIT 1) \
-         FROM event_consumers c",
-    )
+         FROM event_consumers c"
+    )))
     .fetch_all(&db.pool)
     .await?;
     let unnumbered =

@@ -9,7 +9,6 @@ use super::{
     Allocation, AllocationRequest, AllocationState, Area, InventoryError, InventoryService, Item,
     Reservation, WarehousePlan,
 };
-use crate::events::{self, NewEvent};
 use crate::fields::FieldError;
 use crate::geo::PostcodeRange;
 use crate::store::{Dialect, StoreError, now_millis, rfc3339_millis};
@@ -178,25 +177,6 @@ impl InventoryService {
         let mut conn = self.db.pool.acquire().await?;
         load(&mut conn, tenant, id).await
     }
-}
-
-pub(super) async fn publish(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    event_type: &'static str,
-    allocation: &Allocation,
-) -> Result<(), InventoryError> {
-    events::append(
-        conn,
-        NewEvent::new(
-            tenant,
-            event_type,
-            format!("allocation:{}", allocation.allocation_id),
-            serde_json::json!({ "allocation": allocation }),
-        ),
-    )
-    .await?;
-    Ok(())
 }
 
 /// An allocation as answered: its reservations grouped by warehouse.

@@ -12,6 +12,7 @@ pub mod ats;
 mod batch;
 mod catalog;
 pub mod channels;
+mod close;
 mod error;
 mod movements;
 pub mod plan;
@@ -293,4 +294,44 @@ impl InventoryService {
         self.allow_private_channels = allow;
         self
     }
+}
+
+/// Commit (the stock left with a waybill) or release (the order was cancelled, or expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Close {
+    Release,
+    Commit,
+}
+
+impl Close {
+    fn kind(self) -> MovementKind {
+        match self {
+            Self::Release => MovementKind::Release,
+            Self::Commit => MovementKind::Commit,
+        }
+    }
+
+    fn reservation_state(self) -> &'static str {
+        match self {
+            Self::Release => "released",
+            Self::Commit => "committed",
+        }
+    }
+
+    fn event(self) -> &'static str {
+        match self {
+            Self::Release => event_types::ALLOCATION_RELEASED,
+            Self::Commit => event_types::ALLOCATION_COMMITTED,
+        }
+    }
+}
+
+/// An allocation to close: its active reservations (in one warehouse, if named), with a note
+/// (the release's reason, or the commit's reference) kept as the allocation's reason.
+#[derive(Debug, Clone)]
+pub struct Closing {
+    pub tenant: String,
+    pub id: String,
+    pub warehouse: Option<String>,
+    pub note: Option<String>,
 }

@@ -12,6 +12,7 @@ pub mod gateway;
 mod ingest;
 mod ingest_many;
 mod input;
+mod marking;
 pub mod payments;
 pub mod picklist;
 mod plan;

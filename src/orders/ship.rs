@@ -2,12 +2,12 @@
 //! id as the reference number. The gateway down or busy leaves it waiting, retried with the same
 //! reference; a refusal holds its orders with the gateway's reason.
 
-use super::event_types::{HELD, WAYBILL_CREATED};
+use super::event_types::HELD;
 use super::gateway::{CreatedWaybill, GatewayError};
 use super::ingest::order_event;
+use super::marking::Made;
 use super::process::{CLAIM_MS, ShipmentLine};
 use super::{HoldReason, OrderError, OrdersService, ShipTo};
-use crate::inventory::InventoryError;
 use crate::store::now_millis;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -15,6 +15,9 @@ use sqlx::Row;
 
 /// How many gateway calls one processor step has in flight.
 const IN_FLIGHT: usize = 32;
+/// Most shipments marked in one batch, and how many batches are marked side by side.
+const MARK_BATCH: usize = 32;
+const MARKING: usize = 2;
 
 struct Due {
     id: String,
@@ -64,11 +67,37 @@ impl OrdersService {
             });
         }
         let n = due.len();
+        // The gateway asked IN_FLIGHT at a time; the waybills it made are marked in batches of
+        // what is ready (a few marking side by side) while the next are asked.
         futures_util::stream::iter(due)
-            .for_each_concurrent(IN_FLIGHT, |d| async move {
-                if let Err(e) = self.send(&d).await {
-                    tracing::warn!(shipment = %d.id, error = %e, "sending a shipment failed");
-                    let _ = self.retry_later(&d, &e.to_string()).await;
+            .map(|d| async move {
+                match self.send(&d).await {
+                    Ok(made) => made.map(|w| (d, w)),
+                    Err(e) => {
+                        tracing::warn!(shipment = %d.id, error = %e, "sending a shipment failed");
+                        let _ = self.retry_later(&d, &e.to_string()).await;
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .filter_map(std::future::ready)
+            .ready_chunks(MARK_BATCH)
+            .for_each_concurrent(MARKING, |made| async move {
+                let made = made
+                    .into_iter()
+                    .map(|(d, waybill)| Made {
+                        id: d.id,
+                        tenant: d.tenant,
+                        warehouse: d.warehouse,
+                        lines: d.lines,
+                        attempts: d.attempts,
+                        waybill,
+                    })
+                    .collect();
+                for (m, why) in self.mark_created(made).await {
+                    tracing::warn!(shipment = %m.id, error = %why, "marking a shipment failed");
+                    let _ = self.retry_later_id(&m.id, m.attempts, &why).await;
                 }
             })
             .await;
@@ -136,20 +165,34 @@ impl OrdersService {
         Ok(Ok(request))
     }
 
-    async fn send(&self, d: &Due) -> Result<(), OrderError> {
+    /// Asks the gateway for the shipment's waybill; the waybill when it made one (for the
+    /// caller to mark), `None` when the shipment was left to retry or held.
+    async fn send(&self, d: &Due) -> Result<Option<CreatedWaybill>, OrderError> {
         let request = match self.request(d).await? {
             Ok(r) => r,
-            Err(why) => return self.reject(d, "NO_SHIPPER_ADDRESS", &why).await,
+            Err(why) => {
+                return self
+                    .reject(d, "NO_SHIPPER_ADDRESS", &why)
+                    .await
+                    .map(|_| None);
+            }
         };
         match self.gateway.create_waybill(&d.tenant, &request).await {
-            Ok(created) => self.created(d, created).await,
-            Err(GatewayError::Unavailable(why)) => self.retry_later(d, &why).await,
-            Err(GatewayError::Rejected { code, message }) => self.reject(d, &code, &message).await,
+            Ok(created) => Ok(Some(created)),
+            Err(GatewayError::Unavailable(why)) => self.retry_later(d, &why).await.map(|_| None),
+            Err(GatewayError::Rejected { code, message }) => {
+                self.reject(d, &code, &message).await.map(|_| None)
+            }
         }
     }
 
     async fn retry_later(&self, d: &Due, why: &str) -> Result<(), OrderError> {
-        let shift = u32::try_from(d.attempts.clamp(1, 20) - 1).unwrap_or(0);
+        self.retry_later_id(&d.id, d.attempts, why).await
+    }
+
+    /// The shipment waits before it is sent again, longer after each attempt.
+    async fn retry_later_id(&self, id: &str, attempts: i64, why: &str) -> Result<(), OrderError> {
+        let shift = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
         let wait = self
             .settings
             .retry_initial_ms
@@ -168,7 +211,7 @@ impl OrdersService {
                 .bind(now_millis() + i64::try_from(wait).unwrap_or(i64::MAX / 4))
                 .bind(why.chars().take(500).collect::<String>())
                 .bind(now_millis())
-                .bind(d.id.clone()),
+                .bind(id.to_owned()),
             )
             .await?;
         metrics::counter!("shipgate_order_shipment_retries_total").increment(1);
@@ -226,130 +269,5 @@ impl OrdersService {
                 })
             })
             .await
-    }
-
-    async fn created(&self, d: &Due, w: CreatedWaybill) -> Result<(), OrderError> {
-        // The stock leaves the warehouse with the waybill (committed first: a crash before the
-        // shipment is marked asks the gateway again, which answers with the same waybill).
-        let mut orders: Vec<&str> = d.lines.iter().map(|l| l.order_id.as_str()).collect();
-        orders.sort_unstable();
-        orders.dedup();
-        for order in &orders {
-            let allocation: Option<String> =
-                sqlx::query("SELECT allocation_id FROM ord_orders WHERE id = $1")
-                    .bind(*order)
-                    .fetch_optional(&self.db.pool)
-                    .await?
-                    .and_then(|r| r.get(0));
-            if let Some(allocation) = allocation {
-                match self
-                    .inventory
-                    .commit(
-                        &d.tenant,
-                        &allocation,
-                        Some(d.warehouse.clone()),
-                        Some(w.waybill_number.clone()),
-                    )
-                    .await
-                {
-                    Ok(_) | Err(InventoryError::NotActive(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        let (id, tenant) = (d.id.clone(), d.tenant.clone());
-        let number = w.waybill_number.clone();
-        let marked = self
-            .db
-            .transact(move |conn| {
-                Box::pin(async move {
-                    let now = now_millis();
-                    let n = sqlx::query(
-                        "UPDATE ord_shipments SET state = 'created', waybill_number = $1, \
-                         tracking_number = $2, carrier = $3, next_attempt_at_ms = NULL, \
-                         last_error = NULL, updated_at_ms = $4 WHERE id = $5 AND state = 'pending'",
-                    )
-                    .bind(&w.waybill_number)
-                    .bind(&w.tracking_number)
-                    .bind(&w.carrier)
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    if n == 0 {
-                        return Ok::<_, OrderError>(false);
-                    }
-                    super::writeback::queue(conn, &tenant, &id).await?;
-                    // The shipment's orders. PostgreSQL: two shipments of one order marked at
-                    // once would each see the other still pending and neither move the order;
-                    // locking the orders' rows first (in id order) makes the second wait, and its
-                    // checks below (new snapshots) see the first.
-                    let lock = match crate::store::sql::dialect_of(conn) {
-                        crate::store::Dialect::Postgres => " FOR UPDATE",
-                        crate::store::Dialect::Sqlite => "",
-                    };
-                    let orders: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT id FROM ord_orders WHERE id IN (SELECT order_id \
-                         FROM ord_shipment_orders WHERE shipment_id = $1) ORDER BY id{lock}"
-                    )))
-                    .bind(&id)
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                    // Each order whose shipments all have their waybill now has its labels. One
-                    // order at a time, by key: joined, PostgreSQL's planner (its statistics
-                    // behind a burst of new orders) scanned every allocated order instead.
-                    let mut ready = Vec::new();
-                    for order in orders {
-                        let all_made = sqlx::query(
-                            "SELECT 1 FROM ord_orders WHERE id = $1 AND state = 'allocated' \
-                             AND NOT EXISTS (SELECT 1 FROM ord_shipment_orders x \
-                             JOIN ord_shipments s ON s.id = x.shipment_id WHERE x.order_id = $1 \
-                             AND s.state NOT IN ('created', 'rejected', 'voided'))",
-                        )
-                        .bind(&order)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                        if all_made.is_some() {
-                            ready.push(order);
-                        }
-                    }
-                    for order in ready {
-                        sqlx::query(
-                            "UPDATE ord_orders SET state = 'waybill_created', waybill_at_ms = $1, \
-                             updated_at_ms = $1 WHERE id = $2",
-                        )
-                        .bind(now)
-                        .bind(&order)
-                        .execute(&mut *conn)
-                        .await?;
-                        order_event(
-                            conn,
-                            &tenant,
-                            WAYBILL_CREATED,
-                            &order,
-                            json!({"id": order, "state": "WAYBILL_CREATED", "shipmentId": id,
-                                   "waybillNumber": w.waybill_number,
-                                   "trackingNumber": w.tracking_number, "carrier": w.carrier}),
-                        )
-                        .await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .await?;
-        if !marked {
-            // Cancelled while the gateway was asked: the waybill it made is voided.
-            if let Err(e) = self.gateway.cancel_waybill(&d.tenant, &number).await {
-                tracing::warn!(shipment = %d.id, waybill = %number, error = %e,
-                    "voiding the waybill of a cancelled shipment failed");
-            }
-            return Ok(());
-        }
-        metrics::counter!("shipgate_order_waybills_total").increment(1);
-        Ok(())
     }
 }

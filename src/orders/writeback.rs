@@ -8,40 +8,50 @@ use super::OrdersService;
 use super::connectors::{ChannelError, Fulfilment};
 use super::process::CLAIM_MS;
 use crate::store::now_millis;
+use crate::store::sql::{Arg, dialect_of, list, rows_at, statement};
 use sqlx::{AnyConnection, Row};
 
-/// Queues the write-backs of a shipment's orders that came from a connected shop.
+/// Queues the write-backs of the orders of `shipments` (each marked with its waybill) that came
+/// from a connected shop, with one read and one insert.
 pub(crate) async fn queue(
     conn: &mut AnyConnection,
-    tenant: &str,
-    shipment: &str,
+    shipments: &[String],
 ) -> Result<(), OrderError> {
-    let now = now_millis();
-    let rows = sqlx::query(
-        "SELECT o.id, s.id FROM ord_orders o JOIN ord_shipment_orders so ON so.order_id = o.id \
-         JOIN ord_shops s ON s.tenant_id = o.tenant_id AND s.channel = o.channel AND s.shop = o.shop \
-         WHERE so.shipment_id = $1 AND o.tenant_id = $2",
-    )
-    .bind(shipment)
-    .bind(tenant)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let (order, shop): (String, String) = (row.get(0), row.get(1));
-        sqlx::query(
-            "INSERT INTO ord_writebacks (id, tenant_id, order_id, shop_id, shipment_id, state, \
-             next_attempt_at_ms, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6) ON CONFLICT (order_id, shipment_id) DO NOTHING",
-        )
-        .bind(format!("wb_{}", uuid::Uuid::now_v7().simple()))
-        .bind(tenant)
-        .bind(&order)
-        .bind(&shop)
-        .bind(shipment)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+    if shipments.is_empty() {
+        return Ok(());
     }
+    let dialect = dialect_of(conn);
+    let now = now_millis();
+    let sql = format!(
+        "SELECT o.tenant_id, o.id, s.id, so.shipment_id FROM ord_shipment_orders so \
+         JOIN ord_orders o ON o.id = so.order_id \
+         JOIN ord_shops s ON s.tenant_id = o.tenant_id AND s.channel = o.channel AND s.shop = o.shop \
+         WHERE so.shipment_id IN ({})",
+        list(1, shipments.len())
+    );
+    let args = shipments.iter().map(|s| Arg::Text(s.clone())).collect();
+    let rows = statement(dialect, &sql, args).fetch_all(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec![Arg::Int(now)];
+    for row in &rows {
+        args.extend([
+            Arg::Text(format!("wb_{}", uuid::Uuid::now_v7().simple())),
+            Arg::Text(row.get(0)),
+            Arg::Text(row.get(1)),
+            Arg::Text(row.get(2)),
+            Arg::Text(row.get(3)),
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO ord_writebacks (id, tenant_id, order_id, shop_id, shipment_id, state, \
+         next_attempt_at_ms, created_at_ms, updated_at_ms) SELECT v.column1, v.column2, \
+         v.column3, v.column4, v.column5, 'pending', $1, $1, $1 FROM (VALUES {}) AS v \
+         WHERE true ON CONFLICT (order_id, shipment_id) DO NOTHING",
+        rows_at(2, rows.len(), 5)
+    );
+    statement(dialect, &sql, args).execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -107,12 +107,20 @@ pub async fn act(app: &TestApp, id: &str, body: Value) -> Reply {
 
 /// Runs the background work until the order is in `state`.
 pub async fn until_state(app: &TestApp, id: &str, state: &str) -> Value {
+    until_state_in(app, id, &[state]).await
+}
+
+/// Runs the background work until the order is in one of `states` (a live server's sandbox
+/// may carry an order past the one a test waits for between two looks).
+pub async fn until_state_in(app: &TestApp, id: &str, states: &[&str]) -> Value {
     let seen = std::sync::Mutex::new(Value::Null);
+    let state = states.join(" or ");
     let what = format!("order {id} to be {state}");
     let wait = app.wait_for(&what, 3600, || async {
         let r = get_order(app, id).await;
         *seen.lock().unwrap() = r.body.clone();
-        (r.body["order"]["state"] == state).then_some(r.body)
+        let now = r.body["order"]["state"].as_str().unwrap_or_default();
+        states.contains(&now).then_some(r.body)
     });
     match tokio::time::timeout(std::time::Duration::from_secs(30), wait).await {
         Ok(body) => body,
