@@ -13,6 +13,7 @@ use crate::events::{Consumer, Event};
 use crate::store::{Dialect, StoreError};
 use serde_json::Value;
 use sqlx::AnyConnection;
+use std::collections::HashSet;
 
 /// The seller's shipping charges not yet paid (an asset).
 pub fn receivable(currency: &str) -> String {
@@ -50,6 +51,41 @@ impl Consumer for LedgerFeed {
     }
 
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+        let mut charges = Charges::default();
+        self.take(conn, event, &mut charges).await?;
+        self.flush(conn, &mut charges).await
+    }
+
+    /// The batch's charges are posted together (one posting per tenant, until a cancellation,
+    /// which may reverse one of them, comes).
+    async fn handle_batch(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        let mut charges = Charges::default();
+        for event in events {
+            self.take(conn, event, &mut charges).await?;
+        }
+        self.flush(conn, &mut charges).await
+    }
+}
+
+/// Charges waiting to be posted, by tenant in first-seen order, and the accounts known to exist.
+#[derive(Default)]
+struct Charges {
+    waiting: Vec<(String, Vec<TransferRequest>)>,
+    ensured: HashSet<(String, String)>,
+}
+
+impl LedgerFeed {
+    /// Handles one event; a charge waits in `charges` for [`Self::flush`].
+    async fn take(
+        &self,
+        conn: &mut AnyConnection,
+        event: &Event,
+        charges: &mut Charges,
+    ) -> Result<(), StoreError> {
         let created = match event.event_type.as_str() {
             "waybill.created" => true,
             "waybill.cancelled" => false,
@@ -76,14 +112,37 @@ impl Consumer for LedgerFeed {
                 return Ok(());
             };
             let currency = currency.to_ascii_uppercase();
-            self.post_charge(conn, tenant, number, carrier, &currency, minor)
+            let charge = charge(conn, tenant, number, carrier, &currency, minor, charges)
                 .await
-                .map_err(store)
+                .map_err(store)?;
+            if let Some(request) = charge {
+                match charges.waiting.iter_mut().find(|(t, _)| t == tenant) {
+                    Some((_, requests)) => requests.push(request),
+                    None => charges.waiting.push((tenant.to_owned(), vec![request])),
+                }
+            }
+            Ok(())
         } else {
+            // The charge it reverses may be waiting.
+            self.flush(conn, charges).await?;
             self.reverse_charge(conn, tenant, number)
                 .await
                 .map_err(store)
         }
+    }
+
+    /// Posts the waiting charges.
+    async fn flush(
+        &self,
+        conn: &mut AnyConnection,
+        charges: &mut Charges,
+    ) -> Result<(), StoreError> {
+        for (tenant, requests) in std::mem::take(&mut charges.waiting) {
+            self.post_logged(conn, &tenant, requests)
+                .await
+                .map_err(store)?;
+        }
+        Ok(())
     }
 }
 
@@ -143,49 +202,51 @@ async fn remember_order(conn: &mut AnyConnection, event: &Event) -> Result<(), S
     Ok(())
 }
 
-impl LedgerFeed {
-    async fn post_charge(
-        &self,
-        conn: &mut AnyConnection,
-        tenant: &str,
-        number: &str,
-        carrier: &str,
-        currency: &str,
-        minor: i64,
-    ) -> Result<(), FinanceError> {
-        if minor <= 0 {
-            return Ok(());
-        }
-        let debit = receivable(currency);
-        let credit = carrier_payable(carrier, currency);
-        for (id, kind, name) in [
-            (
-                &debit,
-                AccountKind::Asset,
-                "Shipping charges receivable from the seller".to_owned(),
-            ),
-            (
-                &credit,
-                AccountKind::Liability,
-                format!("Owed to {carrier} for shipments"),
-            ),
-        ] {
+/// The charge of a created waybill (its accounts made if new); `None` for a zero quote.
+async fn charge(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    number: &str,
+    carrier: &str,
+    currency: &str,
+    minor: i64,
+    charges: &mut Charges,
+) -> Result<Option<TransferRequest>, FinanceError> {
+    if minor <= 0 {
+        return Ok(None);
+    }
+    let debit = receivable(currency);
+    let credit = carrier_payable(carrier, currency);
+    for (id, kind, name) in [
+        (
+            &debit,
+            AccountKind::Asset,
+            "Shipping charges receivable from the seller".to_owned(),
+        ),
+        (
+            &credit,
+            AccountKind::Liability,
+            format!("Owed to {carrier} for shipments"),
+        ),
+    ] {
+        if charges.ensured.insert((tenant.to_owned(), id.clone())) {
             accounts::ensure_plain(conn, tenant, id, currency, kind, &name).await?;
         }
-        let request = TransferRequest {
-            id: format!("wb:{number}:charge"),
-            debit_account: Some(debit),
-            credit_account: Some(credit),
-            amount: minor,
-            currency: Some(currency.to_owned()),
-            code: "shipping_charge".into(),
-            kind: Some(TransferKind::Single),
-            reference: Some(number.to_owned()),
-            ..TransferRequest::default()
-        };
-        self.post_logged(conn, tenant, request).await
     }
+    Ok(Some(TransferRequest {
+        id: format!("wb:{number}:charge"),
+        debit_account: Some(debit),
+        credit_account: Some(credit),
+        amount: minor,
+        currency: Some(currency.to_owned()),
+        code: "shipping_charge".into(),
+        kind: Some(TransferKind::Single),
+        reference: Some(number.to_owned()),
+        ..TransferRequest::default()
+    }))
+}
 
+impl LedgerFeed {
     async fn reverse_charge(
         &self,
         conn: &mut AnyConnection,
@@ -211,18 +272,19 @@ impl LedgerFeed {
             reference: Some(number.to_owned()),
             ..TransferRequest::default()
         };
-        self.post_logged(conn, tenant, request).await
+        self.post_logged(conn, tenant, vec![request]).await
     }
 
-    /// Posts one transfer; a refusal (which replaying cannot change) is logged, not retried.
+    /// Posts transfers; a refusal (which replaying cannot change) is logged, not retried.
     async fn post_logged(
         &self,
         conn: &mut AnyConnection,
         tenant: &str,
-        request: TransferRequest,
+        requests: Vec<TransferRequest>,
     ) -> Result<(), FinanceError> {
-        let id = request.id.clone();
-        for outcome in post_on(conn, self.dialect, tenant, vec![request]).await? {
+        let ids: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
+        let outcomes = post_on(conn, self.dialect, tenant, requests).await?;
+        for (id, outcome) in ids.iter().zip(outcomes) {
             if let Some(e) = outcome.error() {
                 tracing::warn!(transfer = %id, code = e.code, error = %e, "ledger refused a transfer");
             }

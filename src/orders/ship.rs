@@ -68,39 +68,26 @@ impl OrdersService {
         }
         let n = due.len();
         // The gateway asked IN_FLIGHT at a time; the waybills it made are marked in batches of
-        // what is ready (a few marking side by side) while the next are asked.
-        futures_util::stream::iter(due)
-            .map(|d| async move {
-                match self.send(&d).await {
-                    Ok(made) => made.map(|w| (d, w)),
-                    Err(e) => {
-                        tracing::warn!(shipment = %d.id, error = %e, "sending a shipment failed");
-                        let _ = self.retry_later(&d, &e.to_string()).await;
-                        None
-                    }
-                }
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .filter_map(std::future::ready)
+        // what is ready (a few marking side by side) while the next are asked. The two halves
+        // are polled side by side: a half that waited for the other (a gateway call not polled
+        // while a batch is marked) would hold its pooled connection from the marking.
+        let (made, ready) = tokio::sync::mpsc::unbounded_channel();
+        // The closure owns the sender: the marking ends when the last call was answered. Each
+        // call and batch owns a handle on the service (a spawned task awaits this step, and the
+        // compiler cannot prove borrowing futures inside these streams `Send` for every lifetime).
+        let service = self.clone();
+        let ask = futures_util::stream::iter(due).for_each_concurrent(IN_FLIGHT, move |d| {
+            let (service, made) = (service.clone(), made.clone());
+            async move { service.ask(d, made).await }
+        });
+        let service = self.clone();
+        let mark = futures_util::stream::unfold(ready, next_made)
             .ready_chunks(MARK_BATCH)
-            .for_each_concurrent(MARKING, |made| async move {
-                let made = made
-                    .into_iter()
-                    .map(|(d, waybill)| Made {
-                        id: d.id,
-                        tenant: d.tenant,
-                        warehouse: d.warehouse,
-                        lines: d.lines,
-                        attempts: d.attempts,
-                        waybill,
-                    })
-                    .collect();
-                for (m, why) in self.mark_created(made).await {
-                    tracing::warn!(shipment = %m.id, error = %why, "marking a shipment failed");
-                    let _ = self.retry_later_id(&m.id, m.attempts, &why).await;
-                }
-            })
-            .await;
+            .for_each_concurrent(MARKING, move |made| {
+                let service = service.clone();
+                async move { service.mark(made).await }
+            });
+        futures_util::future::join(ask, mark).await;
         Ok(n)
     }
 
@@ -163,6 +150,35 @@ impl OrdersService {
             request["customs"] = json!({"currency": currency, "incoterm": "DDU", "items": items});
         }
         Ok(Ok(request))
+    }
+
+    /// Sends a shipment; one the gateway made a waybill for goes to `made` to be marked.
+    async fn ask(&self, d: Due, made: tokio::sync::mpsc::UnboundedSender<Made>) {
+        match self.send(&d).await {
+            Ok(Some(waybill)) => {
+                let _ = made.send(Made {
+                    id: d.id,
+                    tenant: d.tenant,
+                    warehouse: d.warehouse,
+                    lines: d.lines,
+                    attempts: d.attempts,
+                    waybill,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(shipment = %d.id, error = %e, "sending a shipment failed");
+                let _ = self.retry_later(&d, &e.to_string()).await;
+            }
+        }
+    }
+
+    /// Marks a batch of shipments with waybills; one that fails waits to be sent again.
+    async fn mark(&self, made: Vec<Made>) {
+        for (m, why) in self.mark_created(made).await {
+            tracing::warn!(shipment = %m.id, error = %why, "marking a shipment failed");
+            let _ = self.retry_later_id(&m.id, m.attempts, &why).await;
+        }
     }
 
     /// Asks the gateway for the shipment's waybill; the waybill when it made one (for the
@@ -270,4 +286,11 @@ impl OrdersService {
             })
             .await
     }
+}
+
+/// The next shipment to mark, as a stream's step.
+async fn next_made(
+    mut ready: tokio::sync::mpsc::UnboundedReceiver<Made>,
+) -> Option<(Made, tokio::sync::mpsc::UnboundedReceiver<Made>)> {
+    ready.recv().await.map(|m| (m, ready))
 }
