@@ -9,7 +9,8 @@
 # Prints orders per second per case.
 #   benches/orders_load.sh [sqlite|postgres|both]   (env: DURATION=10s ORDERS=5000 THREADS=2
 #   CASES="ingest ship": which of the two parts run; PERF=1 records `perf` during the second;
-#   PG_STATS=1 prints PostgreSQL's costliest statements of the second, from pg_stat_statements)
+#   PG_STATS=1 prints PostgreSQL's costliest statements of the second, from pg_stat_statements;
+#   BIN=path runs that binary instead of building one: two builds compared back to back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -22,8 +23,7 @@ threads=${THREADS:-2}
 cases=${CASES:-ingest ship}
 
 services_install wrk curl postgresql-client
-cargo build --release --quiet
-bin=$PWD/target/release/shipgate
+if [ -n "${BIN:-}" ]; then bin=$BIN; else cargo build --release --quiet; bin=$PWD/target/release/shipgate; fi
 [ "$backends" = sqlite ] || services_start
 
 api() { # api METHOD PATH BODY

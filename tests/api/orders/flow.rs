@@ -267,8 +267,72 @@ async fn a_server_ships_orders_on_its_own(backend: Backend) {
     assert_eq!(on_hand(&app, "PB-10K", "US-EAST").await, 7);
 }
 
+/// Shipments made in one step are marked as a batch: each order's stock committed once (the
+/// split order's in both warehouses), each order moved on once, with one event.
+async fn a_step_marks_many_shipments_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    warehouses_and_stock(&app, &["PB-10K", "CABLE"], 40).await;
+    let r = crate::inventory::inv(
+        &app,
+        Method::PUT,
+        "/v1/inventory/stock/CABLE/US-EAST",
+        "/v1/inventory/stock/{sku}/{warehouse}",
+        Some(&json!({"safetyStock": 40})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(receive(&app, "CABLE", "SZ", 5).await.status, 201);
+    let mut orders = Vec::new();
+    for i in 0..30 {
+        let mut o = order(&format!("PO-MANY-{i}"), "PB-10K", 1);
+        o["shipTo"]["name"] = json!(format!("Buyer {i}"));
+        orders.push(o);
+    }
+    let mut split = order("PO-MANY-SPLIT", "PB-10K", 1);
+    split["lines"] = json!([
+        {"sku": "PB-10K", "quantity": 1, "unitPrice": "9.90", "weightGrams": 300},
+        {"sku": "CABLE", "quantity": 2, "unitPrice": "4.95", "weightGrams": 50, "hsCode": "854442"}
+    ]);
+    orders.push(split);
+    let r = call(
+        &app,
+        Method::POST,
+        "/v1/orders",
+        "/v1/orders",
+        Some(&json!({"orders": orders})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<String> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 31, "{}", r.body);
+    for id in &ids {
+        let done = until_state(&app, id, "WAYBILL_CREATED").await;
+        let made = done["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "order.waybill_created")
+            .count();
+        assert_eq!(made, 1, "{done}");
+        for s in done["shipments"].as_array().unwrap() {
+            assert_eq!(s["state"], "CREATED", "{done}");
+        }
+    }
+    let (on_hand, reserved, _) = crate::inventory::level(&app, "PB-10K", "US-EAST").await;
+    assert_eq!((on_hand, reserved), (40 - 31, 0));
+    let (on_hand, reserved, _) = crate::inventory::level(&app, "CABLE", "SZ").await;
+    assert_eq!((on_hand, reserved), (3, 0));
+    assert_invariants(&app).await;
+}
+
 crate::on_both_databases!(
     a_server_ships_orders_on_its_own,
+    a_step_marks_many_shipments_at_once,
     an_order_ships_through_the_gateway_and_tracking_delivers_it,
     cancel_before_shipment_voids_the_waybill_and_returns_the_stock,
     orders_merge_to_one_consignee_and_split_by_warehouse,
