@@ -5,7 +5,9 @@ use super::{Area, InventoryError, InventoryService, Sku, Warehouse, WarehouseAdd
 use crate::fields::FieldError;
 use crate::geo::PostcodeRange;
 use crate::store::now_rfc3339;
+use crate::store::sql::{Arg, statement};
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// A SKU or channel identifier: 1–64 visible characters.
 pub(super) fn check_code(field: &str, value: &str) -> Result<(), InventoryError> {
@@ -105,6 +107,35 @@ impl InventoryService {
             low_stock_threshold: row.get(3),
             created_at: row.get(4),
         })
+    }
+
+    /// The attributes of those of `skus` the tenant defined, by SKU (one read).
+    pub async fn attributes(
+        &self,
+        tenant: &str,
+        skus: &[String],
+    ) -> Result<HashMap<String, serde_json::Value>, InventoryError> {
+        if skus.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT sku, attributes FROM inv_skus WHERE tenant_id = $1 AND sku IN ({})",
+            crate::store::sql::list(2, skus.len())
+        );
+        let mut args = vec![Arg::Text(tenant.to_owned())];
+        args.extend(skus.iter().map(|s| Arg::Text(s.clone())));
+        Ok(statement(self.db.dialect, &sql, args)
+            .fetch_all(&self.db.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let attributes: String = r.get(1);
+                (
+                    r.get(0),
+                    serde_json::from_str(&attributes).unwrap_or_default(),
+                )
+            })
+            .collect())
     }
 
     /// Creates or replaces a warehouse.

@@ -4,14 +4,20 @@
 
 use super::event_types::HELD;
 use super::ingest::order_event;
+use super::plan::Plan;
 use super::rules::{Facts, route};
 use super::{HoldReason, OrderError, OrderInput, OrdersService};
 use crate::inventory::{AllocationRequest, AllocationState, InventoryError, Item};
 use crate::store::now_millis;
+use crate::store::sql::{Arg, statement};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// SKU attributes by tenant and SKU, read once per processor step.
+type Attributes = HashMap<(String, String), Value>;
 
 /// A line of a shipment: what of which order it carries.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -93,47 +99,105 @@ impl OrdersService {
             .map(|r| (r.get(0), r.get(1)))
             .collect();
         let done = claimed.len();
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(PLANNING, |(tenant, id)| async move {
-                if let Err(e) = self.plan(&tenant, &id).await {
-                    tracing::warn!(order = %id, error = %e, "planning an order failed; retrying");
-                    let retry = now_millis()
-                        + i64::try_from(self.settings.retry_initial_ms).unwrap_or(1000);
-                    let _ = self
-                        .db
-                        .write(
-                            sqlx::query(
-                                "UPDATE ord_orders SET next_attempt_at_ms = $1 \
-                                 WHERE id = $2 AND state = 'received'",
-                            )
-                            .bind(retry)
-                            .bind(id),
-                        )
-                        .await;
+        if done == 0 {
+            return Ok(0);
+        }
+        // What the step's orders need is read once for all of them: the orders, their SKUs'
+        // attributes; each is then planned (allocations share the inventory's batches) and the
+        // plans stored together.
+        let ids: Vec<String> = claimed.iter().map(|(_, id)| id.clone()).collect();
+        let mut loaded = self.load_many(&ids).await?;
+        let attributes = Mutex::new(self.attributes_of(&claimed, &loaded).await?);
+        let items: Vec<(String, String, Loaded)> = claimed
+            .into_iter()
+            .filter_map(|(tenant, id)| loaded.remove(&id).map(|o| (tenant, id, o)))
+            .collect();
+        let plans = Mutex::new(Vec::new());
+        futures_util::stream::iter(items)
+            .for_each_concurrent(PLANNING, |(tenant, id, o)| {
+                let (plans, attributes) = (&plans, &attributes);
+                async move {
+                    match self.plan(&tenant, &id, o, attributes).await {
+                        Ok(Some(plan)) => {
+                            plans.lock().unwrap_or_else(|p| p.into_inner()).push(plan)
+                        }
+                        Ok(None) => {}
+                        Err(e) => self.plan_later(&id, &e).await,
+                    }
                 }
             })
             .await;
+        let plans = plans.into_inner().unwrap_or_else(|p| p.into_inner());
+        self.store_all(plans).await;
         Ok(done)
     }
 
-    async fn load(&self, id: &str) -> Result<Loaded, OrderError> {
-        let row = sqlx::query(
-            "SELECT state, version, body, allocation_id, allocation_seq, consignee_key \
-             FROM ord_orders WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.db.pool)
-        .await?
-        .ok_or_else(|| OrderError::NotFound(format!("no order `{id}`")))?;
-        let body: String = row.get(2);
-        Ok(Loaded {
-            state: row.get(0),
-            version: row.get(1),
-            order: serde_json::from_str(&body).map_err(crate::store::StoreError::decode)?,
-            allocation_id: row.get(3),
-            allocation_seq: row.get(4),
-            consignee_key: row.get(5),
-        })
+    /// An order whose planning failed is planned again after the first retry interval.
+    pub(super) async fn plan_later(&self, id: &str, e: &OrderError) {
+        tracing::warn!(order = %id, error = %e, "planning an order failed; retrying");
+        let retry = now_millis() + i64::try_from(self.settings.retry_initial_ms).unwrap_or(1000);
+        let _ = self
+            .db
+            .write(
+                sqlx::query(
+                    "UPDATE ord_orders SET next_attempt_at_ms = $1 \
+                     WHERE id = $2 AND state = 'received'",
+                )
+                .bind(retry)
+                .bind(id.to_owned()),
+            )
+            .await;
+    }
+
+    /// The orders of `ids` (one read).
+    async fn load_many(&self, ids: &[String]) -> Result<HashMap<String, Loaded>, OrderError> {
+        let sql = format!(
+            "SELECT id, state, version, body, allocation_id, allocation_seq, consignee_key \
+             FROM ord_orders WHERE id IN ({})",
+            crate::store::sql::list(1, ids.len())
+        );
+        let args = ids.iter().map(|i| Arg::Text(i.clone())).collect();
+        let mut loaded = HashMap::with_capacity(ids.len());
+        for row in statement(self.db.dialect, &sql, args)
+            .fetch_all(&self.db.pool)
+            .await?
+        {
+            let body: String = row.get(3);
+            let o = Loaded {
+                state: row.get(1),
+                version: row.get(2),
+                order: serde_json::from_str(&body).map_err(crate::store::StoreError::decode)?,
+                allocation_id: row.get(4),
+                allocation_seq: row.get(5),
+                consignee_key: row.get(6),
+            };
+            loaded.insert(row.get(0), o);
+        }
+        Ok(loaded)
+    }
+
+    /// The attributes of the SKUs the orders name, by tenant and SKU (one read per tenant).
+    async fn attributes_of(
+        &self,
+        claimed: &[(String, String)],
+        loaded: &HashMap<String, Loaded>,
+    ) -> Result<Attributes, OrderError> {
+        let mut named: HashMap<&str, Vec<String>> = HashMap::new();
+        for (tenant, id) in claimed {
+            if let Some(o) = loaded.get(id) {
+                let skus = named.entry(tenant).or_default();
+                skus.extend(o.order.lines.iter().filter_map(|l| l.sku.clone()));
+            }
+        }
+        let mut attributes = HashMap::new();
+        for (tenant, mut skus) in named {
+            skus.sort_unstable();
+            skus.dedup();
+            for (sku, a) in self.inventory.attributes(tenant, &skus).await? {
+                attributes.insert((tenant.to_owned(), sku), a);
+            }
+        }
+        Ok(attributes)
     }
 
     /// Puts a received order on hold.
@@ -179,10 +243,17 @@ impl OrdersService {
             .await
     }
 
-    async fn plan(&self, tenant: &str, id: &str) -> Result<(), OrderError> {
-        let mut o = self.load(id).await?;
+    /// Plans a claimed order: its plan to store, or `None` when nothing more is to be done now
+    /// (held, or its allocation to be made afresh at the next step).
+    async fn plan(
+        &self,
+        tenant: &str,
+        id: &str,
+        mut o: Loaded,
+        attributes: &Mutex<Attributes>,
+    ) -> Result<Option<Plan>, OrderError> {
         if o.state != "received" {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(previous) = o.allocation_id.take() {
             self.release_quietly(tenant, &previous, "order planned again")
@@ -216,7 +287,7 @@ impl OrdersService {
         if !problems.is_empty() {
             let detail = problems.join("; ");
             return self
-                .hold(tenant, id, "received", HoldReason::AddressProblem, detail)
+                .held(tenant, id, HoldReason::AddressProblem, detail)
                 .await;
         }
         let lines = o
@@ -256,22 +327,20 @@ impl OrdersService {
             Ok((a, _)) => a,
             Err(InventoryError::UnknownSku(f)) => {
                 return self
-                    .hold(tenant, id, "received", HoldReason::UnknownSku, named(f))
+                    .held(tenant, id, HoldReason::UnknownSku, named(f))
                     .await;
             }
             Err(InventoryError::UnmappedIdentifier(f)) => {
                 return self
-                    .hold(tenant, id, "received", HoldReason::UnmappedSku, named(f))
+                    .held(tenant, id, HoldReason::UnmappedSku, named(f))
                     .await;
             }
             Err(InventoryError::InsufficientStock(f)) => {
-                return self
-                    .hold(tenant, id, "received", HoldReason::NoStock, named(f))
-                    .await;
+                return self.held(tenant, id, HoldReason::NoStock, named(f)).await;
             }
             Err(InventoryError::Validation(f)) => {
                 return self
-                    .hold(tenant, id, "received", HoldReason::AddressProblem, named(f))
+                    .held(tenant, id, HoldReason::AddressProblem, named(f))
                     .await;
             }
             Err(e) => return Err(e.into()),
@@ -288,19 +357,29 @@ impl OrdersService {
                     .bind(id.to_owned()),
                 )
                 .await?;
-            return Ok(());
+            return Ok(None);
         }
         // Route each warehouse's part.
-        let mut attributes: HashMap<String, Value> = HashMap::new();
+        let mut known: HashMap<String, Value> = HashMap::new();
         let mut shipments = Vec::new();
         for part in &allocation.warehouses {
             let mut lines = Vec::new();
             for r in &part.lines {
-                if !attributes.contains_key(&r.sku) {
-                    let sku = self.inventory.sku(tenant, &r.sku).await?;
-                    attributes.insert(r.sku.clone(), sku.attributes);
+                if !known.contains_key(&r.sku) {
+                    let key = (tenant.to_owned(), r.sku.clone());
+                    let cached = attributes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&key)
+                        .cloned();
+                    let found = match cached {
+                        Some(a) => a,
+                        // A SKU mapped from a channel's identifier: read on its own.
+                        None => self.inventory.sku(tenant, &r.sku).await?.attributes,
+                    };
+                    known.insert(r.sku.clone(), found);
                 }
-                let attrs = &attributes[&r.sku];
+                let attrs = &known[&r.sku];
                 let ordered = o
                     .order
                     .lines
@@ -336,7 +415,7 @@ impl OrdersService {
                 state: to.state.as_deref(),
                 service_level: o.order.service_level.as_deref(),
                 weight_grams: weight,
-                attributes: part.lines.iter().map(|r| &attributes[&r.sku]).collect(),
+                attributes: part.lines.iter().map(|r| &known[&r.sku]).collect(),
             };
             let Some(rule) = route(&self.settings.rules, &facts) else {
                 self.release_quietly(tenant, &allocation_id, "no shipping rule")
@@ -345,9 +424,7 @@ impl OrdersService {
                     "no shipping rule takes {weight} g from {} to {}",
                     part.warehouse, to.country
                 );
-                return self
-                    .hold(tenant, id, "received", HoldReason::Unroutable, detail)
-                    .await;
+                return self.held(tenant, id, HoldReason::Unroutable, detail).await;
             };
             shipments.push((
                 part.warehouse.clone(),
@@ -356,8 +433,26 @@ impl OrdersService {
                 lines,
             ));
         }
-        self.store_plan(tenant, id, o, allocation_id, shipments)
+        Ok(Some(Plan {
+            tenant: tenant.to_owned(),
+            id: id.to_owned(),
+            loaded: o,
+            allocation_id,
+            shipments,
+        }))
+    }
+
+    /// Holds a received order (see [`Self::hold`]); nothing more to plan.
+    async fn held(
+        &self,
+        tenant: &str,
+        id: &str,
+        reason: HoldReason,
+        detail: String,
+    ) -> Result<Option<Plan>, OrderError> {
+        self.hold(tenant, id, "received", reason, detail)
             .await
+            .map(|()| None)
     }
 
     /// Releases an allocation; one already released, committed or unknown is left as it is.
