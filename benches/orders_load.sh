@@ -25,6 +25,9 @@ cases=${CASES:-ingest ship}
 services_install wrk curl postgresql-client
 if [ -n "${BIN:-}" ]; then bin=$BIN; else cargo build --release --quiet; bin=$PWD/target/release/shipgate; fi
 [ "$backends" = sqlite ] || services_start
+# A failed step leaves no server behind (nor the databases).
+pid=
+trap 'kill $pid 2>/dev/null || true; services_stop' EXIT
 
 api() { # api METHOD PATH BODY
   curl -fsS -o /dev/null -X "$1" "$base$2" -H "Authorization: Bearer $key" \
