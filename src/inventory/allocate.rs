@@ -3,15 +3,13 @@
 
 use super::batch::{Batcher, Placed, Request};
 use super::catalog::{check_code, check_country};
+use super::close::Held;
 use super::error::invalid;
 use super::reserve::Claim;
-use super::{
-    Allocation, AllocationRequest, AllocationState, Area, InventoryError, InventoryService, Item,
-    Reservation, WarehousePlan,
-};
+use super::{Allocation, AllocationRequest, Area, InventoryError, InventoryService, Item};
 use crate::fields::FieldError;
 use crate::geo::PostcodeRange;
-use crate::store::{Dialect, StoreError, now_millis, rfc3339_millis};
+use crate::store::{Dialect, StoreError, now_millis};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
@@ -194,8 +192,6 @@ pub(super) async fn load(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| InventoryError::NotFound(format!("no allocation `{id}`")))?;
-    let state: String = row.get(0);
-    let expires: Option<i64> = row.get(1);
     let reservations = sqlx::query(
         "SELECT id, sku, warehouse, quantity, state FROM inv_reservations \
          WHERE tenant_id = $1 AND allocation_id = $2 ORDER BY warehouse, sku, id",
@@ -204,33 +200,15 @@ pub(super) async fn load(
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut warehouses: Vec<WarehousePlan> = Vec::new();
-    for r in reservations {
-        let warehouse: String = r.get(2);
-        let state: String = r.get(4);
-        let line = Reservation {
-            reservation_id: r.get(0),
-            sku: r.get(1),
-            quantity: r.get(3),
-            state: state.to_uppercase(),
-        };
-        match warehouses.last_mut() {
-            Some(w) if w.warehouse == warehouse => w.lines.push(line),
-            _ => warehouses.push(WarehousePlan {
-                warehouse,
-                lines: vec![line],
-            }),
-        }
-    }
-    let state = AllocationState::parse(&state);
-    Ok(Allocation {
-        allocation_id: id.to_owned(),
-        state,
-        warehouses,
-        expires_at: expires
-            .filter(|_| state == AllocationState::Active)
-            .map(rfc3339_millis),
+    let held = Held {
+        state: row.get(0),
+        expires_at: row.get(1),
+        created_at: row.get(2),
         reason: row.get(3),
-        created_at: rfc3339_millis(row.get(2)),
-    })
+        lines: reservations
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect(),
+    };
+    Ok(held.answer(id))
 }

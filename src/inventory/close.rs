@@ -18,17 +18,18 @@ use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// An allocation as read: its row and its reservations (warehouse, SKU, id order).
-struct Held {
-    state: String,
-    expires_at: Option<i64>,
-    created_at: i64,
-    reason: Option<String>,
+pub(super) struct Held {
+    pub state: String,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub reason: Option<String>,
     /// (id, SKU, warehouse, quantity, state)
-    lines: Vec<(String, String, String, i64, String)>,
+    pub lines: Vec<(String, String, String, i64, String)>,
 }
 
 impl Held {
-    fn answer(&self, id: &str) -> Allocation {
+    /// The allocation as answered: its reservations grouped by warehouse.
+    pub(super) fn answer(&self, id: &str) -> Allocation {
         let mut warehouses: Vec<WarehousePlan> = Vec::new();
         for (rid, sku, warehouse, qty, state) in &self.lines {
             let line = Reservation {
