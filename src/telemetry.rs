@@ -20,6 +20,27 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds histogram samples into their buckets on a schedule of its own: the recorder keeps every
+/// sample until a render or an upkeep drains it, so without this a process nobody scrapes (or
+/// scrapes rarely) grows with every request it serves.
+fn keep_up(handle: metrics_exporter_prometheus::PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "metrics upkeep not started: histograms drain only when scraped");
+    }
+}
+
 /// The process-wide Prometheus recorder (installed on first use; tests build several apps in
 /// one process and share it).
 pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
@@ -37,6 +58,7 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         let handle = recorder.handle();
         // Another recorder may already be installed (embedding); this handle then stays empty.
         let _ = metrics::set_global_recorder(recorder);
+        keep_up(handle.clone());
         handle
     })
 }

@@ -1,8 +1,7 @@
 //! Carrier pushes: the carrier's own receiver (in `carriers`) authenticates and reads a push;
 //! here each delivery is matched to its waybill and stored before the push is acknowledged.
 
-use super::{TrackingError, TrackingService};
-use crate::store::tracking::PushMatch;
+use super::{PushTarget, TrackingError, TrackingService};
 use crate::store::{Db, now_millis};
 use carriers::CarrierId;
 use carriers::push::{PushReceiver, PushRequest};
@@ -104,10 +103,10 @@ impl TrackingService {
         let total = deliveries.len();
         let mut replayed = 0;
         for d in deliveries {
-            let found = match self.row_for_push(id.as_str(), &d.number).await? {
-                PushMatch::One { row, .. } => Some(*row),
-                PushMatch::None => None,
-                PushMatch::Ambiguous => {
+            let found = match self.parcel_for_push(id.as_str(), &d.number).await? {
+                PushTarget::One(parcel) => Some(parcel),
+                PushTarget::None => None,
+                PushTarget::Ambiguous => {
                     tracing::warn!(carrier = %id, number = %d.number, "push for a number two waybills have: not taken");
                     metrics::counter!("shipgate_callbacks_ambiguous_total", "carrier" => id.as_str())
                         .increment(1);
@@ -115,14 +114,14 @@ impl TrackingService {
                 }
             };
             match found {
-                Some(row) => {
+                Some(parcel) => {
                     let events = d.update.events.len() as u64
                         + d.update
                             .last_mile
                             .as_ref()
                             .map_or(0, |l| l.events.len() as u64);
                     let got = self
-                        .ingest(&row, id.as_str(), d.update, Some((id.as_str(), &d.id)))
+                        .ingest(&parcel, id.as_str(), d.update, Some((id.as_str(), &d.id)))
                         .await?;
                     replayed += usize::from(got.replayed);
                     summary.accepted += got.new_events;

@@ -38,9 +38,9 @@ struct Inner {
     aliases: aliases::Aliases,
     /// Built answers by waybill id (packed), with the tracking version they were built at.
     built: moka::future::Cache<String, (i64, Bytes)>,
-    /// Waybills by (carrier, pushed number), for pushes: ingest uses only what never changes
-    /// (the id), and every answer is rebuilt from a fresh read.
-    pushed_rows: moka::future::Cache<(String, String), TrackRow>,
+    /// Waybills by (carrier, pushed number), for pushes: only what never changes (the id and
+    /// number, not the whole row), and every answer is rebuilt from a fresh read.
+    pushed: moka::future::Cache<(String, String), Parcel>,
     pushes: PushConfig,
     /// Past this age (ms) a parcel without a final status is no longer polled; `None` when
     /// this instance's waybills are not polled.
@@ -67,6 +67,32 @@ impl CacheState {
     }
 }
 
+/// What ingesting a carrier's news needs of its waybill: numbers that never change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parcel {
+    pub id: String,
+    pub waybill_number: String,
+}
+
+impl From<&TrackRow> for Parcel {
+    fn from(row: &TrackRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            waybill_number: row.waybill_number.clone(),
+        }
+    }
+}
+
+/// The waybill a carrier's push names (see `Db::track_row_for_carrier`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushTarget {
+    One(Parcel),
+    /// No waybill of this carrier has the number.
+    None,
+    /// Two waybills have it as their best match.
+    Ambiguous,
+}
+
 /// What one ingest changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {
@@ -89,7 +115,7 @@ impl TrackingService {
                     })
                     .max_capacity(BUILT_ANSWERS_BYTES)
                     .build(),
-                pushed_rows: moka::future::Cache::builder()
+                pushed: moka::future::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(std::time::Duration::from_secs(300))
                     .build(),
@@ -134,25 +160,31 @@ impl TrackingService {
 
     /// The waybill a carrier's push is about (see `Db::track_row_for_carrier`), remembered for
     /// the next pushes of the same parcel.
-    pub async fn row_for_push(&self, carrier: &str, number: &str) -> Result<PushMatch, StoreError> {
+    pub async fn parcel_for_push(
+        &self,
+        carrier: &str,
+        number: &str,
+    ) -> Result<PushTarget, StoreError> {
         let key = (carrier.to_owned(), number.to_owned());
-        if let Some(row) = self.inner.pushed_rows.get(&key).await {
-            return Ok(PushMatch::One {
-                row: Box::new(row),
-                by_last_mile: false,
-            });
+        if let Some(parcel) = self.inner.pushed.get(&key).await {
+            return Ok(PushTarget::One(parcel));
         }
-        let found = self.inner.db.track_row_for_carrier(carrier, number).await?;
-        // A carrier's own numbers never change owner; a last-mile number may be given to
-        // another waybill later (and then means two things), so it is looked up every time.
-        if let PushMatch::One {
-            row,
-            by_last_mile: false,
-        } = &found
-        {
-            self.inner.pushed_rows.insert(key, (**row).clone()).await;
-        }
-        Ok(found)
+        Ok(
+            match self.inner.db.track_row_for_carrier(carrier, number).await? {
+                PushMatch::One { row, by_last_mile } => {
+                    let parcel = Parcel::from(&*row);
+                    // A carrier's own numbers never change owner; a last-mile number may be
+                    // given to another waybill later (and then means two things), so it is
+                    // looked up every time.
+                    if !by_last_mile {
+                        self.inner.pushed.insert(key, parcel.clone()).await;
+                    }
+                    PushTarget::One(parcel)
+                }
+                PushMatch::None => PushTarget::None,
+                PushMatch::Ambiguous => PushTarget::Ambiguous,
+            },
+        )
     }
 
     /// The ready answer for a tenant's number: from the cache, else built from the database (and
@@ -225,19 +257,19 @@ impl TrackingService {
     /// unit; then the rebuilt answer goes to the cache.
     pub async fn ingest(
         &self,
-        row: &TrackRow,
+        parcel: &Parcel,
         source: &str,
         update: TrackingUpdate,
         receipt: Option<(&str, &str)>,
     ) -> Result<Ingested, TrackingError> {
-        let mut group = Db::insert_events(&row.id, source, &update.events);
+        let mut group = Db::insert_events(&parcel.id, source, &update.events);
         let mut last_mile_at = None;
         if let Some(lm) = &update.last_mile {
             let name = self.inner.aliases.normalize(&lm.carrier);
             if !name.known {
                 tracing::warn!(
                     reported = %lm.carrier,
-                    waybill = %row.waybill_number,
+                    waybill = %parcel.waybill_number,
                     "last-mile carrier name not in tracking.last_mile_carriers: kept as reported"
                 );
                 metrics::counter!("shipgate_last_mile_unknown_carrier_total").increment(1);
@@ -247,12 +279,12 @@ impl TrackingService {
             // The hand-over goes before the last-mile carrier's events, so its push comes first.
             last_mile_at = Some(group.len());
             group.push(Db::record_last_mile(
-                &row.id,
+                &parcel.id,
                 &name.name,
                 &lm.tracking_number,
                 name.known,
             ));
-            group.extend(Db::insert_events(&row.id, &name.name, &lm.events));
+            group.extend(Db::insert_events(&parcel.id, &name.name, &lm.events));
         }
         let inserts = group.len();
         if let Some((carrier, id)) = receipt {
@@ -280,7 +312,7 @@ impl TrackingService {
                 ..Ingested::default()
             });
         }
-        let status = self.refresh(&row.id).await?;
+        let status = self.refresh(&parcel.id).await?;
         Ok(Ingested {
             new_events,
             status,

@@ -147,7 +147,7 @@ impl Poller {
                     Ok(Some(row)) => {
                         if let Err(e) = self
                             .tracking
-                            .ingest(&row, carrier.id().as_str(), update, None)
+                            .ingest(&(&row).into(), carrier.id().as_str(), update, None)
                             .await
                         {
                             tracing::warn!(error = %e, waybill = %due.waybill_number, "storing polled events");
