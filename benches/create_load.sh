@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of POST /v1/waybills on the release binary with the sandbox carrier: new references
 # and replays, on SQLite and on PostgreSQL. Prints throughput and p50/p99 per case.
-#   benches/create_load.sh [sqlite|postgres|both]   (env: DURATION=15s CONNECTIONS=32 THREADS=2)
+#   benches/create_load.sh [sqlite|postgres|both]   (env: DURATION=15s CONNECTIONS=32 THREADS=2;
+#   BIN=path runs that binary instead of building one: two builds compared back to back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -14,8 +15,7 @@ threads=${THREADS:-2}
 replay_set=${REPLAY_SET:-1000}
 
 services_install wrk curl postgresql-client
-cargo build --release --quiet
-bin=$PWD/target/release/shipgate
+if [ -n "${BIN:-}" ]; then bin=$BIN; else cargo build --release --quiet; bin=$PWD/target/release/shipgate; fi
 [ "$backends" = sqlite ] || services_start
 
 run_backend() {

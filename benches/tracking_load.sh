@@ -4,7 +4,8 @@
 # (one event per push: the callback ingestion rate is printed too), then drives random numbers
 # with wrk at CONNECTIONS connections, with Redis and then with Redis stopped, each time beside
 # the same server's /livez throughput as the ceiling.
-#   benches/tracking_load.sh      (env: WAYBILLS=10000 EVENTS=20 DURATION=15s CONNECTIONS=64 THREADS=2 DB=sqlite|postgres)
+#   benches/tracking_load.sh      (env: WAYBILLS=10000 EVENTS=20 DURATION=15s CONNECTIONS=64 THREADS=2 DB=sqlite|postgres;
+#   BIN=path runs that binary instead of building one: two builds compared back to back)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -19,8 +20,13 @@ db=${DB:-sqlite}
 secret=bench-callback-secret
 
 services_install wrk curl postgresql-client
-cargo build --release --quiet --bin shipgate --example tracking_seed
-bin=$PWD/target/release/shipgate
+if [ -n "${BIN:-}" ]; then
+  cargo build --release --quiet --example tracking_seed
+  bin=$BIN
+else
+  cargo build --release --quiet --bin shipgate --example tracking_seed
+  bin=$PWD/target/release/shipgate
+fi
 seed=$PWD/target/release/examples/tracking_seed
 services_start
 
