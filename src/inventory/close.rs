@@ -11,7 +11,7 @@ use super::{
     WarehousePlan,
 };
 use crate::events::{self, NewEvent};
-use crate::store::sql::{Arg, dialect_of, list, rows_at, statement};
+use crate::store::sql::{Arg, dialect_of, grouped_in, list, rows_at, statement};
 use crate::store::{Dialect, now_millis, rfc3339_millis};
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
@@ -84,7 +84,7 @@ pub(super) async fn close_all(
             .or_default()
             .insert(c.id.clone());
     }
-    let (wheres, args) = by_tenant(&ids, "tenant_id", "id");
+    let (wheres, args) = grouped_in(&ids, "tenant_id", "id");
     let rows = statement(
         dialect,
         &format!(
@@ -108,7 +108,7 @@ pub(super) async fn close_all(
             },
         );
     }
-    let (wheres, args) = by_tenant(&ids, "tenant_id", "allocation_id");
+    let (wheres, args) = grouped_in(&ids, "tenant_id", "allocation_id");
     let lines = statement(
         dialect,
         &format!(
@@ -147,26 +147,6 @@ pub(super) async fn close_all(
     }
     batch.write(conn, dialect, &stock).await?;
     Ok(answers)
-}
-
-/// `(tenant = $a AND column IN (…)) OR …` over `ids`, with its values.
-fn by_tenant(
-    ids: &BTreeMap<String, BTreeSet<String>>,
-    tenant: &str,
-    column: &str,
-) -> (String, Vec<Arg>) {
-    let mut args = Vec::new();
-    let mut wheres = Vec::new();
-    for (t, names) in ids {
-        wheres.push(format!(
-            "({tenant} = ${} AND {column} IN ({}))",
-            args.len() + 1,
-            list(args.len() + 2, names.len())
-        ));
-        args.push(Arg::Text(t.clone()));
-        args.extend(names.iter().map(|s| Arg::Text(s.clone())));
-    }
-    (wheres.join(" OR "), args)
 }
 
 /// The stock rows of `keys` (locked in key order on PostgreSQL) with their SKU's threshold.

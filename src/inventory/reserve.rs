@@ -8,7 +8,7 @@
 
 use super::Area;
 use crate::store::Dialect;
-use crate::store::sql::{Arg, dialect_of, list, rows_at, statement};
+use crate::store::sql::{Arg, dialect_of, grouped_in, rows_at, statement};
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, HashSet};
 
@@ -75,17 +75,7 @@ pub(super) async fn read_stock(
     dialect: Dialect,
     skus: &BTreeMap<String, Vec<String>>,
 ) -> Result<Vec<StockRow>, sqlx::Error> {
-    let mut args = Vec::new();
-    let mut wheres = Vec::new();
-    for (tenant, names) in skus {
-        wheres.push(format!(
-            "(st.tenant_id = ${} AND st.sku IN ({}))",
-            args.len() + 1,
-            list(args.len() + 2, names.len())
-        ));
-        args.push(Arg::Text(tenant.clone()));
-        args.extend(names.iter().map(|s| Arg::Text(s.clone())));
-    }
+    let (wheres, args) = grouped_in(skus, "st.tenant_id", "st.sku");
     let lock = match dialect {
         Dialect::Postgres => " FOR UPDATE OF st",
         Dialect::Sqlite => "",
@@ -96,7 +86,7 @@ pub(super) async fn read_stock(
          JOIN inv_skus s ON s.tenant_id = st.tenant_id AND s.sku = st.sku \
          JOIN inv_warehouses w ON w.tenant_id = st.tenant_id AND w.code = st.warehouse \
          WHERE {} ORDER BY st.tenant_id, st.sku, st.warehouse{lock}",
-        wheres.join(" OR ")
+        wheres
     );
     Ok(statement(dialect, &sql, args)
         .fetch_all(conn)

@@ -33,6 +33,33 @@ pub enum Arg {
     OptInt(Option<i64>),
 }
 
+/// `WHERE` text matching rows by groups, `(outer = $a AND inner IN ($b, …)) OR …`, numbered from
+/// `$1`, with its values: one condition per outer value (a tenant), so each group's list is
+/// looked up by the index on (outer, inner).
+pub fn grouped_in<'a, I>(
+    groups: impl IntoIterator<Item = (&'a String, I)>,
+    outer: &str,
+    inner: &str,
+) -> (String, Vec<Arg>)
+where
+    I: IntoIterator<Item = &'a String>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let mut args = Vec::new();
+    let mut wheres = Vec::new();
+    for (key, names) in groups {
+        let names = names.into_iter();
+        wheres.push(format!(
+            "({outer} = ${} AND {inner} IN ({}))",
+            args.len() + 1,
+            list(args.len() + 2, names.len())
+        ));
+        args.push(Arg::Text(key.clone()));
+        args.extend(names.map(|s| Arg::Text(s.clone())));
+    }
+    (wheres.join(" OR "), args)
+}
+
 /// Binds `args` in order.
 pub fn bind_all<'q>(
     mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
@@ -109,6 +136,30 @@ mod tests {
         assert_eq!(super::list(2, 3), "$2, $3, $4");
         assert_eq!(super::rows(2, 2), "($1, $2), ($3, $4)");
         assert_eq!(super::rows_at(11, 2, 2), "($11, $12), ($13, $14)");
+    }
+
+    #[test]
+    fn groups_number_their_values_in_order() {
+        let groups = std::collections::BTreeMap::from([
+            ("t1".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+            ("t2".to_owned(), vec!["c".to_owned()]),
+        ]);
+        let (sql, args) = super::grouped_in(&groups, "tenant_id", "sku");
+        assert_eq!(
+            sql,
+            "(tenant_id = $1 AND sku IN ($2, $3)) OR (tenant_id = $4 AND sku IN ($5))"
+        );
+        let shown: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(
+            shown,
+            [
+                r#"Text("t1")"#,
+                r#"Text("a")"#,
+                r#"Text("b")"#,
+                r#"Text("t2")"#,
+                r#"Text("c")"#
+            ]
+        );
     }
 
     #[test]
