@@ -70,17 +70,31 @@ fn track_row(row: &AnyRow) -> Result<TrackRow, StoreError> {
     })
 }
 
-/// The waybill a carrier's push names.
-#[derive(Debug, Clone)]
-pub enum PushMatch {
+/// The waybill a carrier's push names: its row as read, or what a caller keeps of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushMatch<T = TrackRow> {
     One {
-        row: Box<TrackRow>,
+        row: Box<T>,
         by_last_mile: bool,
     },
     /// No waybill of this carrier has the number.
     None,
     /// Two waybills have it as their best match.
     Ambiguous,
+}
+
+impl<T> PushMatch<T> {
+    /// The same match with `f` applied to the row.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> PushMatch<U> {
+        match self {
+            Self::One { row, by_last_mile } => PushMatch::One {
+                row: Box::new(f(*row)),
+                by_last_mile,
+            },
+            Self::None => PushMatch::None,
+            Self::Ambiguous => PushMatch::Ambiguous,
+        }
+    }
 }
 
 /// One stored event with the carrier that reported it.

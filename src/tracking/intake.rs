@@ -1,7 +1,8 @@
 //! Carrier pushes: the carrier's own receiver (in `carriers`) authenticates and reads a push;
 //! here each delivery is matched to its waybill and stored before the push is acknowledged.
 
-use super::{PushTarget, TrackingError, TrackingService};
+use super::{TrackingError, TrackingService};
+use crate::store::tracking::PushMatch;
 use crate::store::{Db, now_millis};
 use carriers::CarrierId;
 use carriers::push::{PushReceiver, PushRequest};
@@ -104,9 +105,9 @@ impl TrackingService {
         let mut replayed = 0;
         for d in deliveries {
             let found = match self.parcel_for_push(id.as_str(), &d.number).await? {
-                PushTarget::One(parcel) => Some(parcel),
-                PushTarget::None => None,
-                PushTarget::Ambiguous => {
+                PushMatch::One { row, .. } => Some(*row),
+                PushMatch::None => None,
+                PushMatch::Ambiguous => {
                     tracing::warn!(carrier = %id, number = %d.number, "push for a number two waybills have: not taken");
                     metrics::counter!("shipgate_callbacks_ambiguous_total", "carrier" => id.as_str())
                         .increment(1);

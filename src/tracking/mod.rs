@@ -83,16 +83,6 @@ impl From<&TrackRow> for Parcel {
     }
 }
 
-/// The waybill a carrier's push names (see `Db::track_row_for_carrier`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushTarget {
-    One(Parcel),
-    /// No waybill of this carrier has the number.
-    None,
-    /// Two waybills have it as their best match.
-    Ambiguous,
-}
-
 /// What one ingest changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {
@@ -164,27 +154,30 @@ impl TrackingService {
         &self,
         carrier: &str,
         number: &str,
-    ) -> Result<PushTarget, StoreError> {
+    ) -> Result<PushMatch<Parcel>, StoreError> {
         let key = (carrier.to_owned(), number.to_owned());
         if let Some(parcel) = self.inner.pushed.get(&key).await {
-            return Ok(PushTarget::One(parcel));
+            return Ok(PushMatch::One {
+                row: Box::new(parcel),
+                by_last_mile: false,
+            });
         }
-        Ok(
-            match self.inner.db.track_row_for_carrier(carrier, number).await? {
-                PushMatch::One { row, by_last_mile } => {
-                    let parcel = Parcel::from(&*row);
-                    // A carrier's own numbers never change owner; a last-mile number may be
-                    // given to another waybill later (and then means two things), so it is
-                    // looked up every time.
-                    if !by_last_mile {
-                        self.inner.pushed.insert(key, parcel.clone()).await;
-                    }
-                    PushTarget::One(parcel)
-                }
-                PushMatch::None => PushTarget::None,
-                PushMatch::Ambiguous => PushTarget::Ambiguous,
-            },
-        )
+        let found = self
+            .inner
+            .db
+            .track_row_for_carrier(carrier, number)
+            .await?
+            .map(|row| Parcel::from(&row));
+        // A carrier's own numbers never change owner; a last-mile number may be given to
+        // another waybill later (and then means two things), so it is looked up every time.
+        if let PushMatch::One {
+            row,
+            by_last_mile: false,
+        } = &found
+        {
+            self.inner.pushed.insert(key, (**row).clone()).await;
+        }
+        Ok(found)
     }
 
     /// The ready answer for a tenant's number: from the cache, else built from the database (and
