@@ -10,7 +10,8 @@
 #   benches/orders_load.sh [sqlite|postgres|both]   (env: DURATION=10s ORDERS=5000 THREADS=2
 #   CASES="ingest ship": which of the two parts run; PERF=1 records `perf` during the second;
 #   PG_STATS=1 prints PostgreSQL's costliest statements of the second, from pg_stat_statements;
-#   BIN=path runs that binary instead of building one: two builds compared back to back)
+#   BIN=path runs that binary instead of building one: two builds compared back to back;
+#   LOG_LEVEL=filter, e.g. warn,sqlx::query=debug, keeps the ship part's server log in target/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -40,6 +41,10 @@ left() { # left STATE: whether any order is in STATE
 
 now_ms() { date +%s%3N; }
 
+metric() { # metric NAME: the value of an unlabelled sample of shipgate's /metrics (0 if none)
+  curl -fsS "$base/metrics" | awk -v n="$1" '$1 == n { v = $2 } END { print v + 0 }'
+}
+
 drained() { # drained URL: waits (up to 300 s) until every consumer has handled every event
   for _ in $(seq 600); do
     curl -fsS "$1/metrics" | awk '/^shipgate_events_behind/ && $2 != 0 { busy = 1 } END { exit busy }' && return
@@ -63,7 +68,7 @@ start_server() { # start_server BACKEND DIR [ENV=VALUE...]: a fresh database and
 run_backend() {
   local backend=$1 dir run
   dir=$(mktemp -d /tmp/shipgate-bench.XXXXXX)
-  export SHIPGATE_RATE_LIMITS__ENABLED=false SHIPGATE_LOG__LEVEL=warn SHIPGATE_HTTP__MAX_BODY_BYTES=4194304
+  export SHIPGATE_RATE_LIMITS__ENABLED=false SHIPGATE_LOG__LEVEL=${LOG_LEVEL:-warn} SHIPGATE_HTTP__MAX_BODY_BYTES=4194304
   case " $cases " in *" ingest "*) run_ingest "$backend" "$dir" ;; esac
   case " $cases " in *" ship "*) run_ship "$backend" "$dir" ;; esac
   rm -rf "$dir"
@@ -105,6 +110,10 @@ run_ship() {
     psql -qAt "$SHIPGATE_DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
       -c "SELECT pg_stat_statements_reset()" > /dev/null
   fi
+  local busy_start commits_start jobs_start
+  busy_start=$(metric shipgate_sqlite_writer_batch_seconds_sum)
+  commits_start=$(metric shipgate_sqlite_writer_batch_seconds_count)
+  jobs_start=$(metric shipgate_sqlite_writer_jobs_total)
   start=$(now_ms)
   cpu_start=$(cpu_ticks "$pid")
   if [ -n "${PERF:-}" ]; then
@@ -148,9 +157,17 @@ PY
     "$(echo "($cpu_end - $cpu_start) / $(getconf CLK_TCK)" | bc -l)" \
     "$(echo "($end - $start) / 1000" | bc -l)" "$(nproc)" \
     "$(echo "($cpu_end - $cpu_start) * 1000 / $(getconf CLK_TCK) / $made" | bc -l)"
+  if [ "$backend" = sqlite ]; then
+    printf '%-9s SQLite writer: busy %.1f s of %.1f s, %d commits, %d statements or units\n' \
+      "$backend" "$(echo "$(metric shipgate_sqlite_writer_batch_seconds_sum) - $busy_start" | bc -l)" \
+      "$(echo "($end - $start) / 1000" | bc -l)" \
+      "$(( $(metric shipgate_sqlite_writer_batch_seconds_count) - commits_start ))" \
+      "$(( $(metric shipgate_sqlite_writer_jobs_total) - jobs_start ))"
+  fi
   if left ON_HOLD; then echo "$backend: some orders were held (see GET /v1/orders?state=ON_HOLD)"; fi
   echo "$backend peak RSS of shipgate: $(peak_rss "$pid")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  if [ -n "${LOG_LEVEL:-}" ]; then cp "$dir/ship/server.log" "target/orders_server_$backend.log"; fi
 }
 
 echo "shipgate orders load: $threads wrk threads, $duration per ingest case, $orders orders to ship, $(nproc) cores"

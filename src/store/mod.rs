@@ -64,40 +64,36 @@ impl Db {
             Dialect::Sqlite => pool_size.min(sqlite_readers()),
             Dialect::Postgres => pool_size,
         };
-        let mut options = AnyPoolOptions::new()
+        let options = AnyPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(3));
-        if dialect == Dialect::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the one writer; FULL keeps every acknowledged
-                    // commit through a power loss; busy_timeout queues writers instead of failing.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    // 1 MiB of page cache per connection instead of 2: the kernel's page cache
-                    // (shared by all connections) holds the hot pages anyway.
-                    conn.execute("PRAGMA cache_size = -1024").await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options
-            .clone()
-            .connect(&url)
-            .await
-            .with_context(|| format!("connecting to {}", redact_url(&url)))?;
-        let writes = match dialect {
-            Dialect::Postgres => Writes::Pool(pool.clone()),
-            Dialect::Sqlite => Writes::Batched(writer::Writer::spawn(
+        let connect = |options: AnyPoolOptions| {
+            let url = url.clone();
+            async move {
                 options
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(5))
                     .connect(&url)
                     .await
-                    .with_context(|| format!("connecting to {}", redact_url(&url)))?,
-            )),
+                    .with_context(|| format!("connecting to {}", redact_url(&url)))
+            }
+        };
+        let pool = match dialect {
+            Dialect::Sqlite => connect(sqlite_options(options.clone(), false)).await?,
+            Dialect::Postgres => connect(options.clone()).await?,
+        };
+        let writes = match dialect {
+            Dialect::Postgres => Writes::Pool(pool.clone()),
+            Dialect::Sqlite => {
+                let one = options
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(5));
+                // The writer's connection does not checkpoint the WAL itself (a checkpoint
+                // copies every page written since the last one and syncs the database file, in
+                // the commit that crosses the threshold, while every write waits): a connection
+                // of its own does, beside the writer (see `writer::Writer::spawn`).
+                let writer = connect(sqlite_options(one.clone(), true)).await?;
+                let checkpoints = connect(sqlite_options(one, false)).await?;
+                Writes::Batched(writer::Writer::spawn(writer, checkpoints))
+            }
         };
         Ok(Self {
             pool,
@@ -229,6 +225,28 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// SQLite's settings on every connection of a pool; `writer`: the group-commit writer's, which
+/// leaves checkpoints to a connection of their own.
+fn sqlite_options(options: AnyPoolOptions, writer: bool) -> AnyPoolOptions {
+    options.after_connect(move |conn, _| {
+        Box::pin(async move {
+            // WAL lets readers run beside the one writer; FULL keeps every acknowledged commit
+            // through a power loss; busy_timeout queues writers instead of failing.
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute("PRAGMA synchronous = FULL").await?;
+            conn.execute("PRAGMA busy_timeout = 5000").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            // 1 MiB of page cache per connection instead of 2: the kernel's page cache (shared
+            // by all connections) holds the hot pages anyway.
+            conn.execute("PRAGMA cache_size = -1024").await?;
+            if writer {
+                conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+            }
+            Ok(())
+        })
+    })
 }
 
 /// The most SQLite readers worth having: twice the cores, at least two.
@@ -381,6 +399,43 @@ mod tests {
         .execute(&db.pool)
         .await
         .unwrap();
+    }
+
+    /// The writer's connection never checkpoints the WAL itself, even past SQLite's threshold of
+    /// 1,000 pages: the database file stays as it was until the checkpoint connection copies the
+    /// pages over.
+    #[tokio::test]
+    async fn the_writer_leaves_checkpoints_to_their_own_connection() {
+        install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let url = prepare_sqlite(&format!("sqlite://{}", path.display())).unwrap();
+        let one = || AnyPoolOptions::new().max_connections(1);
+        let writer = sqlite_options(one(), true).connect(&url).await.unwrap();
+        let checkpoints = sqlite_options(one(), false).connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (v TEXT)")
+            .execute(&writer)
+            .await
+            .unwrap();
+        let filler = "x".repeat(2000);
+        // 20 commits of 100 rows of 2 KB: about 1,000 pages each way past the threshold.
+        for _ in 0..20 {
+            let mut tx = writer.begin().await.unwrap();
+            for _ in 0..100 {
+                sqlx::query("INSERT INTO t (v) VALUES ($1)")
+                    .bind(&filler)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        assert!(before < 100_000, "the writer checkpointed: {before} bytes");
+        writer::checkpoint_wal(checkpoints).await;
+        let after = size();
+        assert!(after > 4_000_000, "not checkpointed: {after} bytes");
     }
 
     #[test]

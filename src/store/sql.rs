@@ -31,6 +31,7 @@ pub enum Arg {
     Int(i64),
     OptText(Option<String>),
     OptInt(Option<i64>),
+    Bytes(Vec<u8>),
 }
 
 /// `WHERE` text matching rows by groups, `(outer = $a AND inner IN ($b, …)) OR …`, numbered from
@@ -71,6 +72,7 @@ pub fn bind_all<'q>(
             Arg::Int(v) => query.bind(v),
             Arg::OptText(v) => query.bind(v),
             Arg::OptInt(v) => query.bind(v),
+            Arg::Bytes(v) => query.bind(v),
         };
     }
     query

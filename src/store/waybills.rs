@@ -1,6 +1,7 @@
 //! The waybill table is also the idempotency ledger: the unique (tenant_id, reference_number)
 //! row is claimed before any carrier call, so only one attempt per reference can be in flight.
 
+use super::sql::{Arg, statement};
 use super::writer::WriteQuery;
 use super::{Db, Dialect, now_millis, now_rfc3339};
 use crate::store::error::StoreError;
@@ -230,7 +231,43 @@ impl Db {
                 )
                 .await?
             }
-            (label, _) => {
+            // SQLite: both statements in one text, one trip to the writer's connection (its
+            // thread); the label only where the update before it made this attempt's waybill
+            // created.
+            (Some((format, content)), Dialect::Sqlite) => {
+                let args = vec![
+                    Arg::Text(created.waybill_number.clone()),
+                    Arg::Text(created.tracking_number.clone()),
+                    Arg::OptText(created.charge.as_ref().map(|c| c.amount.clone())),
+                    Arg::OptText(created.charge.as_ref().map(|c| c.currency.clone())),
+                    Arg::Text(now.to_owned()),
+                    Arg::Text(claim.id.clone()),
+                    Arg::Int(claim.attempt),
+                    Arg::OptText(created.routing.as_ref().map(|r| r.to_string())),
+                    Arg::OptInt(next_poll_at),
+                    Arg::Text(format.to_owned()),
+                    Arg::Bytes(content),
+                ];
+                let done = self
+                    .write(statement(
+                        Dialect::Sqlite,
+                        "UPDATE waybills SET state = 'created', waybill_number = $1, \
+                         tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
+                         created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $9 \
+                         WHERE id = $6 AND attempts = $7 AND state = 'pending'; \
+                         INSERT INTO labels (waybill_id, format, content, created_at) \
+                         SELECT id, $10, $11, $5 FROM waybills WHERE id = $6 AND attempts = $7 \
+                         AND state = 'created' AND updated_at = $5 \
+                         ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \
+                         content = excluded.content, created_at = excluded.created_at",
+                        args,
+                    ))
+                    .await?;
+                // The changes of both statements (not their triggers'): two when this attempt
+                // owned the reference, none when it did not.
+                return Ok(done.rows_affected() > 0);
+            }
+            (None, _) => {
                 let update = bind_waybill(sqlx::query(
                     "UPDATE waybills SET state = 'created', waybill_number = $1, \
                      tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
@@ -238,26 +275,7 @@ impl Db {
                      WHERE id = $6 AND attempts = $7 AND state = 'pending'",
                 ))
                 .bind(next_poll_at);
-                let Some((format, content)) = label else {
-                    return Ok(self.write(update).await?.rows_affected() == 1);
-                };
-                // One commit for both (SQLite's writer batch); the label only where the
-                // update above made this attempt's waybill created.
-                let store_label = sqlx::query(
-                    "INSERT INTO labels (waybill_id, format, content, created_at) \
-                     SELECT id, $3, $4, $5 FROM waybills WHERE id = $1 AND attempts = $2 \
-                     AND state = 'created' AND updated_at = $5 \
-                     ON CONFLICT (waybill_id) DO UPDATE SET \
-                     format = excluded.format, content = excluded.content, \
-                     created_at = excluded.created_at",
-                )
-                .bind(claim.id.clone())
-                .bind(claim.attempt)
-                .bind(format)
-                .bind(content)
-                .bind(now.to_owned());
-                let done = self.write_group(vec![update, store_label]).await?;
-                return Ok(done[0].rows_affected() == 1);
+                return Ok(self.write(update).await?.rows_affected() == 1);
             }
         };
         Ok(done.rows_affected() == 1)

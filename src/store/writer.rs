@@ -66,9 +66,13 @@ impl Writer {
     /// statements go one after another to SQLite's connection thread, and the wake-ups of that
     /// ping-pong do not queue behind the instance's other tasks (they share the main thread).
     /// It ends when the last handle is dropped.
-    pub fn spawn(pool: AnyPool) -> Self {
+    ///
+    /// `checkpoints` (another connection) checkpoints the WAL beside the writer, at most every
+    /// [`CHECKPOINT_EVERY`] while writes are committed, one checkpoint at a time: the writer's
+    /// connection has its automatic checkpoints off, so its commits never wait for one.
+    pub fn spawn(pool: AnyPool, checkpoints: AnyPool) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        on_own_thread("sqlite-writer", run(pool, rx));
+        on_own_thread("sqlite-writer", run(pool, rx, checkpoints));
         Self { jobs }
     }
 
@@ -154,9 +158,16 @@ pub(crate) fn on_own_thread(
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>, checkpoints: AnyPool) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut checkpoint: Option<tokio::task::JoinHandle<()>> = None;
+    let mut last_checkpoint = std::time::Instant::now();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let resting = checkpoint.as_ref().is_none_or(|c| c.is_finished());
+        if resting && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            last_checkpoint = std::time::Instant::now();
+            checkpoint = Some(tokio::spawn(checkpoint_wal(checkpoints.clone())));
+        }
         match run_batch(&pool, batch.drain(..)).await {
             Ok(answers) => {
                 for (reply, result) in answers {
@@ -174,6 +185,25 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// How often, at most, the WAL is checkpointed while writes come in. SQLite's own threshold (1,000
+/// pages) is reached about as often under a steady write load; when writes stop, the last
+/// connection to close checkpoints what is left.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Copies the WAL's committed pages into the database file without waiting for readers or the
+/// writer (`PASSIVE`); the writer starts the WAL over once it was copied whole.
+pub(super) async fn checkpoint_wal(pool: AnyPool) {
+    let started = std::time::Instant::now();
+    match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_optional(&pool)
+        .await
+    {
+        Ok(_) => metrics::histogram!("shipgate_sqlite_checkpoint_seconds")
+            .record(started.elapsed().as_secs_f64()),
+        Err(e) => tracing::warn!(error = %e, "checkpointing the SQLite WAL failed"),
+    }
+}
+
 type Reply = oneshot::Sender<Result<Outcome, sqlx::Error>>;
 
 /// Runs the batch in one transaction; on a failed begin or commit nothing was written and every
@@ -184,6 +214,8 @@ async fn run_batch(
 ) -> Result<Vec<(Reply, Result<Outcome, sqlx::Error>)>, (Vec<Reply>, sqlx::Error)> {
     use sqlx::Executor;
     let jobs: Vec<Job> = jobs.collect();
+    let started = std::time::Instant::now();
+    metrics::counter!("shipgate_sqlite_writer_jobs_total").increment(jobs.len() as u64);
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => return Err((jobs.into_iter().map(|j| j.reply).collect(), e)),
@@ -202,7 +234,12 @@ async fn run_batch(
         };
         answers.push((job.reply, result));
     }
-    match tx.commit().await {
+    let committed = tx.commit().await;
+    // How long the writer was busy with the batch, begin to commit: its sum over time is the
+    // writer's utilization, the one resource every SQLite write shares.
+    metrics::histogram!("shipgate_sqlite_writer_batch_seconds")
+        .record(started.elapsed().as_secs_f64());
+    match committed {
         Ok(()) => Ok(answers),
         Err(e) => Err((answers.into_iter().map(|(reply, _)| reply).collect(), e)),
     }
