@@ -32,6 +32,17 @@ pub struct DbBus {
     /// This instance, as lease owner.
     owner: String,
     lease: Duration,
+    /// The consumers this instance leased, with their positions and until when (epoch ms): a
+    /// poll within the first half of the lease needs no write (on SQLite two trips through the
+    /// single writer per poll and consumer, idle or not). Only the holder moves a position, and
+    /// each move checks the holder and the position, so a lease lost meanwhile is found there.
+    held: Arc<std::sync::Mutex<std::collections::HashMap<String, Held>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Held {
+    position: i64,
+    until_ms: i64,
 }
 
 impl DbBus {
@@ -40,6 +51,23 @@ impl DbBus {
             db,
             owner: uuid::Uuid::new_v4().simple().to_string(),
             lease,
+            held: Arc::default(),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After a batch: the position moved to `to` (`Some`), or the lease is in doubt (`None`: the
+    /// next poll takes it from the database again).
+    fn moved(&self, name: &str, to: Option<i64>) {
+        let mut held = self.held();
+        match (to, held.get_mut(name)) {
+            (Some(to), Some(h)) => h.position = to,
+            _ => {
+                held.remove(name);
+            }
         }
     }
 
@@ -98,6 +126,27 @@ impl DbBus {
     /// Takes or renews the consumer's lease; its position when this instance holds it.
     async fn lease(&self, name: &str) -> Result<Option<i64>, StoreError> {
         let now = now_millis();
+        let half = i64::try_from(self.lease.as_millis() / 2).unwrap_or(i64::MAX / 4);
+        if let Some(h) = self.held().get(name).copied()
+            && now < h.until_ms - half
+        {
+            return Ok(Some(h.position));
+        }
+        let position = self.renew(name, now).await;
+        match position {
+            Ok(Some(position)) => {
+                let until_ms = now + 2 * half;
+                self.held()
+                    .insert(name.to_owned(), Held { position, until_ms });
+            }
+            _ => self.moved(name, None),
+        }
+        position
+    }
+
+    /// Takes or renews the consumer's lease in the database; its position when this instance
+    /// holds it.
+    async fn renew(&self, name: &str, now: i64) -> Result<Option<i64>, StoreError> {
         self.db
             .write(
                 sqlx::query(
@@ -193,7 +242,8 @@ impl DbBus {
         };
         let (to, count) = (events[events.len() - 1].seq, events.len());
         send(events).await?;
-        self.db
+        let moved = self
+            .db
             .write(
                 sqlx::query(MOVE_POSITION)
                     .bind(to)
@@ -202,7 +252,10 @@ impl DbBus {
                     .bind(self.owner.clone())
                     .bind(position),
             )
-            .await?;
+            .await;
+        let held = matches!(&moved, Ok(done) if done.rows_affected() == 1);
+        self.moved(name, held.then_some(to));
+        moved?;
         Ok(count)
     }
 }
@@ -240,6 +293,7 @@ impl EventBus for DbBus {
                 })
             })
             .await;
+        self.moved(&label, moved.is_ok().then_some(to));
         match moved {
             Ok(()) => {
                 metrics::counter!("shipgate_events_handled_total", "consumer" => label)

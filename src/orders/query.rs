@@ -3,6 +3,7 @@
 
 use super::{OrderError, OrdersService, aggregate};
 use crate::store::rfc3339_millis;
+use crate::store::sql::{Arg, statement};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -74,23 +75,31 @@ impl OrdersService {
         tenant: &str,
         f: OrderFilter,
     ) -> Result<Vec<OrderSummary>, OrderError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM ord_orders WHERE tenant_id = $1 \
-             AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR channel = $3) \
-             AND ($4 IS NULL OR shop = $4) AND ($5 IS NULL OR created_at_ms >= $5) \
-             AND ($6 IS NULL OR created_at_ms < $6) AND ($7 IS NULL OR id < $7) \
-             ORDER BY id DESC LIMIT $8"
-        )))
-        .bind(tenant)
-        .bind(f.state)
-        .bind(f.channel)
-        .bind(f.shop)
-        .bind(f.from_ms)
-        .bind(f.to_ms)
-        .bind(f.before_id)
-        .bind(f.limit)
-        .fetch_all(&self.db.pool)
-        .await?;
+        // Only the filters given, so the planner sees which index serves them (with
+        // `$n IS NULL OR …` it scanned every order of the tenant, newest first, for a state).
+        let mut wheres = vec!["tenant_id = $1".to_owned()];
+        let mut args = vec![Arg::Text(tenant.to_owned())];
+        let mut and = |column: &str, op: &str, arg: Option<Arg>| {
+            if let Some(arg) = arg {
+                args.push(arg);
+                wheres.push(format!("{column} {op} ${}", args.len()));
+            }
+        };
+        and("state", "=", f.state.map(Arg::Text));
+        and("channel", "=", f.channel.map(Arg::Text));
+        and("shop", "=", f.shop.map(Arg::Text));
+        and("created_at_ms", ">=", f.from_ms.map(Arg::Int));
+        and("created_at_ms", "<", f.to_ms.map(Arg::Int));
+        and("id", "<", f.before_id.map(Arg::Text));
+        args.push(Arg::Int(f.limit));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM ord_orders WHERE {} ORDER BY id DESC LIMIT ${}",
+            wheres.join(" AND "),
+            args.len()
+        );
+        let rows = statement(self.db.dialect, &sql, args)
+            .fetch_all(&self.db.pool)
+            .await?;
         Ok(rows.iter().map(summary).collect())
     }
 
