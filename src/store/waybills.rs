@@ -112,7 +112,7 @@ impl Db {
             "INSERT INTO waybills (id, tenant_id, reference_number, fingerprint, state, lease_until, \
              attempts, channel, carrier, request_json, claimed_at, updated_at) \
              VALUES ($1, $2, $3, $4, 'pending', $5, 1, $6, $7, $8, $9, $9) \
-             ON CONFLICT (tenant_id, reference_number) DO NOTHING RETURNING id",
+             ON CONFLICT (tenant_id, reference_number) DO NOTHING",
         )
         .bind(&id)
         .bind(c.tenant_id)
@@ -123,8 +123,8 @@ impl Db {
         .bind(c.carrier)
         .bind(c.request_json)
         .bind(&now);
-        let inserted = self.write_returning(query).await?;
-        Ok(inserted.map(|_| Claim { id, attempt: 1 }))
+        let inserted = self.write(query).await?.rows_affected() == 1;
+        Ok(inserted.then_some(Claim { id, attempt: 1 }))
     }
 
     /// Takes over a row whose last attempt ended ambiguously or whose owner's lease ran out.

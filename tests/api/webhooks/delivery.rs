@@ -176,7 +176,7 @@ async fn slow_and_failing_receivers_are_retried_dead_lettered_and_replayed() {
 
     // Timed out attempts are logged as such and retried.
     let first = app
-        .wait_for("timed-out attempts", 10, || async {
+        .wait_for("timed-out attempts", 30, || async {
             let log = app.deliveries("&state=pending").await;
             log.into_iter().find(|d| d["attempts"].as_i64() >= Some(2))
         })
