@@ -126,16 +126,16 @@ impl DbBus {
     /// Takes or renews the consumer's lease; its position when this instance holds it.
     async fn lease(&self, name: &str) -> Result<Option<i64>, StoreError> {
         let now = now_millis();
-        let half = i64::try_from(self.lease.as_millis() / 2).unwrap_or(i64::MAX / 4);
+        let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 4);
         if let Some(h) = self.held().get(name).copied()
-            && now < h.until_ms - half
+            && now < h.until_ms - lease_ms / 2
         {
             return Ok(Some(h.position));
         }
-        let position = self.renew(name, now).await;
+        let until_ms = now + lease_ms;
+        let position = self.renew(name, now, until_ms).await;
         match position {
             Ok(Some(position)) => {
-                let until_ms = now + 2 * half;
                 self.held()
                     .insert(name.to_owned(), Held { position, until_ms });
             }
@@ -144,9 +144,9 @@ impl DbBus {
         position
     }
 
-    /// Takes or renews the consumer's lease in the database; its position when this instance
-    /// holds it.
-    async fn renew(&self, name: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    /// Takes or renews the consumer's lease in the database, until `until`; its position when
+    /// this instance holds it.
+    async fn renew(&self, name: &str, now: i64, until: i64) -> Result<Option<i64>, StoreError> {
         self.db
             .write(
                 sqlx::query(
@@ -157,7 +157,6 @@ impl DbBus {
                 .bind(now),
             )
             .await?;
-        let until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let row = self
             .db
             .write_returning(

@@ -2,7 +2,6 @@
 //! row is claimed before any carrier call, so only one attempt per reference can be in flight.
 
 use super::sql::{Arg, statement};
-use super::writer::WriteQuery;
 use super::{Db, Dialect, now_millis, now_rfc3339};
 use crate::store::error::StoreError;
 use carriers::Created;
@@ -83,6 +82,13 @@ macro_rules! select_row {
         )
     };
 }
+
+/// Marks a pending attempt's waybill created ($1 number, $2 tracking number, $3/$4 the charge,
+/// $5 now, $6/$7 the claim, $8 routing, $9 the next poll), only if the attempt still owns it.
+const MARK_CREATED: &str = "UPDATE waybills SET state = 'created', waybill_number = $1, \
+     tracking_number = $2, quoted_amount = $3, quoted_currency = $4, created_at = $5, \
+     updated_at = $5, routing_json = $8, next_poll_at = $9 \
+     WHERE id = $6 AND attempts = $7 AND state = 'pending'";
 
 /// What a new attempt writes when it claims a reference.
 pub struct NewClaim<'a> {
@@ -199,86 +205,44 @@ impl Db {
         label: Option<(&str, Vec<u8>)>,
         now: &str,
     ) -> Result<bool, StoreError> {
-        let bind_waybill = |query: WriteQuery| {
-            query
-                .bind(created.waybill_number.clone())
-                .bind(created.tracking_number.clone())
-                .bind(created.charge.as_ref().map(|c| c.amount.clone()))
-                .bind(created.charge.as_ref().map(|c| c.currency.clone()))
-                .bind(now.to_owned())
-                .bind(claim.id.clone())
-                .bind(claim.attempt)
-                .bind(created.routing.as_ref().map(|r| r.to_string()))
+        let mut args = vec![
+            Arg::Text(created.waybill_number.clone()),
+            Arg::Text(created.tracking_number.clone()),
+            Arg::OptText(created.charge.as_ref().map(|c| c.amount.clone())),
+            Arg::OptText(created.charge.as_ref().map(|c| c.currency.clone())),
+            Arg::Text(now.to_owned()),
+            Arg::Text(claim.id.clone()),
+            Arg::Int(claim.attempt),
+            Arg::OptText(created.routing.as_ref().map(|r| r.to_string())),
+            Arg::OptInt(next_poll_at),
+        ];
+        let Some((format, content)) = label else {
+            let done = self
+                .write(statement(self.dialect, MARK_CREATED, args))
+                .await?;
+            return Ok(done.rows_affected() == 1);
         };
-        let done = match (label, self.dialect) {
-            // PostgreSQL takes both in one statement: one round trip, one commit.
-            (Some((format, content)), Dialect::Postgres) => {
-                let query = sqlx::query(
-                    "WITH owned AS (UPDATE waybills SET state = 'created', waybill_number = $1, \
-                     tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
-                     created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $11 \
-                     WHERE id = $6 AND attempts = $7 AND state = 'pending' RETURNING id) \
-                     INSERT INTO labels (waybill_id, format, content, created_at) \
-                     SELECT id, $9, $10, $5 FROM owned ON CONFLICT (waybill_id) DO UPDATE SET \
-                     format = excluded.format, content = excluded.content, \
-                     created_at = excluded.created_at",
-                );
-                self.write(
-                    bind_waybill(query)
-                        .bind(format)
-                        .bind(content)
-                        .bind(next_poll_at),
-                )
-                .await?
-            }
-            // SQLite: both statements in one text, one trip to the writer's connection (its
-            // thread); the label only where the update before it made this attempt's waybill
-            // created.
-            (Some((format, content)), Dialect::Sqlite) => {
-                let args = vec![
-                    Arg::Text(created.waybill_number.clone()),
-                    Arg::Text(created.tracking_number.clone()),
-                    Arg::OptText(created.charge.as_ref().map(|c| c.amount.clone())),
-                    Arg::OptText(created.charge.as_ref().map(|c| c.currency.clone())),
-                    Arg::Text(now.to_owned()),
-                    Arg::Text(claim.id.clone()),
-                    Arg::Int(claim.attempt),
-                    Arg::OptText(created.routing.as_ref().map(|r| r.to_string())),
-                    Arg::OptInt(next_poll_at),
-                    Arg::Text(format.to_owned()),
-                    Arg::Bytes(content),
-                ];
-                let done = self
-                    .write(statement(
-                        Dialect::Sqlite,
-                        "UPDATE waybills SET state = 'created', waybill_number = $1, \
-                         tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
-                         created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $9 \
-                         WHERE id = $6 AND attempts = $7 AND state = 'pending'; \
-                         INSERT INTO labels (waybill_id, format, content, created_at) \
-                         SELECT id, $10, $11, $5 FROM waybills WHERE id = $6 AND attempts = $7 \
-                         AND state = 'created' AND updated_at = $5 \
-                         ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \
-                         content = excluded.content, created_at = excluded.created_at",
-                        args,
-                    ))
-                    .await?;
-                // The changes of both statements (not their triggers'): two when this attempt
-                // owned the reference, none when it did not.
-                return Ok(done.rows_affected() > 0);
-            }
-            (None, _) => {
-                let update = bind_waybill(sqlx::query(
-                    "UPDATE waybills SET state = 'created', waybill_number = $1, \
-                     tracking_number = $2, quoted_amount = $3, quoted_currency = $4, \
-                     created_at = $5, updated_at = $5, routing_json = $8, next_poll_at = $9 \
-                     WHERE id = $6 AND attempts = $7 AND state = 'pending'",
-                ))
-                .bind(next_poll_at);
-                return Ok(self.write(update).await?.rows_affected() == 1);
-            }
+        args.extend([Arg::Text(format.to_owned()), Arg::Bytes(content)]);
+        let store_label = "INSERT INTO labels (waybill_id, format, content, created_at) \
+             SELECT id, $10, $11, $5 FROM";
+        let on_conflict = "ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \
+             content = excluded.content, created_at = excluded.created_at";
+        let sql = match self.dialect {
+            // One statement: one round trip, one commit.
+            Dialect::Postgres => format!(
+                "WITH owned AS ({MARK_CREATED} RETURNING id) {store_label} owned {on_conflict}"
+            ),
+            // Both statements in one text, one trip to the writer's connection (its thread);
+            // the label only where the update before it made this attempt's waybill created.
+            Dialect::Sqlite => format!(
+                "{MARK_CREATED}; {store_label} waybills WHERE id = $6 AND attempts = $7 \
+                 AND state = 'created' AND updated_at = $5 {on_conflict}"
+            ),
         };
-        Ok(done.rows_affected() == 1)
+        let done = self.write(statement(self.dialect, &sql, args)).await?;
+        // The changes of the statement(s), not of their triggers: on SQLite two when this
+        // attempt owned the reference (the update's and the label's), none when it did not.
+        Ok(done.rows_affected() > 0)
     }
 
     /// Marks the attempt's outcome as unknown so the next request asks the carrier first.
