@@ -25,6 +25,10 @@ cases=${CASES:-ingest ship}
 
 services_install wrk curl postgresql-client
 if [ -n "${BIN:-}" ]; then bin=$BIN; else cargo build --release --quiet; bin=$PWD/target/release/shipgate; fi
+# PG_STATS needs the statement statistics loaded when the server starts.
+if [ -n "${PG_STATS:-}" ]; then
+  export PG_OPTIONS="${PG_OPTIONS:-} -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on"
+fi
 [ "$backends" = sqlite ] || services_start
 # A failed step leaves no server behind (nor the databases).
 pid=
@@ -147,10 +151,14 @@ PY
     echo "perf profile: target/orders_perf_$backend.txt"
   fi
   if [ -n "${PG_STATS:-}" ] && [ "$backend" = postgres ]; then
-    psql -q "$SHIPGATE_DATABASE_URL" -c "SELECT calls, round(total_exec_time) AS ms,
+    psql -q "$SHIPGATE_DATABASE_URL" -c "SELECT count(*) AS statements, sum(calls) AS calls,
+      round(sum(total_exec_time)) AS exec_ms, round(sum(total_plan_time)) AS plan_ms
+      FROM pg_stat_statements" -c "SELECT calls, round(total_exec_time) AS ms,
+      round(total_plan_time) AS plan_ms,
       round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
       left(regexp_replace(query, '\s+', ' ', 'g'), 150) AS query
-      FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25"
+      FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25" \
+      -c "SELECT event_type, count(*) AS events FROM events GROUP BY 1 ORDER BY 2 DESC"
   fi
   local made
   made=$(( batches * 500 ))

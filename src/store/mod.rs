@@ -4,6 +4,7 @@
 //! `ON CONFLICT`, `RETURNING`); timestamps are RFC 3339 text, instants used in comparisons are
 //! epoch milliseconds.
 
+mod coalesce;
 pub mod error;
 pub mod outbox;
 mod receipts;
@@ -11,6 +12,7 @@ pub mod sql;
 pub mod tenants;
 pub mod tracking;
 pub mod unresolved;
+mod waybill_batch;
 pub mod waybills;
 pub mod webhook_endpoints;
 pub(crate) mod writer;
@@ -36,6 +38,8 @@ pub struct Db {
     pub dialect: Dialect,
     /// Where label documents live when not in the database (`labels.storage = "directory"`).
     label_dir: Option<std::sync::Arc<std::path::PathBuf>>,
+    /// Waybill creates' writes, merged across concurrent creates.
+    batches: waybill_batch::Batches,
 }
 
 #[derive(Clone)]
@@ -100,6 +104,7 @@ impl Db {
             writes,
             dialect,
             label_dir: None,
+            batches: waybill_batch::Batches::new(),
         })
     }
 

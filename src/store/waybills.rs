@@ -2,6 +2,7 @@
 //! row is claimed before any carrier call, so only one attempt per reference can be in flight.
 
 use super::sql::{Arg, statement};
+use super::waybill_batch::{ClaimJob, MarkJob};
 use super::{Db, Dialect, now_millis, now_rfc3339};
 use crate::store::error::StoreError;
 use carriers::Created;
@@ -112,24 +113,19 @@ pub struct Claim {
 impl Db {
     /// Claims the reference for a first attempt. `None` when the reference already has a row.
     pub async fn claim_reference(&self, c: &NewClaim<'_>) -> Result<Option<Claim>, StoreError> {
-        let now = now_rfc3339();
         let id = uuid::Uuid::now_v7().simple().to_string();
-        let query = sqlx::query(
-            "INSERT INTO waybills (id, tenant_id, reference_number, fingerprint, state, lease_until, \
-             attempts, channel, carrier, request_json, claimed_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, 1, $6, $7, $8, $9, $9) \
-             ON CONFLICT (tenant_id, reference_number) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(c.tenant_id)
-        .bind(c.reference_number)
-        .bind(c.fingerprint)
-        .bind(c.lease_until)
-        .bind(c.channel)
-        .bind(c.carrier)
-        .bind(c.request_json)
-        .bind(&now);
-        let inserted = self.write(query).await?.rows_affected() == 1;
+        let job = ClaimJob {
+            id: id.clone(),
+            tenant_id: c.tenant_id.to_owned(),
+            reference_number: c.reference_number.to_owned(),
+            fingerprint: c.fingerprint.to_owned(),
+            channel: c.channel.to_owned(),
+            carrier: c.carrier.to_owned(),
+            request_json: c.request_json.to_owned(),
+            lease_until: c.lease_until,
+            now: now_rfc3339(),
+        };
+        let inserted = self.claim(job).await?;
         Ok(inserted.then_some(Claim { id, attempt: 1 }))
     }
 
@@ -205,7 +201,7 @@ impl Db {
         label: Option<(&str, Vec<u8>)>,
         now: &str,
     ) -> Result<bool, StoreError> {
-        let mut args = vec![
+        let args = vec![
             Arg::Text(created.waybill_number.clone()),
             Arg::Text(created.tracking_number.clone()),
             Arg::OptText(created.charge.as_ref().map(|c| c.amount.clone())),
@@ -222,7 +218,25 @@ impl Db {
                 .await?;
             return Ok(done.rows_affected() == 1);
         };
-        args.extend([Arg::Text(format.to_owned()), Arg::Bytes(content)]);
+        self.mark_with_label(MarkJob {
+            id: claim.id.clone(),
+            now: now.to_owned(),
+            args,
+            format: format.to_owned(),
+            content,
+        })
+        .await
+    }
+
+    /// The statement(s) of one waybill marked created with its label (`MARK_CREATED`'s
+    /// arguments, then the label's): true when the attempt owned the reference.
+    pub(super) async fn record_label_one(
+        &self,
+        mut args: Vec<Arg>,
+        format: String,
+        content: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        args.extend([Arg::Text(format), Arg::Bytes(content)]);
         let store_label = "INSERT INTO labels (waybill_id, format, content, created_at) \
              SELECT id, $10, $11, $5 FROM";
         let on_conflict = "ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \

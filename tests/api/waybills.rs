@@ -255,6 +255,129 @@ async fn tenants_never_see_each_other(backend: Backend) {
     assert_eq!(app.get_waybill(&app.key, &number).await.status, 200);
 }
 
+/// Concurrent creates share their writes (one statement per batch of claims, one per batch of
+/// records): each still gets its own answer. A reference claimed twice in a batch goes in
+/// once; an attempt that lost its claim records nothing; a waybill number already recorded
+/// fails only the create that brought it.
+async fn batched_claims_and_records_answer_each_create(backend: Backend) {
+    use carriers::{Charge, Created, Label, LabelFormat};
+    use shipgate::store::waybills::{Claim, NewClaim};
+    let app = spawn_app(backend).await;
+    let db = &app.db;
+    let lease = shipgate::store::now_millis() + 60_000;
+    // 30 references, the last ten asked for twice.
+    let refs: Vec<String> = (0..30)
+        .chain(20..30)
+        .map(|i| format!("PO-BATCH-{i}"))
+        .collect();
+    let tenant = app.tenant_id.as_str();
+    let claims = join_all(refs.iter().map(|r| async move {
+        db.claim_reference(&NewClaim {
+            tenant_id: tenant,
+            reference_number: r,
+            fingerprint: "fp",
+            channel: "SANDBOX",
+            carrier: "sandbox",
+            request_json: "{}",
+            lease_until: lease,
+        })
+        .await
+    }))
+    .await;
+    let claims: Vec<Option<Claim>> = claims.into_iter().map(|c| c.expect("claim")).collect();
+    for i in 0..20 {
+        assert!(claims[i].is_some(), "{} is claimed", refs[i]);
+    }
+    for i in 20..30 {
+        let twice = [&claims[i], &claims[i + 10]];
+        assert_eq!(
+            twice.iter().filter(|c| c.is_some()).count(),
+            1,
+            "{}",
+            refs[i]
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM waybills").await, 30);
+    let mut claims: Vec<Claim> = claims.into_iter().flatten().collect();
+    assert_eq!(claims.len(), 30);
+
+    // Five attempts lose their claim to another (its lease ran out and it was taken over).
+    for claim in &mut claims[..5] {
+        let row = sqlx::query("UPDATE waybills SET attempts = attempts + 1 WHERE id = $1")
+            .bind(&claim.id)
+            .execute(&db.pool)
+            .await;
+        row.expect("take over");
+    }
+    let created = |n: usize| {
+        let mut c = Created::new(format!("SB-BATCH-{n}"), format!("TN-BATCH-{n}"));
+        c.charge = Some(Charge {
+            amount: format!("{n}.50"),
+            currency: "USD".into(),
+        });
+        c.label = Some(Label {
+            format: LabelFormat::Pdf,
+            content: format!("%PDF label {n}").into_bytes(),
+        });
+        c
+    };
+    let finished = join_all(
+        claims[..25]
+            .iter()
+            .enumerate()
+            .map(|(n, claim)| async move { db.finish_created(claim, &created(n), None).await }),
+    )
+    .await;
+    for (n, f) in finished.iter().enumerate() {
+        let f = f.as_ref().expect("record");
+        assert_eq!(f.is_some(), n >= 5, "attempt {n} owned its claim");
+    }
+    // The last five, one of them bringing a number already recorded.
+    let finished = join_all(
+        claims[25..]
+            .iter()
+            .enumerate()
+            .map(|(k, claim)| async move {
+                let n = if k == 2 { 7 } else { 25 + k };
+                db.finish_created(claim, &created(n), None).await
+            }),
+    )
+    .await;
+    for (k, f) in finished.iter().enumerate() {
+        match (k, f) {
+            (2, Err(shipgate::store::StoreError::Sql(sqlx::Error::Database(e)))) => {
+                assert!(e.is_unique_violation(), "{e}")
+            }
+            (2, other) => panic!("a number already recorded: {other:?}"),
+            (_, f) => assert!(f.as_ref().expect("record").is_some()),
+        }
+    }
+    // 20 + 4 created, each with its label, its charge and its one event.
+    let n = app
+        .count("SELECT COUNT(*) FROM waybills WHERE state = 'created'")
+        .await;
+    assert_eq!(n, 24);
+    assert_eq!(app.count("SELECT COUNT(*) FROM labels").await, 24);
+    assert_eq!(app.charges().await, 24);
+    let events = "SELECT COUNT(*) FROM events WHERE event_type = 'waybill.created'";
+    assert_eq!(app.count(events).await, 24);
+    let label = db
+        .label(&claims[9].id)
+        .await
+        .expect("label")
+        .expect("stored");
+    assert_eq!(label, ("pdf".to_owned(), b"%PDF label 9".to_vec()));
+    let row = sqlx::query("SELECT waybill_number, quoted_amount FROM waybills WHERE id = $1")
+        .bind(&claims[9].id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("row");
+    use sqlx::Row;
+    assert_eq!(row.get::<String, _>(0), "SB-BATCH-9");
+    assert_eq!(row.get::<String, _>(1), "9.50");
+    assert_eq!(app.count("SELECT COUNT(*) FROM labels l JOIN waybills w ON w.id = l.waybill_id WHERE w.state <> 'created'").await, 0);
+}
+
 on_both_databases!(
     create_then_replay,
     allowed_random_fields_do_not_make_a_payload_different,
@@ -267,4 +390,5 @@ on_both_databases!(
     a_stale_claim_is_waited_for_then_taken_over,
     lookups_by_number_and_reference,
     tenants_never_see_each_other,
+    batched_claims_and_records_answer_each_create,
 );

@@ -1,0 +1,299 @@
+//! The two writes of every waybill create, a reference's claim and its record as created (with
+//! its label), merged across concurrent creates into one statement per batch (see
+//! [`super::coalesce`]). Each create still gets its own answer, the same as its single
+//! statement would give: a batch that fails is run again one statement per job, so a job's
+//! own error (a waybill number already recorded) reaches only its caller.
+
+use super::coalesce::Coalescer;
+use super::sql::{Arg, list, statement};
+use super::{Db, Dialect, StoreError};
+use sqlx::Row;
+use std::collections::HashSet;
+
+/// Most creates in one batch, and batches of each kind running at once.
+const MOST: usize = 64;
+const SIDE_BY_SIDE: usize = 2;
+
+/// A reference's claim by a first attempt.
+pub(super) struct ClaimJob {
+    pub id: String,
+    pub tenant_id: String,
+    pub reference_number: String,
+    pub fingerprint: String,
+    pub channel: String,
+    pub carrier: String,
+    pub request_json: String,
+    pub lease_until: i64,
+    pub now: String,
+}
+
+/// A waybill marked created with its label: the arguments of `MARK_CREATED` ($1–$9), then the
+/// label's format and content.
+pub(super) struct MarkJob {
+    /// The waybill's row id ($6) and the time it is marked created ($5).
+    pub id: String,
+    pub now: String,
+    pub args: Vec<Arg>,
+    pub format: String,
+    pub content: Vec<u8>,
+}
+
+/// The batches of one database.
+#[derive(Clone)]
+pub(super) struct Batches {
+    claims: Coalescer<ClaimJob, bool>,
+    marks: Coalescer<MarkJob, bool>,
+}
+
+impl Batches {
+    pub(super) fn new() -> Self {
+        Self {
+            claims: Coalescer::new(MOST, SIDE_BY_SIDE),
+            marks: Coalescer::new(MOST, SIDE_BY_SIDE),
+        }
+    }
+}
+
+const CLAIM_COLUMNS: &str = "INSERT INTO waybills (id, tenant_id, reference_number, fingerprint, \
+     state, lease_until, attempts, channel, carrier, request_json, claimed_at, updated_at) VALUES";
+const CLAIM_CONFLICT: &str = "ON CONFLICT (tenant_id, reference_number) DO NOTHING";
+const STORE_LABEL_CONFLICT: &str = "ON CONFLICT (waybill_id) DO UPDATE SET \
+     format = excluded.format, content = excluded.content, created_at = excluded.created_at";
+
+/// `($a, …, 'pending', $e, 1, …, $i, $i)`: one claimed row, its nine values from `$first`.
+fn claim_row(first: usize) -> String {
+    let p = |k: usize| format!("${}", first + k);
+    format!(
+        "({}, {}, {}, {}, 'pending', {}, 1, {}, {}, {}, {}, {})",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(8)
+    )
+}
+
+fn claim_args(j: &ClaimJob) -> [Arg; 9] {
+    [
+        Arg::Text(j.id.clone()),
+        Arg::Text(j.tenant_id.clone()),
+        Arg::Text(j.reference_number.clone()),
+        Arg::Text(j.fingerprint.clone()),
+        Arg::Int(j.lease_until),
+        Arg::Text(j.channel.clone()),
+        Arg::Text(j.carrier.clone()),
+        Arg::Text(j.request_json.clone()),
+        Arg::Text(j.now.clone()),
+    ]
+}
+
+impl Db {
+    /// Claims a reference (true: this job's row went in; false: the reference has a row).
+    pub(super) async fn claim(&self, job: ClaimJob) -> Result<bool, StoreError> {
+        let db = self.clone();
+        self.batches
+            .claims
+            .submit(job, move |jobs| async move { db.claim_batch(jobs).await })
+            .await
+    }
+
+    /// Records a created waybill with its label (true: this attempt still owned it).
+    pub(super) async fn mark_with_label(&self, job: MarkJob) -> Result<bool, StoreError> {
+        let db = self.clone();
+        self.batches
+            .marks
+            .submit(job, move |jobs| async move { db.mark_batch(jobs).await })
+            .await
+    }
+
+    async fn claim_one(&self, job: &ClaimJob) -> Result<bool, StoreError> {
+        let sql = format!("{CLAIM_COLUMNS} {} {CLAIM_CONFLICT}", claim_row(1));
+        let done = self
+            .write(statement(self.dialect, &sql, claim_args(job).into()))
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_batch(&self, jobs: Vec<ClaimJob>) -> Vec<Result<bool, StoreError>> {
+        if jobs.len() == 1 {
+            return vec![self.claim_one(&jobs[0]).await];
+        }
+        // A reference twice in one batch: the first claim is the one that goes in.
+        let mut named = HashSet::new();
+        let first: Vec<bool> = jobs
+            .iter()
+            .map(|j| named.insert((j.tenant_id.as_str(), j.reference_number.as_str())))
+            .collect();
+        let going: Vec<&ClaimJob> = jobs
+            .iter()
+            .zip(&first)
+            .filter(|(_, f)| **f)
+            .map(|(j, _)| j)
+            .collect();
+        let rows: Vec<String> = (0..going.len()).map(|k| claim_row(1 + 9 * k)).collect();
+        let sql = format!(
+            "{CLAIM_COLUMNS} {} {CLAIM_CONFLICT} RETURNING id",
+            rows.join(", ")
+        );
+        let args = going.iter().flat_map(|j| claim_args(j)).collect();
+        match self
+            .write_fetch_all(statement(self.dialect, &sql, args))
+            .await
+        {
+            Ok(rows) => {
+                let inserted: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+                jobs.iter()
+                    .zip(first)
+                    .map(|(j, first)| Ok(first && inserted.contains(&j.id)))
+                    .collect()
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a batch of claims failed; claiming one by one");
+                let mut results = Vec::with_capacity(jobs.len());
+                for j in &jobs {
+                    results.push(self.claim_one(j).await);
+                }
+                results
+            }
+        }
+    }
+
+    async fn mark_one(&self, job: MarkJob) -> Result<bool, StoreError> {
+        self.record_label_one(job.args, job.format, job.content)
+            .await
+    }
+
+    async fn mark_batch(&self, jobs: Vec<MarkJob>) -> Vec<Result<bool, StoreError>> {
+        if jobs.len() == 1 {
+            let job = jobs.into_iter().next().expect("one job");
+            return vec![self.mark_one(job).await];
+        }
+        let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+        let owned = match self.dialect {
+            Dialect::Postgres => self.mark_batch_postgres(&jobs).await,
+            Dialect::Sqlite => self.mark_batch_sqlite(&jobs).await,
+        };
+        match owned {
+            Ok(owned) => ids.iter().map(|id| Ok(owned.contains(id))).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "a batch of created waybills failed; one by one");
+                let mut results = Vec::with_capacity(jobs.len());
+                for j in jobs {
+                    results.push(self.mark_one(j).await);
+                }
+                results
+            }
+        }
+    }
+
+    /// One statement: the rows updated where their attempt still owns them, their labels
+    /// stored for exactly those, the ids answered.
+    async fn mark_batch_postgres(&self, jobs: &[MarkJob]) -> Result<HashSet<String>, StoreError> {
+        let rows: Vec<String> = (0..jobs.len())
+            .map(|k| format!("({})", list(1 + 11 * k, 11)))
+            .collect();
+        let sql = format!(
+            "WITH v (waybill_number, tracking_number, quoted_amount, quoted_currency, now, id, \
+             attempt, routing, next_poll, format, content) AS (VALUES {}), \
+             owned AS (UPDATE waybills w SET state = 'created', \
+             waybill_number = v.waybill_number, tracking_number = v.tracking_number, \
+             quoted_amount = v.quoted_amount, quoted_currency = v.quoted_currency, \
+             created_at = v.now, updated_at = v.now, routing_json = v.routing, \
+             next_poll_at = v.next_poll FROM v \
+             WHERE w.id = v.id AND w.attempts = v.attempt AND w.state = 'pending' \
+             RETURNING w.id), \
+             stored AS (INSERT INTO labels (waybill_id, format, content, created_at) \
+             SELECT v.id, v.format, v.content, v.now FROM v JOIN owned ON owned.id = v.id \
+             {STORE_LABEL_CONFLICT}) \
+             SELECT id FROM owned",
+            rows.join(", ")
+        );
+        let rows = self
+            .write_fetch_all(statement(self.dialect, &sql, mark_args(jobs)))
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// One unit of the writer: the update answers the rows this batch's attempts still owned,
+    /// and their labels go in with it.
+    async fn mark_batch_sqlite(&self, jobs: &[MarkJob]) -> Result<HashSet<String>, StoreError> {
+        // The update's rows carry `MARK_CREATED`'s nine values, not the labels: SQLite copies
+        // a `VALUES` list into a table of its own first.
+        let rows: Vec<String> = (0..jobs.len())
+            .map(|k| format!("({})", list(1 + 9 * k, 9)))
+            .collect();
+        let update = format!(
+            "UPDATE waybills SET state = 'created', waybill_number = v.column1, \
+             tracking_number = v.column2, quoted_amount = v.column3, quoted_currency = v.column4, \
+             created_at = v.column5, updated_at = v.column5, routing_json = v.column8, \
+             next_poll_at = v.column9 FROM (VALUES {}) AS v \
+             WHERE waybills.id = v.column6 AND waybills.attempts = v.column7 \
+             AND waybills.state = 'pending' RETURNING waybills.id",
+            rows.join(", ")
+        );
+        let args = jobs.iter().flat_map(|j| j.args.iter().cloned()).collect();
+        let labels: Vec<(String, Arg, Arg, Arg)> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.id.clone(),
+                    Arg::Text(j.format.clone()),
+                    Arg::Bytes(j.content.clone()),
+                    Arg::Text(j.now.clone()),
+                )
+            })
+            .collect();
+        self.transact(move |conn| {
+            Box::pin(async move {
+                let owned: HashSet<String> = statement(Dialect::Sqlite, &update, args)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let stored: Vec<_> = labels
+                    .into_iter()
+                    .filter(|(id, ..)| owned.contains(id))
+                    .collect();
+                if !stored.is_empty() {
+                    let rows: Vec<String> = (0..stored.len())
+                        .map(|k| format!("({})", list(1 + 4 * k, 4)))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO labels (waybill_id, format, content, created_at) VALUES {} \
+                         {STORE_LABEL_CONFLICT}",
+                        rows.join(", ")
+                    );
+                    let args = stored
+                        .into_iter()
+                        .flat_map(|(id, format, content, now)| {
+                            [Arg::Text(id), format, content, now]
+                        })
+                        .collect();
+                    statement(Dialect::Sqlite, &sql, args)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok::<_, StoreError>(owned)
+            })
+        })
+        .await
+    }
+}
+
+/// The values of a batch of marks, eleven per job in the order of `MarkJob`.
+fn mark_args(jobs: &[MarkJob]) -> Vec<Arg> {
+    jobs.iter()
+        .flat_map(|j| {
+            j.args
+                .iter()
+                .cloned()
+                .chain([Arg::Text(j.format.clone()), Arg::Bytes(j.content.clone())])
+        })
+        .collect()
+}
