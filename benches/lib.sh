@@ -6,7 +6,7 @@ bench_database() {
   if [ "$1" = postgres ]; then
     local name="bench_$(date +%s)"
     psql -q "$TEST_POSTGRES_URL" -c "CREATE DATABASE $name"
-    export SHIPGATE_DATABASE_URL="${TEST_POSTGRES_URL%/*}/$name"
+    export SHIPGATE_DATABASE_URL="${TEST_POSTGRES_URL%/*}/$name${PG_URL_PARAMS:-}"
   else
     export SHIPGATE_DATABASE_URL="sqlite://$2/shipgate.db"
   fi
@@ -35,4 +35,13 @@ rss() {
 # cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
 cpu_ticks() {
   awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# pg_cpu_ticks: user + system CPU time the PostgreSQL server of the services has used (the
+# postmaster, its live children and those it has reaped), in clock ticks.
+pg_cpu_ticks() {
+  local pm
+  pm=$(head -n 1 "$SERVICES_DIR/pg/postmaster.pid")
+  { cat "/proc/$pm/stat"; for c in $(pgrep -P "$pm"); do cat "/proc/$c/stat" 2>/dev/null; done; } \
+    | awk '{ s += $14 + $15 + $16 + $17 } END { print s }'
 }

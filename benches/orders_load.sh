@@ -99,7 +99,7 @@ run_ingest() {
 
 # 3: order to waybill, with stock and a shipping warehouse.
 run_ship() {
-  local backend=$1 dir=$2 run perf_pid= cpu_start cpu_end
+  local backend=$1 dir=$2 run perf_pid= cpu_start cpu_end pg_start= pg_end=
   run=$(date +%s)
   mkdir -p "$dir/ship"
   start_server "$backend" "$dir/ship"
@@ -133,6 +133,7 @@ PY
   jobs_start=$(metric shipgate_sqlite_writer_jobs_total)
   start=$(now_ms)
   cpu_start=$(cpu_ticks "$pid")
+  if [ "$backend" = postgres ]; then pg_start=$(pg_cpu_ticks); fi
   if [ -n "${PERF:-}" ]; then
     perf record -F 499 -g -p "$pid" -o "$dir/perf.data" 2>/dev/null &
     perf_pid=$!
@@ -144,6 +145,7 @@ PY
   while left RECEIVED || left ALLOCATED; do sleep 0.1; done
   end=$(now_ms)
   cpu_end=$(cpu_ticks "$pid")
+  if [ "$backend" = postgres ]; then pg_end=$(pg_cpu_ticks); fi
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
     perf report -i "$dir/perf.data" --no-children -g none --sort comm,dso,symbol --stdio 2>/dev/null \
@@ -168,6 +170,11 @@ PY
     "$(echo "($cpu_end - $cpu_start) / $(getconf CLK_TCK)" | bc -l)" \
     "$(echo "($end - $start) / 1000" | bc -l)" "$(nproc)" \
     "$(echo "($cpu_end - $cpu_start) * 1000 / $(getconf CLK_TCK) / $made" | bc -l)"
+  if [ "$backend" = postgres ]; then
+    printf '%-9s PostgreSQL CPU: %.1f s (%.2f ms per order)\n' "$backend" \
+      "$(echo "($pg_end - $pg_start) / $(getconf CLK_TCK)" | bc -l)" \
+      "$(echo "($pg_end - $pg_start) * 1000 / $(getconf CLK_TCK) / $made" | bc -l)"
+  fi
   if [ "$backend" = sqlite ]; then
     printf '%-9s SQLite writer: busy %.1f s of %.1f s, %d commits, %d statements or units\n' \
       "$backend" "$(echo "$(metric shipgate_sqlite_writer_batch_seconds_sum) - $busy_start" | bc -l)" \

@@ -220,7 +220,6 @@ impl Db {
         };
         self.mark_with_label(MarkJob {
             id: claim.id.clone(),
-            now: now.to_owned(),
             args,
             format: format.to_owned(),
             content,

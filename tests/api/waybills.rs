@@ -255,8 +255,8 @@ async fn tenants_never_see_each_other(backend: Backend) {
     assert_eq!(app.get_waybill(&app.key, &number).await.status, 200);
 }
 
-/// Concurrent creates share their writes (one statement per batch of claims, one per batch of
-/// records): each still gets its own answer. A reference claimed twice in a batch goes in
+/// Concurrent creates' writes (on PostgreSQL one statement per batch of claims and one per
+/// batch of records; on SQLite one each): each create gets its own answer. A reference claimed twice in a batch goes in
 /// once; an attempt that lost its claim records nothing; a waybill number already recorded
 /// fails only the create that brought it.
 async fn batched_claims_and_records_answer_each_create(backend: Backend) {
