@@ -9,7 +9,9 @@
 # Prints orders per second per case.
 #   benches/orders_load.sh [sqlite|postgres|both]   (env: DURATION=10s ORDERS=5000 THREADS=2
 #   CASES="ingest ship": which of the two parts run; PERF=1 records `perf` during the second;
-#   PG_STATS=1 prints PostgreSQL's costliest statements of the second, from pg_stat_statements;
+#   PG_STATS=1 prints PostgreSQL's costliest statements of the second, from pg_stat_statements
+#   (loaded at the server's start), and the events written by type; PG_URL_PARAMS=?k=v is added
+#   to the database URL (e.g. ?statement-cache-capacity=2000);
 #   BIN=path runs that binary instead of building one: two builds compared back to back;
 #   LOG_LEVEL=filter, e.g. warn,sqlx::query=debug, keeps the ship part's server log in target/)
 set -euo pipefail
