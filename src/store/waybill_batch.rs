@@ -11,9 +11,12 @@
 
 use super::coalesce::Coalescer;
 use super::sql::{Arg, list, statement};
+use super::waybills::{STORE_LABEL_CONFLICT, mark_set};
 use super::{Db, Dialect, StoreError};
 use sqlx::Row;
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most creates in one batch, and batches of each kind running at once.
 const MOST: usize = 64;
@@ -47,6 +50,8 @@ pub(super) struct MarkJob {
 pub(super) struct Batches {
     claims: Coalescer<ClaimJob, bool>,
     marks: Coalescer<MarkJob, bool>,
+    /// Batches that failed and were run again one statement per job.
+    fallbacks: Arc<AtomicU64>,
 }
 
 impl Batches {
@@ -54,6 +59,7 @@ impl Batches {
         Self {
             claims: Coalescer::new(MOST, SIDE_BY_SIDE),
             marks: Coalescer::new(MOST, SIDE_BY_SIDE),
+            fallbacks: Arc::default(),
         }
     }
 }
@@ -61,8 +67,6 @@ impl Batches {
 const CLAIM_COLUMNS: &str = "INSERT INTO waybills (id, tenant_id, reference_number, fingerprint, \
      state, lease_until, attempts, channel, carrier, request_json, claimed_at, updated_at) VALUES";
 const CLAIM_CONFLICT: &str = "ON CONFLICT (tenant_id, reference_number) DO NOTHING";
-const STORE_LABEL_CONFLICT: &str = "ON CONFLICT (waybill_id) DO UPDATE SET \
-     format = excluded.format, content = excluded.content, created_at = excluded.created_at";
 
 /// `($a, …, 'pending', $e, 1, …, $i, $i)`: one claimed row, its nine values from `$first`.
 fn claim_row(first: usize) -> String {
@@ -97,6 +101,12 @@ fn claim_args(j: &ClaimJob) -> [Arg; 9] {
 }
 
 impl Db {
+    /// How many merged batches of waybill writes failed and were run again one statement per
+    /// create (a create's own error, such as a waybill number already recorded, does that).
+    pub fn waybill_batch_fallbacks(&self) -> u64 {
+        self.batches.fallbacks.load(Ordering::Relaxed)
+    }
+
     /// Claims a reference (true: this job's row went in; false: the reference has a row).
     pub(super) async fn claim(&self, job: ClaimJob) -> Result<bool, StoreError> {
         if self.dialect == Dialect::Sqlite {
@@ -122,9 +132,11 @@ impl Db {
     }
 
     async fn claim_one(&self, job: &ClaimJob) -> Result<bool, StoreError> {
-        let sql = format!("{CLAIM_COLUMNS} {} {CLAIM_CONFLICT}", claim_row(1));
+        static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!("{CLAIM_COLUMNS} {} {CLAIM_CONFLICT}", claim_row(1))
+        });
         let done = self
-            .write(statement(self.dialect, &sql, claim_args(job).into()))
+            .write(statement(self.dialect, &ONE, claim_args(job).into()))
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -164,6 +176,7 @@ impl Db {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "a batch of claims failed; claiming one by one");
+                self.batches.fallbacks.fetch_add(1, Ordering::Relaxed);
                 let mut results = Vec::with_capacity(jobs.len());
                 for j in &jobs {
                     results.push(self.claim_one(j).await);
@@ -188,6 +201,7 @@ impl Db {
             Ok(owned) => ids.iter().map(|id| Ok(owned.contains(id))).collect(),
             Err(e) => {
                 tracing::debug!(error = %e, "a batch of created waybills failed; one by one");
+                self.batches.fallbacks.fetch_add(1, Ordering::Relaxed);
                 let mut results = Vec::with_capacity(jobs.len());
                 for j in jobs {
                     results.push(self.mark_one(j).await);
@@ -203,21 +217,20 @@ impl Db {
         let rows: Vec<String> = (0..jobs.len())
             .map(|k| format!("({})", list(1 + 11 * k, 11)))
             .collect();
+        // The values' columns are named by their numbers among `MARK_CREATED`'s arguments
+        // (v.c1 the waybill number, …), then the label's (c10 format, c11 content).
+        let names: Vec<String> = (1..=11).map(|n| format!("c{n}")).collect();
         let sql = format!(
-            "WITH v (waybill_number, tracking_number, quoted_amount, quoted_currency, now, id, \
-             attempt, routing, next_poll, format, content) AS (VALUES {}), \
-             owned AS (UPDATE waybills w SET state = 'created', \
-             waybill_number = v.waybill_number, tracking_number = v.tracking_number, \
-             quoted_amount = v.quoted_amount, quoted_currency = v.quoted_currency, \
-             created_at = v.now, updated_at = v.now, routing_json = v.routing, \
-             next_poll_at = v.next_poll FROM v \
-             WHERE w.id = v.id AND w.attempts = v.attempt AND w.state = 'pending' \
-             RETURNING w.id), \
+            "WITH v ({}) AS (VALUES {}), \
+             owned AS (UPDATE waybills w SET {} FROM v \
+             WHERE w.id = v.c6 AND w.attempts = v.c7 AND w.state = 'pending' RETURNING w.id), \
              stored AS (INSERT INTO labels (waybill_id, format, content, created_at) \
-             SELECT v.id, v.format, v.content, v.now FROM v JOIN owned ON owned.id = v.id \
+             SELECT v.c6, v.c10, v.c11, v.c5 FROM v JOIN owned ON owned.id = v.c6 \
              {STORE_LABEL_CONFLICT}) \
              SELECT id FROM owned",
-            rows.join(", ")
+            names.join(", "),
+            rows.join(", "),
+            mark_set(|n| format!("v.c{n}"))
         );
         let rows = self
             .write_fetch_all(statement(self.dialect, &sql, mark_args(jobs)))

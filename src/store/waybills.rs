@@ -84,12 +84,44 @@ macro_rules! select_row {
     };
 }
 
-/// Marks a pending attempt's waybill created ($1 number, $2 tracking number, $3/$4 the charge,
-/// $5 now, $6/$7 the claim, $8 routing, $9 the next poll), only if the attempt still owns it.
-const MARK_CREATED: &str = "UPDATE waybills SET state = 'created', waybill_number = $1, \
-     tracking_number = $2, quoted_amount = $3, quoted_currency = $4, created_at = $5, \
-     updated_at = $5, routing_json = $8, next_poll_at = $9 \
-     WHERE id = $6 AND attempts = $7 AND state = 'pending'";
+/// What marking a waybill created sets, each column with the number of its value among
+/// `MARK_CREATED`'s arguments ($1 number, $2 tracking number, $3/$4 the charge, $5 now,
+/// $8 routing, $9 the next poll; $6/$7 are the claim).
+const MARKED: [(&str, usize); 8] = [
+    ("waybill_number", 1),
+    ("tracking_number", 2),
+    ("quoted_amount", 3),
+    ("quoted_currency", 4),
+    ("created_at", 5),
+    ("updated_at", 5),
+    ("routing_json", 8),
+    ("next_poll_at", 9),
+];
+
+/// The `SET` list of marking a waybill created, each value named by `value(n)`.
+pub(super) fn mark_set(value: impl Fn(usize) -> String) -> String {
+    std::iter::once("state = 'created'".to_owned())
+        .chain(
+            MARKED
+                .iter()
+                .map(|(column, n)| format!("{column} = {}", value(*n))),
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Marks a pending attempt's waybill created, only if the attempt still owns it (by the claim,
+/// $6 id and $7 attempt).
+static MARK_CREATED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE waybills SET {} WHERE id = $6 AND attempts = $7 AND state = 'pending'",
+        mark_set(|n| format!("${n}"))
+    )
+});
+
+/// A label stored again for the same waybill replaces the one before.
+pub(super) const STORE_LABEL_CONFLICT: &str = "ON CONFLICT (waybill_id) DO UPDATE SET \
+     format = excluded.format, content = excluded.content, created_at = excluded.created_at";
 
 /// What a new attempt writes when it claims a reference.
 pub struct NewClaim<'a> {
@@ -214,7 +246,7 @@ impl Db {
         ];
         let Some((format, content)) = label else {
             let done = self
-                .write(statement(self.dialect, MARK_CREATED, args))
+                .write(statement(self.dialect, &MARK_CREATED, args))
                 .await?;
             return Ok(done.rows_affected() == 1);
         };
@@ -238,17 +270,16 @@ impl Db {
         args.extend([Arg::Text(format), Arg::Bytes(content)]);
         let store_label = "INSERT INTO labels (waybill_id, format, content, created_at) \
              SELECT id, $10, $11, $5 FROM";
-        let on_conflict = "ON CONFLICT (waybill_id) DO UPDATE SET format = excluded.format, \
-             content = excluded.content, created_at = excluded.created_at";
+        let (mark, on_conflict) = (MARK_CREATED.as_str(), STORE_LABEL_CONFLICT);
         let sql = match self.dialect {
             // One statement: one round trip, one commit.
-            Dialect::Postgres => format!(
-                "WITH owned AS ({MARK_CREATED} RETURNING id) {store_label} owned {on_conflict}"
-            ),
+            Dialect::Postgres => {
+                format!("WITH owned AS ({mark} RETURNING id) {store_label} owned {on_conflict}")
+            }
             // Both statements in one text, one trip to the writer's connection (its thread);
             // the label only where the update before it made this attempt's waybill created.
             Dialect::Sqlite => format!(
-                "{MARK_CREATED}; {store_label} waybills WHERE id = $6 AND attempts = $7 \
+                "{mark}; {store_label} waybills WHERE id = $6 AND attempts = $7 \
                  AND state = 'created' AND updated_at = $5 {on_conflict}"
             ),
         };

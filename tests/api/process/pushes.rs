@@ -12,6 +12,9 @@ const FAST_PUSHES: &[(&str, &str)] = &[
     ("SHIPGATE_TRACKING__POLLING__MOVING_MS", "150"),
     ("SHIPGATE_TRACKING__POLLING__OUT_FOR_DELIVERY_MS", "100"),
     ("SHIPGATE_TRACKING__POLLING__RATE_PER_SECOND", "1000"),
+    // A poll claimed by an instance that was killed before it finished comes due again after
+    // this (60 s by default, longer than the tests wait for the next instance to deliver).
+    ("SHIPGATE_TRACKING__POLLING__LEASE_MS", "3000"),
     ("SHIPGATE_WEBHOOKS__POLL_INTERVAL_MS", "50"),
     // Well above the receiver's 1.2 s hold, also on a loaded machine (the lease is 2 × this + 1 s).
     ("SHIPGATE_WEBHOOKS__TIMEOUT_MS", "3000"),
