@@ -87,7 +87,8 @@ impl<J: Send + 'static, R: Send + 'static> Coalescer<J, R> {
             inner: &self.inner,
             id,
         };
-        let permit = self.inner.running.clone().acquire_owned().await;
+        // The semaphore is never closed: a permit always comes.
+        let permit = self.inner.running.clone().acquire_owned().await.ok();
         let taken: Vec<Waiting<J, R>> = {
             let mut queue = self.inner.queue();
             let n = queue.len().min(self.inner.most);

@@ -175,15 +175,37 @@ impl Db {
                     .collect()
             }
             Err(e) => {
-                tracing::debug!(error = %e, "a batch of claims failed; claiming one by one");
-                self.batches.fallbacks.fetch_add(1, Ordering::Relaxed);
-                let mut results = Vec::with_capacity(jobs.len());
-                for j in &jobs {
-                    results.push(self.claim_one(j).await);
-                }
-                results
+                self.one_by_one(
+                    jobs,
+                    "claims",
+                    e,
+                    |j| async move { self.claim_one(&j).await },
+                )
+                .await
             }
         }
+    }
+
+    /// A batch that failed, run again one statement per job (and counted), so each job gets
+    /// its own answer, its own error included.
+    async fn one_by_one<J, F, Fut>(
+        &self,
+        jobs: Vec<J>,
+        what: &str,
+        error: StoreError,
+        one: F,
+    ) -> Vec<Result<bool, StoreError>>
+    where
+        F: Fn(J) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
+        tracing::debug!(%error, "a batch of {what} failed; running it one by one");
+        self.batches.fallbacks.fetch_add(1, Ordering::Relaxed);
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            results.push(one(job).await);
+        }
+        results
     }
 
     async fn mark_one(&self, job: MarkJob) -> Result<bool, StoreError> {
@@ -200,13 +222,8 @@ impl Db {
         match self.mark_batch_postgres(&jobs).await {
             Ok(owned) => ids.iter().map(|id| Ok(owned.contains(id))).collect(),
             Err(e) => {
-                tracing::debug!(error = %e, "a batch of created waybills failed; one by one");
-                self.batches.fallbacks.fetch_add(1, Ordering::Relaxed);
-                let mut results = Vec::with_capacity(jobs.len());
-                for j in jobs {
-                    results.push(self.mark_one(j).await);
-                }
-                results
+                self.one_by_one(jobs, "created waybills", e, |j| self.mark_one(j))
+                    .await
             }
         }
     }
