@@ -6,24 +6,49 @@ use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Reads a batch after a position (only numbered events: on PostgreSQL `seq` is assigned after
-/// commit by [`DbBus::sequence`]) as one row holding a JSON array: the SQLite driver hands rows
-/// over one by one between threads, which made reading cost more than handling.
-const READ_SQLITE: &str = "SELECT json_group_array(json_array(seq, event_id, tenant_id, \
-     event_type, aggregate, payload, created_at_ms)) FROM (SELECT seq, event_id, tenant_id, \
-     event_type, aggregate, payload, created_at_ms FROM events WHERE seq > $1 ORDER BY seq \
-     LIMIT $2)";
-const READ_POSTGRES: &str = "SELECT COALESCE(json_agg(json_build_array(seq, event_id, tenant_id, \
-     event_type, aggregate, payload, created_at_ms) ORDER BY seq), '[]')::text FROM (SELECT seq, \
-     event_id, tenant_id, event_type, aggregate, payload, created_at_ms FROM events \
-     WHERE seq > $1 ORDER BY seq LIMIT $2) batch";
+/// The events numbered in `($1, $2]` that meet the consumer's condition (`{wants}`), in order.
+/// On PostgreSQL numbers are given after commit by [`DbBus::sequence`], in batches (see
+/// `event_batches`); the condition is met on the batch's types and tenants, so only the wanted
+/// events of the range are looked up. SQLite reads them as one row holding a JSON array: its
+/// driver hands rows over one by one between threads, which made reading cost more than
+/// handling.
+macro_rules! read_sql {
+    (sqlite, $wants:expr) => {
+        format!(
+            "SELECT json_group_array(json_array(seq, event_id, tenant_id, event_type, aggregate, \
+             payload, created_at_ms)) FROM (SELECT seq, event_id, tenant_id, event_type, \
+             aggregate, payload, created_at_ms FROM events WHERE seq > $1 AND seq <= $2{} \
+             ORDER BY seq)",
+            $wants
+        )
+    };
+    (postgres, $wants:expr) => {
+        format!(
+            "SELECT w.seq, e.event_id, e.tenant_id, e.event_type, e.aggregate, e.payload, \
+             e.created_at_ms FROM (SELECT b.first_seq + r.lo + u.n - 2 AS seq, u.id \
+             FROM event_batches b \
+             CROSS JOIN LATERAL (SELECT GREATEST(1, $1 - b.first_seq + 2) AS lo, \
+             LEAST(cardinality(b.ids), $2 - b.first_seq + 1) AS hi) r \
+             CROSS JOIN LATERAL unnest(b.ids[r.lo:r.hi], b.types[r.lo:r.hi], \
+             b.tenants[r.lo:r.hi]) WITH ORDINALITY AS u (id, event_type, tenant_id, n) \
+             WHERE b.first_seq > $1 - {SEQUENCE_BATCH} AND b.first_seq <= $2{}) w \
+             JOIN events e ON e.id = w.id ORDER BY 1",
+            $wants
+        )
+    };
+}
+
+/// The last number given to an event: everything up to it is readable.
+const LAST_SQLITE: &str = "SELECT COALESCE(MAX(seq), 0) FROM events";
+const LAST_POSTGRES: &str = "SELECT last_seq FROM event_sequencer WHERE name = 'events'";
 
 /// Moves a consumer's position past what it handled, if this instance still holds its lease and
 /// nobody moved it meanwhile.
 const MOVE_POSITION: &str = "UPDATE event_consumers SET position = $1, updated_at_ms = $2 \
      WHERE name = $3 AND lease_owner = $4 AND position = $5";
 
-/// Numbers up to this many committed events per pass.
+/// Numbers up to this many committed events per pass (one row of `event_batches`; readers rely
+/// on no batch being longer, and the migration that made them cut the old ones to it).
 const SEQUENCE_BATCH: i64 = 5_000;
 
 #[derive(Clone)]
@@ -43,6 +68,13 @@ pub struct DbBus {
 struct Held {
     position: i64,
     until_ms: i64,
+}
+
+/// A consumer's next range: from `position` (exclusive) to `upto`, and its wanted events.
+struct Batch {
+    position: i64,
+    upto: i64,
+    events: Vec<Event>,
 }
 
 impl DbBus {
@@ -71,17 +103,17 @@ impl DbBus {
         }
     }
 
-    /// PostgreSQL: numbers the committed events that have no `seq` yet, in id order, holding
-    /// the sequencer's row lock (one sequencer at a time, each after the one before committed);
-    /// how many, or `None` when none was waiting. SQLite numbers events as it writes them. With
-    /// `wait` false, a pass that finds
-    /// another sequencer at work leaves the numbering to it rather than queue behind its lock
-    /// (consumers read what is numbered meanwhile).
+    /// PostgreSQL: numbers the committed events waiting in `event_pending`, in id order, as one
+    /// row of `event_batches`, holding the sequencer's row lock (one sequencer at a time, each
+    /// after the one before committed); how many, or `None` when none was waiting. SQLite
+    /// numbers events as it writes them. With `wait` false, a pass that finds another sequencer
+    /// at work leaves the numbering to it rather than queue behind its lock (consumers read what
+    /// is numbered meanwhile).
     pub async fn sequence(&self, wait: bool) -> Result<Option<u64>, StoreError> {
         if self.db.dialect == Dialect::Sqlite {
             return Ok(None);
         }
-        let pending = sqlx::query("SELECT 1 FROM events WHERE seq IS NULL LIMIT 1")
+        let pending = sqlx::query("SELECT id FROM event_pending ORDER BY id LIMIT 1")
             .fetch_optional(&self.db.pool)
             .await?;
         if pending.is_none() {
@@ -101,22 +133,31 @@ impl DbBus {
                     };
                     let last: i64 = row.get(0);
                     // A statement of its own: its snapshot is taken after the lock, so it sees
-                    // every number the previous sequencer committed.
-                    let numbered = sqlx::query(
-                        "UPDATE events SET seq = $1 + n.rn FROM (SELECT id, ROW_NUMBER() OVER \
-                         (ORDER BY id) AS rn FROM events WHERE seq IS NULL ORDER BY id LIMIT $2) n \
-                         WHERE events.id = n.id",
+                    // every event the previous sequencer took off the pending list.
+                    let numbered: i64 = sqlx::query(
+                        "WITH taken AS (DELETE FROM event_pending WHERE id IN \
+                         (SELECT id FROM event_pending ORDER BY id LIMIT $2) \
+                         RETURNING id, event_type, tenant_id) \
+                         INSERT INTO event_batches (first_seq, ids, types, tenants, created_at_ms) \
+                         SELECT $1 + 1, array_agg(id ORDER BY id), array_agg(event_type ORDER BY id), \
+                         array_agg(tenant_id ORDER BY id), $3 FROM taken \
+                         HAVING count(*) > 0 RETURNING cardinality(ids)::BIGINT",
                     )
                     .bind(last)
                     .bind(SEQUENCE_BATCH)
-                    .execute(&mut *conn)
+                    .bind(now_millis())
+                    .fetch_optional(&mut *conn)
                     .await?
-                    .rows_affected();
-                    sqlx::query("UPDATE event_sequencer SET last_seq = $1 WHERE name = 'events'")
-                        .bind(last + i64::try_from(numbered).unwrap_or(0))
+                    .map_or(0, |r| r.get(0));
+                    if numbered > 0 {
+                        sqlx::query(
+                            "UPDATE event_sequencer SET last_seq = $1 WHERE name = 'events'",
+                        )
+                        .bind(last + numbered)
                         .execute(&mut *conn)
                         .await?;
-                    Ok::<_, StoreError>(numbered)
+                    }
+                    Ok::<_, StoreError>(u64::try_from(numbered).unwrap_or(0))
                 })
             })
             .await
@@ -174,19 +215,58 @@ impl DbBus {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn read(&self, after: i64, max: usize) -> Result<Vec<Event>, StoreError> {
-        type Row = (i64, String, String, String, String, String, i64);
+    /// The last number given to an event, on its own snapshot: every event numbered up to it
+    /// is committed, so a later read of the range sees them all.
+    async fn last_numbered(&self) -> Result<i64, StoreError> {
         let sql = match self.db.dialect {
-            Dialect::Postgres => READ_POSTGRES,
-            Dialect::Sqlite => READ_SQLITE,
+            Dialect::Postgres => LAST_POSTGRES,
+            Dialect::Sqlite => LAST_SQLITE,
         };
-        let batch: String = sqlx::query(sql)
-            .bind(after)
-            .bind(i64::try_from(max).unwrap_or(i64::MAX))
-            .fetch_one(&self.db.pool)
+        let last: Option<i64> = sqlx::query(sql)
+            .fetch_optional(&self.db.pool)
             .await?
-            .get(0);
-        let rows: Vec<Row> = serde_json::from_str(&batch).map_err(StoreError::decode)?;
+            .map(|r| r.get(0));
+        Ok(last.unwrap_or(0))
+    }
+
+    /// The events numbered in `(after, upto]` that meet `wants`, in order.
+    async fn read(
+        &self,
+        after: i64,
+        upto: i64,
+        wants: Option<&str>,
+    ) -> Result<Vec<Event>, StoreError> {
+        type Row = (i64, String, String, String, String, String, i64);
+        let wants = wants.map(|w| format!(" AND ({w})")).unwrap_or_default();
+        let rows: Vec<Row> = match self.db.dialect {
+            Dialect::Postgres => sqlx::query(sqlx::AssertSqlSafe(read_sql!(postgres, wants)))
+                .bind(after)
+                .bind(upto)
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    (
+                        r.get(0),
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        r.get(4),
+                        r.get(5),
+                        r.get(6),
+                    )
+                })
+                .collect(),
+            Dialect::Sqlite => {
+                let batch: String = sqlx::query(sqlx::AssertSqlSafe(read_sql!(sqlite, wants)))
+                    .bind(after)
+                    .bind(upto)
+                    .fetch_one(&self.db.pool)
+                    .await?
+                    .get(0);
+                serde_json::from_str(&batch).map_err(StoreError::decode)?
+            }
+        };
         let mut events: Vec<Event> = rows
             .into_iter()
             .map(
@@ -206,24 +286,35 @@ impl DbBus {
         Ok(events)
     }
 
-    /// The consumer's position and up to `max` events after it, when this instance holds its
-    /// lease and there is at least one.
+    /// The consumer's position, the end of the next range of at most `max` numbers after it,
+    /// and the events of that range that meet `wants`, when this instance holds the consumer's
+    /// lease and the range is not empty (the events may be: none of them was wanted).
     async fn next_batch(
         &self,
         name: &str,
         max: usize,
-    ) -> Result<Option<(i64, Vec<Event>)>, StoreError> {
+        wants: Option<&str>,
+    ) -> Result<Option<Batch>, StoreError> {
         let Some(position) = self.lease(name).await? else {
             return Ok(None);
         };
         // Without waiting for another sequencer; only when nothing numbered is left to read
         // does this one wait its turn (so "nothing to do" means nothing is left).
         self.sequence(false).await?;
-        let mut events = self.read(position, max).await?;
-        if events.is_empty() && self.sequence(true).await?.is_some() {
-            events = self.read(position, max).await?;
+        let mut last = self.last_numbered().await?;
+        if last <= position && self.sequence(true).await?.is_some() {
+            last = self.last_numbered().await?;
         }
-        Ok((!events.is_empty()).then_some((position, events)))
+        if last <= position {
+            return Ok(None);
+        }
+        let upto = last.min(position.saturating_add(i64::try_from(max).unwrap_or(i64::MAX)));
+        let events = self.read(position, upto, wants).await?;
+        Ok(Some(Batch {
+            position,
+            upto,
+            events,
+        }))
     }
 
     /// Hands the events after `name`'s position to `send` outside any transaction (a publisher
@@ -236,16 +327,23 @@ impl DbBus {
         Fut: Future<Output = Result<(), E>>,
         E: From<StoreError>,
     {
-        let Some((position, events)) = self.next_batch(name, max).await? else {
+        let Some(Batch {
+            position,
+            upto,
+            events,
+        }) = self.next_batch(name, max, None).await?
+        else {
             return Ok(0);
         };
-        let (to, count) = (events[events.len() - 1].seq, events.len());
-        send(events).await?;
+        let count = events.len();
+        if count > 0 {
+            send(events).await?;
+        }
         let moved = self
             .db
             .write(
                 sqlx::query(MOVE_POSITION)
-                    .bind(to)
+                    .bind(upto)
                     .bind(now_millis())
                     .bind(name.to_owned())
                     .bind(self.owner.clone())
@@ -253,7 +351,7 @@ impl DbBus {
             )
             .await;
         let held = matches!(&moved, Ok(done) if done.rows_affected() == 1);
-        self.moved(name, held.then_some(to));
+        self.moved(name, held.then_some(upto));
         moved?;
         Ok(count)
     }
@@ -261,11 +359,20 @@ impl DbBus {
 
 #[async_trait::async_trait]
 impl EventBus for DbBus {
+    /// Moves the consumer over the next range of numbers, handing it the events of the range
+    /// it wants; how many numbers it moved over (a full range: more may be waiting).
     async fn deliver(&self, consumer: &Arc<dyn Consumer>, max: usize) -> Result<usize, StoreError> {
-        let Some((position, events)) = self.next_batch(consumer.name(), max).await? else {
+        let Some(Batch {
+            position,
+            upto,
+            events,
+        }) = self
+            .next_batch(consumer.name(), max, consumer.wants())
+            .await?
+        else {
             return Ok(0);
         };
-        let (to, count) = (events[events.len() - 1].seq, events.len());
+        let (count, passed) = (events.len(), usize::try_from(upto - position).unwrap_or(0));
         let label = consumer.name().to_owned();
         let (consumer, owner, name) = (consumer.clone(), self.owner.clone(), label.clone());
         let moved = self
@@ -275,7 +382,7 @@ impl EventBus for DbBus {
                     // Moving the position first takes the consumer's row lock (PostgreSQL): an
                     // instance that lost its lease finds the position moved and undoes its work.
                     let moved = sqlx::query(MOVE_POSITION)
-                        .bind(to)
+                        .bind(upto)
                         .bind(now_millis())
                         .bind(&name)
                         .bind(&owner)
@@ -286,18 +393,20 @@ impl EventBus for DbBus {
                     if moved == 0 {
                         return Err(LeaseLost.into());
                     }
-                    consumer.handle_batch(conn, &events).await?;
-                    crate::events::record_lag(&name, &events);
+                    if !events.is_empty() {
+                        consumer.handle_batch(conn, &events).await?;
+                        crate::events::record_lag(&name, &events);
+                    }
                     Ok::<_, StoreError>(())
                 })
             })
             .await;
-        self.moved(&label, moved.is_ok().then_some(to));
+        self.moved(&label, moved.is_ok().then_some(upto));
         match moved {
             Ok(()) => {
                 metrics::counter!("shipgate_events_handled_total", "consumer" => label)
                     .increment(count as u64);
-                Ok(count)
+                Ok(passed)
             }
             Err(e) if is_lease_lost(&e) => Ok(0),
             Err(e) => Err(e),

@@ -135,20 +135,29 @@ pub fn envelope(id: &str, event_type: &str, now_ms: i64, payload: serde_json::Va
     body.to_string()
 }
 
-/// Deletes up to `limit` events written before `before_ms` that every consumer has handled;
-/// how many. A consumer no instance has held since `before_ms` (one that moved to the broker, or
-/// was retired) holds nothing back.
+/// Deletes about `limit` events (whole batches on PostgreSQL) written before `before_ms` that every consumer has
+/// handled; how many. A consumer no instance has held since `before_ms` (one that moved to the
+/// broker, or was retired) holds nothing back. PostgreSQL deletes whole batches of numbers
+/// (`event_batches`), so a batch goes once its last event is old and handled.
 pub async fn prune(db: &crate::store::Db, before_ms: i64, limit: i64) -> Result<u64, StoreError> {
+    let sql = match db.dialect {
+        crate::store::Dialect::Postgres => {
+            "WITH done AS (SELECT first_seq, ids FROM (SELECT b.first_seq, b.ids, \
+             sum(cardinality(b.ids)) OVER (ORDER BY b.first_seq) AS upto FROM event_batches b \
+             WHERE b.created_at_ms < $1 AND NOT EXISTS (SELECT 1 FROM event_consumers c \
+             WHERE b.first_seq + cardinality(b.ids) - 1 > c.position AND c.lease_until_ms >= $1) \
+             ORDER BY b.first_seq LIMIT $2) oldest WHERE upto - cardinality(ids) < $2), \
+             gone AS (DELETE FROM event_batches WHERE first_seq IN (SELECT first_seq FROM done)) \
+             DELETE FROM events WHERE id IN (SELECT unnest(ids) FROM done)"
+        }
+        crate::store::Dialect::Sqlite => {
+            "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at_ms < $1 \
+             AND NOT EXISTS (SELECT 1 FROM event_consumers c \
+             WHERE e.seq > c.position AND c.lease_until_ms >= $1) ORDER BY e.id LIMIT $2)"
+        }
+    };
     Ok(db
-        .write(
-            sqlx::query(
-                "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at_ms < $1 \
-                 AND e.seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM event_consumers c \
-                 WHERE e.seq > c.position AND c.lease_until_ms >= $1) ORDER BY e.id LIMIT $2)",
-            )
-            .bind(before_ms)
-            .bind(limit),
-        )
+        .write(sqlx::query(sql).bind(before_ms).bind(limit))
         .await?
         .rows_affected())
 }
@@ -166,29 +175,37 @@ pub async fn forget(db: &crate::store::Db, name: &str) -> Result<bool, StoreErro
 /// handled), for `/metrics`. Events not numbered yet (PostgreSQL) count as behind.
 pub async fn lag(db: &crate::store::Db) -> Result<Vec<(String, i64, i64)>, StoreError> {
     use sqlx::Row;
-    // Each part an index range (`seq`, or the unnumbered ones' partial index): an `OR` in one
-    // join read the whole outbox for every consumer. The oldest event behind is the first
-    // after the position in `seq` order. PostgreSQL numbers without gaps (the sequencer's
-    // last number minus the position is the count: counting the range took 0.5 s a sample with
-    // tens of thousands behind); SQLite's ids may skip a rolled-back insert, so it counts.
-    let behind = match db.dialect {
+    // PostgreSQL numbers without gaps (the sequencer's last number minus the position is the
+    // count: counting the range took 0.5 s a sample with tens of thousands behind), and the
+    // first event behind is found in the batch holding the next number; SQLite's ids may skip
+    // a rolled-back insert, so it counts, and reads the first by `seq`.
+    let sql = match db.dialect {
         crate::store::Dialect::Postgres => {
-            "(SELECT last_seq FROM event_sequencer WHERE name = 'events') - c.position"
+            "SELECT c.name, (SELECT last_seq FROM event_sequencer WHERE name = 'events') \
+             - c.position, (SELECT e.created_at_ms FROM event_batches b JOIN events e \
+             ON e.id = b.ids[c.position + 1 - b.first_seq + 1] \
+             WHERE b.first_seq <= c.position + 1 AND b.first_seq > c.position + 1 - 5000 \
+             ORDER BY b.first_seq DESC LIMIT 1) FROM event_consumers c"
         }
-        crate::store::Dialect::Sqlite => "(SELECT COUNT(*) FROM events e WHERE e.seq > c.position)",
+        crate::store::Dialect::Sqlite => {
+            "SELECT c.name, (SELECT COUNT(*) FROM events e WHERE e.seq > c.position), \
+             (SELECT e.created_at_ms FROM events e WHERE e.seq > c.position ORDER BY e.seq \
+             LIMIT 1) FROM event_consumers c"
+        }
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT c.name, {behind}, \
-         (SELECT e.created_at_ms FROM events e WHERE e.seq > c.position ORDER BY e.seq LIMIT 1) \
-         FROM event_consumers c"
-    )))
-    .fetch_all(&db.pool)
-    .await?;
-    let unnumbered =
-        sqlx::query("SELECT COUNT(*), MIN(created_at_ms) FROM events WHERE seq IS NULL")
+    let rows = sqlx::query(sql).fetch_all(&db.pool).await?;
+    let (waiting, waiting_since): (i64, Option<i64>) = match db.dialect {
+        crate::store::Dialect::Postgres => {
+            let r = sqlx::query(
+                "SELECT COUNT(*), MIN(e.created_at_ms) FROM event_pending p \
+                 JOIN events e ON e.id = p.id",
+            )
             .fetch_one(&db.pool)
             .await?;
-    let (waiting, waiting_since): (i64, Option<i64>) = (unnumbered.get(0), unnumbered.get(1));
+            (r.get(0), r.get(1))
+        }
+        crate::store::Dialect::Sqlite => (0, None),
+    };
     let now = crate::store::now_millis();
     Ok(rows
         .into_iter()
@@ -223,6 +240,14 @@ pub trait Consumer: Send + Sync + 'static {
     /// Its name, unique among consumers: its position is kept under it.
     fn name(&self) -> &str;
 
+    /// The events it has something to do for, as an SQL condition on the outbox row's
+    /// `event_type` and `tenant_id` (see [`of_types`]); the outbox bus moves it past the others
+    /// without reading them. `None`: every event. A consumer still checks each event it is
+    /// handed (a broker hands it all of them).
+    fn wants(&self) -> Option<&str> {
+        None
+    }
+
     /// Handles one event on `conn`, inside the transaction that also moves the consumer's
     /// position (an error undoes both, and the event comes again). Anything outside the
     /// database (a call to a channel) is recorded here as work and done afterwards.
@@ -242,6 +267,23 @@ pub trait Consumer: Send + Sync + 'static {
     }
 }
 
+/// The condition of [`Consumer::wants`] for events of `types` (names made of letters, digits,
+/// `.` and `_`).
+pub fn of_types(types: &[&str]) -> String {
+    let names: Vec<String> = types
+        .iter()
+        .inspect(|t| {
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_'),
+                "event type {t:?}"
+            );
+        })
+        .map(|t| format!("'{t}'"))
+        .collect();
+    format!("event_type IN ({})", names.join(", "))
+}
+
 /// The distinct tenants of a batch's events that pass `wanted`, in first-seen order.
 pub fn tenants_of(events: &[Event], wanted: impl Fn(&Event) -> bool) -> Vec<&str> {
     let mut tenants: Vec<&str> = Vec::new();
@@ -256,8 +298,8 @@ pub fn tenants_of(events: &[Event], wanted: impl Fn(&Event) -> bool) -> Vec<&str
 /// Hands consumers their events.
 #[async_trait::async_trait]
 pub trait EventBus: Send + Sync + 'static {
-    /// Hands `consumer` up to `max` events after its position; how many it handled (0 when
-    /// there were none, or another instance holds the consumer).
+    /// Hands `consumer` its events among the next `max` after its position; how far it moved
+    /// (0 when nothing was left, or another instance holds the consumer; `max`: more may wait).
     async fn deliver(&self, consumer: &Arc<dyn Consumer>, max: usize) -> Result<usize, StoreError>;
 }
 

@@ -50,6 +50,10 @@ impl Consumer for LedgerFeed {
         Self::NAME
     }
 
+    fn wants(&self) -> Option<&str> {
+        Some("event_type IN ('waybill.created', 'waybill.cancelled', 'order.received')")
+    }
+
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
         let mut charges = Charges::default();
         self.take(conn, event, &mut charges).await?;

@@ -35,6 +35,14 @@ impl Consumer for AtsFeed {
         "inventory.available_to_sell"
     }
 
+    /// Stock changes of tenants with a channel connection (the rest have nobody to tell).
+    fn wants(&self) -> Option<&str> {
+        Some(
+            "event_type = 'inventory.stock_changed' \
+             AND tenant_id IN (SELECT tenant_id FROM inv_channels)",
+        )
+    }
+
     /// Skips the tenants that have no channel connection (one read per tenant of the batch).
     async fn handle_batch(
         &self,

@@ -22,6 +22,10 @@ impl Consumer for PaymentsFeed {
         Self::NAME
     }
 
+    fn wants(&self) -> Option<&str> {
+        Some("event_type LIKE 'finance.payment%'")
+    }
+
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
         if !event.event_type.starts_with("finance.payment_") {
             return Ok(());

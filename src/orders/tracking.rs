@@ -29,6 +29,10 @@ impl Consumer for TrackingFeed {
         Self::NAME
     }
 
+    fn wants(&self) -> Option<&str> {
+        Some("event_type IN ('tracking.updated', 'waybill.cancelled')")
+    }
+
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
         if !matches!(
             event.event_type.as_str(),

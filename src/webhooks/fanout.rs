@@ -9,11 +9,23 @@ use sqlx::AnyConnection;
 
 pub struct FanOut {
     dialect: Dialect,
+    /// The services' events of tenants with an endpoint ([`Consumer::wants`]).
+    wants: String,
 }
 
 impl FanOut {
     pub fn new(dialect: Dialect) -> Self {
-        Self { dialect }
+        let types: Vec<&str> = crate::inventory::event_types::ALL
+            .iter()
+            .chain(crate::orders::event_types::ALL.iter())
+            .copied()
+            .collect();
+        let wants = format!(
+            "{} AND tenant_id IN (SELECT tenant_id FROM webhook_endpoints \
+             WHERE deleted_at IS NULL)",
+            crate::events::of_types(&types)
+        );
+        Self { dialect, wants }
     }
 }
 
@@ -38,6 +50,10 @@ macro_rules! fan_out {
 impl Consumer for FanOut {
     fn name(&self) -> &str {
         "webhooks.fan_out"
+    }
+
+    fn wants(&self) -> Option<&str> {
+        Some(&self.wants)
     }
 
     /// Reads once per tenant of the batch which types its endpoints want, and writes deliveries

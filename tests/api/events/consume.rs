@@ -79,7 +79,7 @@ async fn set_up(backend: Backend) -> (TestApp, KafkaBus, KafkaBus) {
 async fn write_events(app: &TestApp, waybills: usize) -> Vec<String> {
     super::relay::create_waybills(app, "PO-GROUP", waybills, Some(0)).await;
     assert_eq!(app.run_background().await.relayed, waybills + 1);
-    sqlx::query("SELECT event_id FROM events ORDER BY seq")
+    sqlx::query("SELECT event_id FROM numbered_events ORDER BY seq")
         .fetch_all(&app.db.pool)
         .await
         .expect("outbox")
@@ -210,7 +210,7 @@ async fn the_apps_consumers_take_events_from_the_broker(backend: Backend) {
     crate::inventory::receive(&app, "PB-20K", "SZ", 3).await;
     crate::inventory::receive(&app, "PB-20K", "SZ", 2).await;
     let changes: Vec<String> = sqlx::query(
-        "SELECT event_id FROM events WHERE event_type = 'inventory.stock_changed' ORDER BY seq",
+        "SELECT event_id FROM events WHERE event_type = 'inventory.stock_changed' ORDER BY id",
     )
     .fetch_all(&app.db.pool)
     .await

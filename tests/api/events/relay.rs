@@ -199,7 +199,7 @@ async fn keeps_events_while_the_broker_is_away(backend: Backend) {
     assert_eq!(app.run_background().await.relayed, 0);
     assert_eq!(
         app.count(
-            "SELECT COUNT(*) FROM events e JOIN event_consumers c ON c.name = 'kafka-relay' \
+            "SELECT COUNT(*) FROM numbered_events e JOIN event_consumers c ON c.name = 'kafka-relay' \
              WHERE e.seq > c.position"
         )
         .await,

@@ -14,6 +14,8 @@ use std::time::Duration;
 /// order it saw them; fails once on the event whose position is `fail_at`.
 struct Recorder {
     name: &'static str,
+    /// Its [`Consumer::wants`].
+    wants: Option<&'static str>,
     counter: Arc<AtomicI64>,
     fail_at: AtomicI64,
     failed: AtomicBool,
@@ -23,6 +25,10 @@ struct Recorder {
 impl Consumer for Recorder {
     fn name(&self) -> &str {
         self.name
+    }
+
+    fn wants(&self) -> Option<&str> {
+        self.wants
     }
 
     async fn handle(&self, conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
@@ -108,6 +114,7 @@ async fn each_event_is_handled_once_in_order_across_instances(backend: Backend) 
     let recorder = |fail_at| -> Arc<dyn Consumer> {
         Arc::new(Recorder {
             name: "recorder",
+            wants: None,
             counter: counter.clone(),
             fail_at: AtomicI64::new(fail_at),
             failed: AtomicBool::new(false),
@@ -211,7 +218,80 @@ async fn consumers_report_how_far_behind_they_are(backend: Backend) {
     );
 }
 
+/// A consumer that wants one type is handed only those events, in order, and moves past the
+/// others; each delivery moves it over at most `max` numbers.
+async fn a_consumer_is_handed_only_the_events_it_wants(backend: Backend) {
+    let app = spawn_app(backend).await;
+    make_seen_table(&app).await;
+    set_up(&app, "PB-10K").await;
+    receive(&app, "PB-10K", "SZ", 50).await;
+    for order in 0..6 {
+        let placed = allocate(
+            &app,
+            &format!("o-{order}"),
+            serde_json::json!([{"sku": "PB-10K", "quantity": 1}]),
+            "CA",
+        )
+        .await;
+        assert_eq!(placed.status, 201);
+        receive(&app, "PB-10K", "SZ", 1).await;
+    }
+    let recorder: Arc<dyn Consumer> = Arc::new(Recorder {
+        name: "allocations",
+        wants: Some("event_type = 'inventory.allocation_created'"),
+        counter: Arc::new(AtomicI64::new(0)),
+        fail_at: AtomicI64::new(-1),
+        failed: AtomicBool::new(false),
+    });
+    let bus = DbBus::new(app.db.clone(), Duration::from_secs(10));
+    let mut moved = Vec::new();
+    loop {
+        match bus.deliver(&recorder, 4).await.expect("deliver") {
+            0 => break,
+            n => moved.push(n),
+        }
+    }
+    let total = app.count("SELECT COUNT(*) FROM events").await;
+    assert!(total > 12, "stock changes and allocations: {total}");
+    assert!(moved.iter().all(|&n| n <= 4), "{moved:?}");
+    assert_eq!(
+        moved.iter().sum::<usize>() as i64,
+        total,
+        "moved over every event"
+    );
+    let wanted: Vec<String> = sqlx::query(
+        "SELECT event_id FROM events WHERE event_type = 'inventory.allocation_created' ORDER BY id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let seen: Vec<String> = sqlx::query("SELECT event_id FROM seen ORDER BY n")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(wanted.len(), 6);
+    assert_eq!(seen, wanted, "only the wanted events, each once, in order");
+    let numbered_alike = app
+        .count(
+            "SELECT COUNT(*) FROM seen s JOIN numbered_events n \
+             ON n.event_id = s.event_id AND n.seq = s.seq",
+        )
+        .await;
+    assert_eq!(numbered_alike, 6, "each handed over with its number");
+    let position = app
+        .count("SELECT position FROM event_consumers WHERE name = 'allocations'")
+        .await;
+    assert_eq!(position, total, "the position is past the last event");
+}
+
 crate::on_both_databases!(
+    a_consumer_is_handed_only_the_events_it_wants,
     changes_write_their_events,
     each_event_is_handled_once_in_order_across_instances,
     consumers_report_how_far_behind_they_are,

@@ -66,10 +66,11 @@ async fn inventory_events_are_pushed_to_subscribed_endpoints(backend: Backend) {
 
     // The subscribed types, each once (the first pushes failed and were retried under the same
     // id), in outbox order per aggregate; allocation_released was not subscribed.
-    let outbox = sqlx::query("SELECT event_id, event_type, aggregate FROM events ORDER BY seq")
-        .fetch_all(&app.db.pool)
-        .await
-        .unwrap();
+    let outbox =
+        sqlx::query("SELECT event_id, event_type, aggregate FROM numbered_events ORDER BY seq")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
     let expected: Vec<String> = outbox
         .iter()
         .filter(|r| r.get::<String, _>(1) != "inventory.allocation_released")
