@@ -133,11 +133,13 @@ impl DbBus {
                     };
                     let last: i64 = row.get(0);
                     // A statement of its own: its snapshot is taken after the lock, so it sees
-                    // every event the previous sequencer took off the pending list.
+                    // every event the previous sequencer took off the pending list. One range
+                    // of the index: the ids up to the first `SEQUENCE_BATCH` committed ones
+                    // (uncommitted ones in it are not seen, so not taken).
                     let numbered: i64 = sqlx::query(
-                        "WITH taken AS (DELETE FROM event_pending WHERE id IN \
-                         (SELECT id FROM event_pending ORDER BY id LIMIT $2) \
-                         RETURNING id, event_type, tenant_id) \
+                        "WITH taken AS (DELETE FROM event_pending WHERE id <= \
+                         (SELECT max(id) FROM (SELECT id FROM event_pending ORDER BY id \
+                         LIMIT $2) first) RETURNING id, event_type, tenant_id) \
                          INSERT INTO event_batches (first_seq, ids, types, tenants, created_at_ms) \
                          SELECT $1 + 1, array_agg(id ORDER BY id), array_agg(event_type ORDER BY id), \
                          array_agg(tenant_id ORDER BY id), $3 FROM taken \

@@ -36,8 +36,8 @@ pub(crate) struct ShipmentLine {
 
 /// Orders planned at once by one processor step. Plans to one consignee still take turns where
 /// they merge (`store_plan`: PostgreSQL's advisory lock, SQLite's single writer), and their
-/// allocations share the inventory service's batches.
-const PLANNING: usize = 16;
+/// allocations share the inventory service's batches (as many as the batcher takes at once).
+const PLANNING: usize = 64;
 
 /// How long a claimed order or shipment is left to the instance that claimed it.
 pub(crate) const CLAIM_MS: i64 = 60_000;
