@@ -10,6 +10,7 @@ use super::error::FinanceError;
 use super::post::post_on;
 use super::{AccountKind, TransferKind, TransferRequest, accounts, money};
 use crate::events::{Consumer, Event};
+use crate::store::sql::{self, Arg};
 use crate::store::{Dialect, StoreError};
 use serde_json::Value;
 use sqlx::AnyConnection;
@@ -75,11 +76,13 @@ impl Consumer for LedgerFeed {
     }
 }
 
-/// Charges waiting to be posted, by tenant in first-seen order, and the accounts known to exist.
+/// Charges waiting to be posted, by tenant in first-seen order, the accounts known to exist,
+/// and the received orders waiting to be remembered (written together at the flush).
 #[derive(Default)]
 struct Charges {
     waiting: Vec<(String, Vec<TransferRequest>)>,
     ensured: HashSet<(String, String)>,
+    orders: Vec<[Arg; 5]>,
 }
 
 impl LedgerFeed {
@@ -93,7 +96,10 @@ impl LedgerFeed {
         let created = match event.event_type.as_str() {
             "waybill.created" => true,
             "waybill.cancelled" => false,
-            "order.received" => return remember_order(conn, event).await,
+            "order.received" => {
+                charges.orders.extend(received_order(event)?);
+                return Ok(());
+            }
             _ => return Ok(()),
         };
         let body: Value = serde_json::from_str(&event.payload).map_err(StoreError::decode)?;
@@ -135,12 +141,13 @@ impl LedgerFeed {
         }
     }
 
-    /// Posts the waiting charges.
+    /// Posts the waiting charges and remembers the waiting orders.
     async fn flush(
         &self,
         conn: &mut AnyConnection,
         charges: &mut Charges,
     ) -> Result<(), StoreError> {
+        remember_orders(conn, self.dialect, std::mem::take(&mut charges.orders)).await?;
         for (tenant, requests) in std::mem::take(&mut charges.waiting) {
             self.post_logged(conn, &tenant, requests)
                 .await
@@ -181,8 +188,8 @@ async fn remember_shipment(
     Ok(())
 }
 
-/// Finance's own view of the tenant's orders, which payments are matched against.
-async fn remember_order(conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+/// A received order as finance remembers it (tenant, id, external id, number, channel).
+fn received_order(event: &Event) -> Result<Option<[Arg; 5]>, StoreError> {
     let body: Value = serde_json::from_str(&event.payload).map_err(StoreError::decode)?;
     let o = &body["order"];
     let (Some(id), Some(external), Some(channel)) = (
@@ -190,19 +197,36 @@ async fn remember_order(conn: &mut AnyConnection, event: &Event) -> Result<(), S
         o["externalId"].as_str(),
         o["channel"].as_str(),
     ) else {
-        return Ok(());
+        return Ok(None);
     };
-    sqlx::query(
-        "INSERT INTO fin_orders (tenant_id, order_id, external_id, order_number, channel) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, order_id) DO NOTHING",
-    )
-    .bind(&event.tenant_id)
-    .bind(id)
-    .bind(external)
-    .bind(o["orderNumber"].as_str())
-    .bind(channel)
-    .execute(conn)
-    .await?;
+    Ok(Some([
+        Arg::Text(event.tenant_id.clone()),
+        Arg::Text(id.to_owned()),
+        Arg::Text(external.to_owned()),
+        Arg::OptText(o["orderNumber"].as_str().map(str::to_owned)),
+        Arg::Text(channel.to_owned()),
+    ]))
+}
+
+/// Finance's own view of the tenant's orders, which payments are matched against: one statement
+/// per 500 orders (an order already remembered is left as it is).
+async fn remember_orders(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    orders: Vec<[Arg; 5]>,
+) -> Result<(), StoreError> {
+    let mut orders = orders.into_iter().peekable();
+    while orders.peek().is_some() {
+        let chunk: Vec<[Arg; 5]> = orders.by_ref().take(500).collect();
+        let query = format!(
+            "INSERT INTO fin_orders (tenant_id, order_id, external_id, order_number, channel) \
+             VALUES {} ON CONFLICT (tenant_id, order_id) DO NOTHING",
+            sql::rows(chunk.len(), 5)
+        );
+        sql::statement(dialect, &query, chunk.into_iter().flatten().collect())
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
