@@ -38,7 +38,7 @@ impl ConsumerRunner {
         self.consumers.is_empty()
     }
 
-    /// Hands every consumer its events until none is left; how many were handled.
+    /// Hands every consumer its events until none is left; how many numbers they moved over.
     pub async fn run_once(&self) -> usize {
         let mut handled = 0;
         for consumer in &self.consumers {

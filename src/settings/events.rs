@@ -8,7 +8,7 @@ use serde::Deserialize;
 pub struct EventSettings {
     /// How long an idle consumer rests before looking for new events.
     pub poll_interval_ms: u64,
-    /// Events handed to a consumer at once (one transaction).
+    /// Events a consumer moves over at once (one transaction), handed the ones it wants.
     pub batch: u32,
     /// How long an instance holds a consumer without renewing; another instance takes it over
     /// after that.

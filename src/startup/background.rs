@@ -75,7 +75,7 @@ pub struct Step {
     pub delivered: usize,
     /// Allocations released because they expired.
     pub expired: usize,
-    /// Events handed to consumers.
+    /// Events consumers moved over (handed to them or not wanted).
     pub events: usize,
     /// Events relayed to the broker.
     pub relayed: usize,
