@@ -1,4 +1,6 @@
-//! The services' events on a Kafka-protocol broker (the test command's tansu).
+//! The services' events on a Kafka-protocol broker (the test command's tansu), and the outbox's
+//! upgrade to numbering in batches.
 
 mod consume;
 mod relay;
+mod upgrade;
