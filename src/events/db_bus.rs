@@ -49,7 +49,7 @@ const MOVE_POSITION: &str = "UPDATE event_consumers SET position = $1, updated_a
 
 /// Numbers up to this many committed events per pass (one row of `event_batches`; readers rely
 /// on no batch being longer, and the migration that made them cut the old ones to it).
-const SEQUENCE_BATCH: i64 = 5_000;
+pub(super) const SEQUENCE_BATCH: i64 = 5_000;
 
 #[derive(Clone)]
 pub struct DbBus {

@@ -181,19 +181,25 @@ pub async fn lag(db: &crate::store::Db) -> Result<Vec<(String, i64, i64)>, Store
     // a rolled-back insert, so it counts, and reads the first by `seq`.
     let sql = match db.dialect {
         crate::store::Dialect::Postgres => {
-            "SELECT c.name, (SELECT last_seq FROM event_sequencer WHERE name = 'events') \
-             - c.position, (SELECT e.created_at_ms FROM event_batches b JOIN events e \
-             ON e.id = b.ids[c.position + 1 - b.first_seq + 1] \
-             WHERE b.first_seq <= c.position + 1 AND b.first_seq > c.position + 1 - 5000 \
-             ORDER BY b.first_seq DESC LIMIT 1) FROM event_consumers c"
+            format!(
+                "SELECT c.name, (SELECT last_seq FROM event_sequencer WHERE name = 'events') \
+                 - c.position, (SELECT e.created_at_ms FROM event_batches b JOIN events e \
+                 ON e.id = b.ids[c.position + 1 - b.first_seq + 1] \
+                 WHERE b.first_seq <= c.position + 1 AND b.first_seq > c.position + 1 - {} \
+                 ORDER BY b.first_seq DESC LIMIT 1) FROM event_consumers c",
+                db_bus::SEQUENCE_BATCH
+            )
         }
         crate::store::Dialect::Sqlite => {
             "SELECT c.name, (SELECT COUNT(*) FROM events e WHERE e.seq > c.position), \
              (SELECT e.created_at_ms FROM events e WHERE e.seq > c.position ORDER BY e.seq \
              LIMIT 1) FROM event_consumers c"
+                .to_owned()
         }
     };
-    let rows = sqlx::query(sql).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&db.pool)
+        .await?;
     let (waiting, waiting_since): (i64, Option<i64>) = match db.dialect {
         crate::store::Dialect::Postgres => {
             let r = sqlx::query(

@@ -1,7 +1,7 @@
 //! A PostgreSQL outbox written before events were numbered in batches (`seq` on each row)
 //! carries every number over, holes and all, and its unnumbered events wait to be numbered.
 
-use crate::helpers::fresh_postgres_database;
+use crate::helpers::{count_in, fresh_postgres_database};
 use shipgate::store::Db;
 use sqlx::Row;
 
@@ -49,16 +49,7 @@ async fn numbered_events_keep_their_numbers_through_the_upgrade() {
         [(101, 4900), (5004, 4997), (10001, 2100)],
         "runs of consecutive numbers, none longer than 5,000"
     );
-    let count = |sql: &'static str| {
-        let pool = db.pool.clone();
-        async move {
-            sqlx::query(sql)
-                .fetch_one(&pool)
-                .await
-                .expect(sql)
-                .get::<i64, _>(0)
-        }
-    };
+    let count = |sql: &'static str| count_in(&db.pool, sql);
     assert_eq!(count("SELECT COUNT(*) FROM numbered_events").await, 11997);
     assert_eq!(
         count(

@@ -99,6 +99,16 @@ pub fn postgres_admin_url() -> String {
     )
 }
 
+/// The single number `sql` answers on `pool` (a count, a position).
+pub async fn count_in(pool: &sqlx::AnyPool, sql: &'static str) -> i64 {
+    use sqlx::Row;
+    sqlx::query(sql)
+        .fetch_one(pool)
+        .await
+        .expect(sql)
+        .get::<i64, _>(0)
+}
+
 /// A new, empty database on the test PostgreSQL server.
 pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
@@ -359,12 +369,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
-        use sqlx::Row;
-        sqlx::query(sql)
-            .fetch_one(&self.db.pool)
-            .await
-            .expect("count")
-            .get::<i64, _>(0)
+        count_in(&self.db.pool, sql).await
     }
 
     /// Forces the state and lease of a reference's claim, as another instance would leave it.

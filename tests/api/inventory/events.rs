@@ -259,22 +259,16 @@ async fn a_consumer_is_handed_only_the_events_it_wants(backend: Backend) {
         total,
         "moved over every event"
     );
-    let wanted: Vec<String> = sqlx::query(
+    let pool = &app.db.pool;
+    let ids = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect::<Vec<String>>()
+    };
+    let wanted = ids(
         "SELECT event_id FROM events WHERE event_type = 'inventory.allocation_created' ORDER BY id",
     )
-    .fetch_all(&app.db.pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get(0))
-    .collect();
-    let seen: Vec<String> = sqlx::query("SELECT event_id FROM seen ORDER BY n")
-        .fetch_all(&app.db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    .await;
+    let seen = ids("SELECT event_id FROM seen ORDER BY n").await;
     assert_eq!(wanted.len(), 6);
     assert_eq!(seen, wanted, "only the wanted events, each once, in order");
     let numbered_alike = app
