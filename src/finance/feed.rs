@@ -77,12 +77,14 @@ impl Consumer for LedgerFeed {
 }
 
 /// Charges waiting to be posted, by tenant in first-seen order, the accounts known to exist,
-/// and the received orders waiting to be remembered (written together at the flush).
+/// and the received orders and created waybills waiting to be remembered (written together at
+/// the flush).
 #[derive(Default)]
 struct Charges {
     waiting: Vec<(String, Vec<TransferRequest>)>,
     ensured: HashSet<(String, String)>,
     orders: Vec<[Arg; 5]>,
+    shipments: Vec<[Arg; 8]>,
 }
 
 impl LedgerFeed {
@@ -109,8 +111,8 @@ impl LedgerFeed {
             return Ok(());
         };
         let tenant = event.tenant_id.as_str();
-        remember_shipment(conn, tenant, w, created).await?;
         if created {
+            charges.shipments.push(shipment_row(tenant, w, "created"));
             let (Some(amount), Some(currency)) =
                 (w["chargeAmount"].as_str(), w["chargeCurrency"].as_str())
             else {
@@ -133,8 +135,14 @@ impl LedgerFeed {
             }
             Ok(())
         } else {
-            // The charge it reverses may be waiting.
+            // The charge it reverses, and the waybill as created, may be waiting.
             self.flush(conn, charges).await?;
+            remember_shipments(
+                conn,
+                self.dialect,
+                vec![shipment_row(tenant, w, "cancelled")],
+            )
+            .await?;
             self.reverse_charge(conn, tenant, number)
                 .await
                 .map_err(store)
@@ -148,6 +156,7 @@ impl LedgerFeed {
         charges: &mut Charges,
     ) -> Result<(), StoreError> {
         remember_orders(conn, self.dialect, std::mem::take(&mut charges.orders)).await?;
+        remember_shipments(conn, self.dialect, std::mem::take(&mut charges.shipments)).await?;
         for (tenant, requests) in std::mem::take(&mut charges.waiting) {
             self.post_logged(conn, &tenant, requests)
                 .await
@@ -157,34 +166,60 @@ impl LedgerFeed {
     }
 }
 
-/// Finance's own view of the tenant's waybills, which carrier invoices are matched against.
-async fn remember_shipment(
-    conn: &mut AnyConnection,
-    tenant: &str,
-    w: &Value,
-    created: bool,
-) -> Result<(), StoreError> {
+/// A waybill as finance remembers it (tenant, number, tracking number, carrier, quoted amount
+/// and currency, declared weight, `state`) from the event's `waybill`, which names its number.
+fn shipment_row(tenant: &str, w: &Value, state: &str) -> [Arg; 8] {
     let quoted = match (w["chargeAmount"].as_str(), w["chargeCurrency"].as_str()) {
         (Some(a), Some(c)) => money::to_minor(a, c).map(|m| (m, c.to_ascii_uppercase())),
         _ => None,
     };
-    sqlx::query(
-        "INSERT INTO fin_shipments (tenant_id, waybill_number, tracking_number, carrier, \
-         quoted_amount, quoted_currency, declared_weight_grams, state) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, waybill_number) \
-         DO UPDATE SET state = excluded.state, \
-         tracking_number = COALESCE(excluded.tracking_number, fin_shipments.tracking_number)",
-    )
-    .bind(tenant)
-    .bind(w["waybillNumber"].as_str())
-    .bind(w["trackingNumber"].as_str())
-    .bind(w["carrier"].as_str().unwrap_or_default())
-    .bind(quoted.as_ref().map(|q| q.0))
-    .bind(quoted.map(|q| q.1))
-    .bind(w["declaredWeightGrams"].as_i64())
-    .bind(if created { "created" } else { "cancelled" })
-    .execute(conn)
-    .await?;
+    let text = |k: &str| w[k].as_str().map(str::to_owned);
+    [
+        Arg::Text(tenant.to_owned()),
+        Arg::Text(text("waybillNumber").unwrap_or_default()),
+        Arg::OptText(text("trackingNumber")),
+        Arg::Text(text("carrier").unwrap_or_default()),
+        Arg::OptInt(quoted.as_ref().map(|q| q.0)),
+        Arg::OptText(quoted.map(|q| q.1)),
+        Arg::OptInt(w["declaredWeightGrams"].as_i64()),
+        Arg::Text(state.to_owned()),
+    ]
+}
+
+/// Finance's own view of the tenant's waybills, which carrier invoices are matched against: one
+/// statement per 500 (a waybill named twice is written as it was last; one already remembered
+/// takes the new state, and keeps its tracking number when the new one has none).
+async fn remember_shipments(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    rows: Vec<[Arg; 8]>,
+) -> Result<(), StoreError> {
+    let key = |r: &[Arg; 8]| match (&r[0], &r[1]) {
+        (Arg::Text(t), Arg::Text(n)) => (t.clone(), n.clone()),
+        _ => Default::default(),
+    };
+    // One statement may not update a row twice: the last of a number stands.
+    let mut seen = HashSet::new();
+    let mut rows: Vec<[Arg; 8]> = rows
+        .into_iter()
+        .rev()
+        .filter(|r| seen.insert(key(r)))
+        .collect();
+    rows.reverse();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<[Arg; 8]> = rows.by_ref().take(500).collect();
+        let query = format!(
+            "INSERT INTO fin_shipments (tenant_id, waybill_number, tracking_number, carrier, \
+             quoted_amount, quoted_currency, declared_weight_grams, state) VALUES {} \
+             ON CONFLICT (tenant_id, waybill_number) DO UPDATE SET state = excluded.state, \
+             tracking_number = COALESCE(excluded.tracking_number, fin_shipments.tracking_number)",
+            sql::rows(chunk.len(), 8)
+        );
+        sql::statement(dialect, &query, chunk.into_iter().flatten().collect())
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -52,20 +52,41 @@ pub trait Gateway: Send + Sync + 'static {
     async fn labels(&self, tenant_id: &str, numbers: &[String]) -> Result<Vec<u8>, GatewayError>;
 }
 
+/// How long the gateway of this process takes a tenant it read as it was: the processor asks
+/// for many waybills of one tenant a second, and a tenant's mode changes seldom.
+const TENANT_TTL: Duration = Duration::from_secs(1);
+
 /// The gateway of this process.
 pub struct InProcess {
     db: Db,
     waybills: WaybillService,
+    tenants: moka::future::Cache<String, crate::store::tenants::Tenant>,
 }
 
 impl InProcess {
     pub fn new(db: Db, waybills: WaybillService) -> Self {
-        Self { db, waybills }
+        let tenants = moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(TENANT_TTL)
+            .build();
+        Self {
+            db,
+            waybills,
+            tenants,
+        }
     }
 
+    /// The tenant `id` (read at most once a [`TENANT_TTL`]; one that does not exist is asked
+    /// for again each time).
     async fn tenant(&self, id: &str) -> Result<crate::store::tenants::Tenant, GatewayError> {
+        if let Some(t) = self.tenants.get(id).await {
+            return Ok(t);
+        }
         match self.db.tenant_by_id(id).await {
-            Ok(Some(t)) => Ok(t),
+            Ok(Some(t)) => {
+                self.tenants.insert(id.to_owned(), t.clone()).await;
+                Ok(t)
+            }
             Ok(None) => Err(GatewayError::Rejected {
                 code: "UNKNOWN_TENANT".into(),
                 message: format!("no tenant `{id}`"),

@@ -8,10 +8,12 @@ use super::ingest::order_event;
 use super::marking::Made;
 use super::process::{CLAIM_MS, ShipmentLine};
 use super::{HoldReason, OrderError, OrdersService, ShipTo};
+use crate::inventory::Warehouse;
 use crate::store::now_millis;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// How many gateway calls one processor step has in flight.
 const IN_FLIGHT: usize = 32;
@@ -23,6 +25,8 @@ struct Due {
     id: String,
     tenant: String,
     warehouse: String,
+    /// The warehouse as the inventory service knows it (`None`: no longer there).
+    shipper: Option<Warehouse>,
     channel: String,
     lines: Vec<ShipmentLine>,
     consignee: ShipTo,
@@ -50,15 +54,30 @@ impl OrdersService {
                 .bind(i64::from(self.settings.batch)),
             )
             .await?;
+        // The shipping warehouses, read once per tenant for the whole step.
+        let mut warehouses: HashMap<String, Vec<Warehouse>> = HashMap::new();
+        for row in &rows {
+            let tenant: String = row.get(1);
+            if let std::collections::hash_map::Entry::Vacant(e) = warehouses.entry(tenant) {
+                let known = self.inventory.warehouses(e.key()).await?;
+                e.insert(known);
+            }
+        }
         let mut due = Vec::with_capacity(rows.len());
         for row in rows {
             let (lines, consignee, parcels): (String, String, String) =
                 (row.get(4), row.get(5), row.get(6));
             let parcels: Value = serde_json::from_str(&parcels).unwrap_or(Value::Null);
+            let (tenant, warehouse): (String, String) = (row.get(1), row.get(2));
+            let shipper = warehouses[&tenant]
+                .iter()
+                .find(|w| w.code == warehouse)
+                .cloned();
             due.push(Due {
                 id: row.get(0),
-                tenant: row.get(1),
-                warehouse: row.get(2),
+                tenant,
+                warehouse,
+                shipper,
                 channel: row.get(3),
                 lines: serde_json::from_str(&lines).unwrap_or_default(),
                 consignee: serde_json::from_str(&consignee).unwrap_or_default(),
@@ -92,18 +111,16 @@ impl OrdersService {
     }
 
     /// The gateway's create request for a shipment (the warehouse is the shipper).
-    async fn request(&self, d: &Due) -> Result<Result<Value, String>, OrderError> {
-        let warehouse = self
-            .inventory
-            .warehouses(&d.tenant)
-            .await?
-            .into_iter()
-            .find(|w| w.code == d.warehouse);
-        let Some((w, address)) = warehouse.and_then(|w| w.address.clone().map(|a| (w, a))) else {
-            return Ok(Err(format!(
+    fn request(d: &Due) -> Result<Value, String> {
+        let Some((w, address)) = d
+            .shipper
+            .as_ref()
+            .and_then(|w| w.address.as_ref().map(|a| (w, a)))
+        else {
+            return Err(format!(
                 "warehouse {} has no street address to ship from",
                 d.warehouse
-            )));
+            ));
         };
         let units: Vec<(u64, i64)> = d
             .lines
@@ -149,7 +166,7 @@ impl OrdersService {
                 .collect();
             request["customs"] = json!({"currency": currency, "incoterm": "DDU", "items": items});
         }
-        Ok(Ok(request))
+        Ok(request)
     }
 
     /// Sends a shipment; one the gateway made a waybill for goes to `made` to be marked.
@@ -184,7 +201,7 @@ impl OrdersService {
     /// Asks the gateway for the shipment's waybill; the waybill when it made one (for the
     /// caller to mark), `None` when the shipment was left to retry or held.
     async fn send(&self, d: &Due) -> Result<Option<CreatedWaybill>, OrderError> {
-        let request = match self.request(d).await? {
+        let request = match Self::request(d) {
             Ok(r) => r,
             Err(why) => {
                 return self

@@ -3,7 +3,7 @@
 
 use super::{act, call, get_order, ingest, order, until_state, warehouses_and_stock};
 use crate::helpers::{Backend, spawn_app_with};
-use crate::inventory::receive;
+use crate::inventory::{inv, receive};
 use reqwest::Method;
 use serde_json::json;
 use shipgate::settings::ShippingRule;
@@ -88,6 +88,33 @@ async fn orders_that_cannot_be_placed_are_held_with_their_reason(backend: Backen
     let o = get_order(&app, &id).await;
     assert_eq!(o.body["order"]["holdReason"], "MANUAL");
     assert_eq!(o.body["order"]["holdDetail"], "fraud check");
+
+    // A warehouse without a street address cannot be the shipper: the gateway is not asked,
+    // and the shipment's order waits on hold with why.
+    let r = inv(
+        &app,
+        Method::PUT,
+        "/v1/inventory/warehouses/US-EAST",
+        "/v1/inventory/warehouses/{code}",
+        Some(
+            &json!({"name": "US-EAST", "country": "US", "state": "NJ", "postalCode": "07102",
+                     "priority": 1, "serves": [{"country": "US", "states": ["NY", "NJ"]}]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let waybills = app.count("SELECT COUNT(*) FROM waybills").await;
+    let r = ingest(&app, &order("NOADDRESS", "PB-10K", 1)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["order"]["orderId"].as_str().unwrap().to_owned();
+    let held = until_state(&app, &id, "ON_HOLD").await;
+    assert_eq!(held["order"]["holdReason"], "GATEWAY_REJECTED", "{held}");
+    let detail = held["order"]["holdDetail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("NO_SHIPPER_ADDRESS: warehouse US-EAST"),
+        "{detail}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM waybills").await, waybills);
 }
 
 crate::on_both_databases!(orders_that_cannot_be_placed_are_held_with_their_reason);
