@@ -257,8 +257,13 @@ impl Connector for Amazon {
             if o["OrderStatus"] == "Canceled" {
                 page.cancelled.push(id.clone());
             }
-            // FBA orders are Amazon's to ship.
-            if o["FulfillmentChannel"] == "AFN" {
+            // FBA orders are Amazon's to ship; a pending one (payment not yet authorized) is not
+            // ready to ship, and is pulled again when its status moves on (that updates it).
+            let pending = matches!(
+                o["OrderStatus"].as_str(),
+                Some("Pending" | "PendingAvailability")
+            );
+            if o["FulfillmentChannel"] == "AFN" || pending {
                 continue;
             }
             let items = self.items(shop, &id).await?;

@@ -82,11 +82,16 @@ pub fn to_order(shop: &str, o: &Value) -> Option<OrderInput> {
         .as_array()?
         .iter()
         .filter(|l| l["requires_shipping"] != Value::Bool(false))
-        .map(|l| LineInput {
+        // What is left of the line after refunds and order edits removed units
+        // (`current_quantity`, since 2023-01), else as ordered; a line with none left is not
+        // shipped.
+        .map(|l| (l, l["current_quantity"].as_i64().or(l["quantity"].as_i64())))
+        .filter(|(_, quantity)| *quantity != Some(0))
+        .map(|(l, quantity)| LineInput {
             sku: None,
             identifier: opt(&l["variant_id"]).or_else(|| opt(&l["sku"])),
             title: opt(&l["title"]),
-            quantity: l["quantity"].as_i64().unwrap_or(0),
+            quantity: quantity.unwrap_or(0),
             unit_price: opt(&l["price"]).unwrap_or_else(|| "0".into()),
             weight_grams: l["grams"].as_u64().filter(|g| *g > 0),
             hs_code: None,
@@ -251,6 +256,26 @@ mod tests {
             "+ihUB5l+D7QrohDEi/6NcBcJRyKssyWqos13LmnsBbs="
         ));
         assert!(!verify_webhook("API_SECRET_KEY", b"{}", "not base64"));
+    }
+
+    #[test]
+    fn units_removed_by_refunds_and_edits_are_not_shipped() {
+        let o = json!({"id": 1, "currency": "USD", "total_price": "3.00",
+            "shipping_address": {"name": "A B", "address1": "1 Main St", "city": "Louisville",
+                                 "province_code": "KY", "zip": "40202", "country_code": "US"},
+            "line_items": [
+                {"id": 10, "variant_id": 100, "quantity": 2, "current_quantity": 1, "price": "1.00"},
+                {"id": 11, "variant_id": 101, "quantity": 1, "current_quantity": 0, "price": "1.00"},
+                {"id": 12, "variant_id": 102, "quantity": 3, "price": "1.00"},
+                {"id": 13, "variant_id": 103, "quantity": 1, "price": "1.00",
+                 "requires_shipping": false}]});
+        let order = to_order("s.myshopify.com", &o).unwrap();
+        let lines: Vec<(Option<&str>, i64)> = order
+            .lines
+            .iter()
+            .map(|l| (l.identifier.as_deref(), l.quantity))
+            .collect();
+        assert_eq!(lines, [(Some("100"), 1), (Some("102"), 3)]);
     }
 
     #[test]

@@ -142,7 +142,11 @@ async fn shopify_orders_are_pulled_paged_and_written_back(backend: Backend) {
     assert_eq!(order["order"]["channel"], "shopify");
     assert_eq!(order["order"]["orderNumber"], "#1001");
     assert_eq!(order["content"]["total"], "598.94");
-    assert_eq!(order["content"]["lines"].as_array().unwrap().len(), 3);
+    // Two of its three lines were refunded (`current_quantity` 0): only the third ships.
+    let lines = order["content"]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["identifier"], "49148385");
+    assert_eq!(lines[0]["quantity"], 1);
     assert_eq!(order["content"]["shipTo"]["state"], "KY");
     let done = until_state(&app, &id, "WAYBILL_CREATED").await;
     let tracking = done["shipments"][0]["trackingNumber"]
@@ -275,6 +279,15 @@ async fn amazon_orders_are_pulled_with_a_login_with_amazon_token(backend: Backen
     let mut first: Value =
         serde_json::from_str(&fixture("amazon", "getOrders_sandbox_TEST_CASE_200.json")).unwrap();
     first["payload"]["NextToken"] = json!("page-2");
+    // An order whose payment is not yet authorized is not ready to ship (nor priced yet).
+    let mut pending = first["payload"]["Orders"][0].clone();
+    pending["AmazonOrderId"] = json!("902-0000000-0000001");
+    pending["OrderStatus"] = json!("Pending");
+    pending.as_object_mut().unwrap().remove("OrderTotal");
+    first["payload"]["Orders"]
+        .as_array_mut()
+        .unwrap()
+        .push(pending);
     Mock::given(method("GET"))
         .and(path("/orders/v0/orders"))
         .and(query_param("NextToken", "page-2"))
@@ -379,6 +392,17 @@ async fn amazon_orders_are_pulled_with_a_login_with_amazon_token(backend: Backen
             .query()
             .is_some_and(|q| q.contains("NextToken=page-2"))
     }));
+    // The pending order was left for when it is: neither taken nor asked about.
+    assert!(
+        order_by_external(&app, "902-0000000-0000001")
+            .await
+            .is_none()
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.url.path().contains("902-0000000-0000001"))
+    );
 }
 
 crate::on_both_databases!(
