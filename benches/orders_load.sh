@@ -10,7 +10,8 @@
 #   benches/orders_load.sh [sqlite|postgres|both]   (env: DURATION=10s ORDERS=5000 THREADS=2
 #   CASES="ingest ship": which of the two parts run; PERF=1 records `perf` during the second;
 #   PG_STATS=1 prints PostgreSQL's costliest statements of the second, from pg_stat_statements
-#   (loaded at the server's start), and the events written by type; PG_URL_PARAMS=?k=v is added
+#   (loaded at the server's start), their totals (calls, buffer hits and WAL: steadier than the
+#   rates between runs), and the events written by type; PG_URL_PARAMS=?k=v is added
 #   to the database URL (e.g. ?statement-cache-capacity=2000);
 #   BIN=path runs that binary instead of building one: two builds compared back to back;
 #   LOG_LEVEL=filter, e.g. warn,sqlx::query=debug, keeps the ship part's server log in target/)
@@ -156,8 +157,9 @@ PY
   fi
   if [ -n "${PG_STATS:-}" ] && [ "$backend" = postgres ]; then
     psql -q "$SHIPGATE_DATABASE_URL" -c "SELECT count(*) AS statements, sum(calls) AS calls,
-      round(sum(total_exec_time)) AS exec_ms, round(sum(total_plan_time)) AS plan_ms
-      FROM pg_stat_statements" -c "SELECT calls, round(total_exec_time) AS ms,
+      round(sum(total_exec_time)) AS exec_ms, round(sum(total_plan_time)) AS plan_ms,
+      sum(shared_blks_hit) AS buffer_hits, sum(wal_records) AS wal_records,
+      pg_size_pretty(sum(wal_bytes)) AS wal FROM pg_stat_statements" -c "SELECT calls, round(total_exec_time) AS ms,
       round(total_plan_time) AS plan_ms,
       round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
       left(regexp_replace(query, '\s+', ' ', 'g'), 150) AS query
