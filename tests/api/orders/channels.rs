@@ -284,10 +284,22 @@ async fn amazon_orders_are_pulled_with_a_login_with_amazon_token(backend: Backen
     pending["AmazonOrderId"] = json!("902-0000000-0000001");
     pending["OrderStatus"] = json!("Pending");
     pending.as_object_mut().unwrap().remove("OrderTotal");
-    first["payload"]["Orders"]
-        .as_array_mut()
-        .unwrap()
-        .push(pending);
+    // One whose address the application may not read: it keeps what the list gave.
+    let mut restricted = first["payload"]["Orders"][0].clone();
+    restricted["AmazonOrderId"] = json!("902-0000000-0000002");
+    restricted["ShippingAddress"] = json!({"City": "SEATTLE", "StateOrRegion": "WA",
+        "PostalCode": "98121", "CountryCode": "US"});
+    let orders = first["payload"]["Orders"].as_array_mut().unwrap();
+    orders.push(pending);
+    orders.push(restricted);
+    Mock::given(method("GET"))
+        .and(path("/orders/v0/orders/902-0000000-0000002/address"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"errors": [{
+            "code": "Unauthorized", "message": "Access to requested resource is denied.",
+            "details": ""}]})))
+        .with_priority(1)
+        .mount(&mock)
+        .await;
     Mock::given(method("GET"))
         .and(path("/orders/v0/orders"))
         .and(query_param("NextToken", "page-2"))
@@ -392,6 +404,13 @@ async fn amazon_orders_are_pulled_with_a_login_with_amazon_token(backend: Backen
             .query()
             .is_some_and(|q| q.contains("NextToken=page-2"))
     }));
+    // The order without its address is kept, on hold for it.
+    let restricted = order_by_external(&app, "902-0000000-0000002")
+        .await
+        .expect("the order whose address was refused");
+    let held = until_state(&app, restricted["order"]["id"].as_str().unwrap(), "ON_HOLD").await;
+    assert_eq!(held["order"]["holdReason"], "ADDRESS_PROBLEM", "{held}");
+    assert_eq!(held["content"]["shipTo"]["postalCode"], "98121", "{held}");
     // The pending order was left for when it is: neither taken nor asked about.
     assert!(
         order_by_external(&app, "902-0000000-0000001")
