@@ -308,6 +308,9 @@ impl OrdersService {
         }
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| WebhookRefusal::Malformed(e.to_string()))?;
+        if shopify::fulfilled(&value) {
+            return Ok(WebhookOutcome::Ignored);
+        }
         let order = shopify::to_order(&shop.shop, &value)
             .ok_or_else(|| WebhookRefusal::Malformed("not a Shopify order".into()))?;
         let cancelled = value["cancelled_at"]

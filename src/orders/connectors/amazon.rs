@@ -258,12 +258,13 @@ impl Connector for Amazon {
                 page.cancelled.push(id.clone());
             }
             // FBA orders are Amazon's to ship; a pending one (payment not yet authorized) is not
-            // ready to ship, and is pulled again when its status moves on (that updates it).
-            let pending = matches!(
+            // ready to ship, and is pulled again when its status moves on (that updates it); a
+            // shipped one (by the seller elsewhere, or confirmed after our waybill) has left.
+            let skipped = matches!(
                 o["OrderStatus"].as_str(),
-                Some("Pending" | "PendingAvailability")
+                Some("Pending" | "PendingAvailability" | "Shipped" | "InvoiceUnconfirmed")
             );
-            if o["FulfillmentChannel"] == "AFN" || pending {
+            if o["FulfillmentChannel"] == "AFN" || skipped {
                 continue;
             }
             let items = self.items(shop, &id).await?;

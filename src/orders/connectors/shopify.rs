@@ -60,6 +60,15 @@ fn pause(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     (used + 2 >= max).then(|| Duration::from_millis(500 * u64::from(used + 2 - max + 1)))
 }
 
+/// Whether every line of the order left already (`fulfillment_status` `fulfilled`, or the older
+/// `restocked`): shipped by the shop itself or by an earlier write-back, nothing to ship here.
+pub fn fulfilled(o: &Value) -> bool {
+    matches!(
+        o["fulfillment_status"].as_str(),
+        Some("fulfilled" | "restocked")
+    )
+}
+
 /// A Shopify order (REST, any version since 2019; the webhook body is the same object) in the
 /// channel-neutral form. Lines that need no shipping are left out; a line names the variant id
 /// (mapped to the tenant's SKU by the inventory's SKU mappings for `shopify`).
@@ -183,6 +192,9 @@ impl Connector for Shopify {
                 && let Some(id) = text(&o["id"])
             {
                 page.cancelled.push(id);
+            }
+            if fulfilled(o) {
+                continue;
             }
             if let Some(order) = to_order(&shop.shop, o) {
                 page.orders.push(order);

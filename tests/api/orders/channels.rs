@@ -57,7 +57,16 @@ async fn order_by_external(app: &TestApp, external: &str) -> Option<Value> {
 
 async fn shopify_orders_are_pulled_paged_and_written_back(backend: Backend) {
     let mock = MockServer::start().await;
-    let list = fixture("shopify", "rest_2025-07_GET_orders_status_any.json");
+    let mut list: Value = serde_json::from_str(&fixture(
+        "shopify",
+        "rest_2025-07_GET_orders_status_any.json",
+    ))
+    .unwrap();
+    // An order the shop fulfilled itself is not shipped again.
+    let mut fulfilled = list["orders"][0].clone();
+    fulfilled["id"] = json!(450789470u64);
+    fulfilled["fulfillment_status"] = json!("fulfilled");
+    list["orders"].as_array_mut().unwrap().push(fulfilled);
     let legacy: Value =
         serde_json::from_str(&fixture("shopify", "rest_legacy_GET_order_450789469.json")).unwrap();
     let legacy = legacy.get("order").cloned().unwrap_or(legacy);
@@ -76,7 +85,7 @@ async fn shopify_orders_are_pulled_paged_and_written_back(backend: Backend) {
         .and(header("X-Shopify-Access-Token", "shpat_test"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_raw(list, "application/json")
+                .set_body_json(list)
                 .insert_header("X-Shopify-Shop-Api-Call-Limit", "3/40")
                 .insert_header(
                     "Link",
@@ -153,6 +162,7 @@ async fn shopify_orders_are_pulled_paged_and_written_back(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
+    assert!(order_by_external(&app, "450789470").await.is_none());
     // The second page (an older copy of the same order) changed nothing; the cursor moved.
     assert_eq!(done["versions"].as_array().unwrap().len(), 1);
     let shops = call(
@@ -290,8 +300,13 @@ async fn amazon_orders_are_pulled_with_a_login_with_amazon_token(backend: Backen
     restricted["ShippingAddress"] = json!({"City": "SEATTLE", "StateOrRegion": "WA",
         "PostalCode": "98121", "CountryCode": "US"});
     let orders = first["payload"]["Orders"].as_array_mut().unwrap();
+    // One shipped already (by the seller elsewhere) is not shipped again.
+    let mut shipped = orders[0].clone();
+    shipped["AmazonOrderId"] = json!("902-0000000-0000003");
+    shipped["OrderStatus"] = json!("Shipped");
     orders.push(pending);
     orders.push(restricted);
+    orders.push(shipped);
     Mock::given(method("GET"))
         .and(path("/orders/v0/orders/902-0000000-0000002/address"))
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({"errors": [{
@@ -411,7 +426,17 @@ async fn amazon_orders_are_pulled_with_a_login_with_amazon_token(backend: Backen
     let held = until_state(&app, restricted["order"]["id"].as_str().unwrap(), "ON_HOLD").await;
     assert_eq!(held["order"]["holdReason"], "ADDRESS_PROBLEM", "{held}");
     assert_eq!(held["content"]["shipTo"]["postalCode"], "98121", "{held}");
-    // The pending order was left for when it is: neither taken nor asked about.
+    // The pending and shipped orders were left: neither taken nor asked about.
+    assert!(
+        order_by_external(&app, "902-0000000-0000003")
+            .await
+            .is_none()
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.url.path().contains("902-0000000-0000003"))
+    );
     assert!(
         order_by_external(&app, "902-0000000-0000001")
             .await
