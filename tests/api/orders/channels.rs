@@ -261,6 +261,19 @@ async fn shopify_webhooks_are_verified_and_ingested(backend: Backend) {
         order.body["content"]["lines"][0]["identifier"],
         "SKU2006-001"
     );
+    // An order the shop fulfilled itself is not taken.
+    let mut fulfilled: Value = serde_json::from_slice(&body).unwrap();
+    fulfilled["id"] = json!(820982911946154509u64);
+    fulfilled["fulfillment_status"] = json!("fulfilled");
+    let fulfilled = serde_json::to_vec(&fulfilled).unwrap();
+    let r = post(
+        fulfilled.clone(),
+        "orders/updated",
+        sign("API_SECRET_KEY", &fulfilled),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["outcome"], "ignored");
     assert_eq!(app.count("SELECT COUNT(*) FROM ord_orders").await, 1);
     let r = app
         .client
