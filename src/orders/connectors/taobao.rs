@@ -30,6 +30,18 @@ receiver_zip,receiver_mobile,receiver_phone,receiver_country,orders";
 /// Trade states that mean the trade will not ship.
 const CLOSED: [&str; 2] = ["TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO"];
 
+/// Trade states with nothing to ship: not paid yet (the trade comes again when it is, its
+/// modification time moved) or sent already (by the seller elsewhere, or after our write-back).
+const NOT_TO_SHIP: [&str; 7] = [
+    "TRADE_NO_CREATE_PAY",
+    "WAIT_BUYER_PAY",
+    "PAY_PENDING",
+    "WAIT_PRE_AUTH_CONFIRM",
+    "WAIT_BUYER_CONFIRM_GOODS",
+    "TRADE_BUYER_SIGNED",
+    "TRADE_FINISHED",
+];
+
 pub struct Taobao {
     pub client: reqwest::Client,
 }
@@ -160,14 +172,16 @@ impl Taobao {
     }
 }
 
-/// Puts a trade on `page`: closed ones as cancelled, the others as orders.
+/// Puts a trade on `page`: closed ones as cancelled, those to ship as orders.
 fn take(shop: &str, trade: &Value, page: &mut Page) {
     let status = trade["status"].as_str().unwrap_or("");
     if CLOSED.contains(&status) {
         if let Some(tid) = text(&trade["tid"]) {
             page.cancelled.push(tid);
         }
-    } else if let Some(order) = to_order(shop, trade) {
+    } else if !NOT_TO_SHIP.contains(&status)
+        && let Some(order) = to_order(shop, trade)
+    {
         page.orders.push(order);
     }
 }
@@ -323,6 +337,35 @@ impl Connector for Taobao {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_paid_trades_not_yet_sent_are_taken_to_ship() {
+        let answer: Value = serde_json::from_str(include_str!(
+            "../../../tests/fixtures/channels/taobao/trade_fullinfo_get.json"
+        ))
+        .unwrap();
+        let trade = &answer["trade_fullinfo_get_response"]["trade"];
+        let page_of = |status: &str| {
+            let mut t = trade.clone();
+            t["status"] = Value::from(status);
+            let mut page = Page::default();
+            take("shop", &t, &mut page);
+            (page.orders.len(), page.cancelled)
+        };
+        assert_eq!(page_of("WAIT_SELLER_SEND_GOODS"), (1, vec![]));
+        assert_eq!(page_of("SELLER_CONSIGNED_PART"), (1, vec![]));
+        for status in [
+            "WAIT_BUYER_PAY",
+            "WAIT_BUYER_CONFIRM_GOODS",
+            "TRADE_FINISHED",
+        ] {
+            assert_eq!(page_of(status), (0, vec![]), "{status}");
+        }
+        assert_eq!(
+            page_of("TRADE_CLOSED_BY_TAOBAO"),
+            (0, vec!["192364827791084".to_owned()])
+        );
+    }
 
     #[test]
     fn signs_sorted_names_and_values_with_the_app_secret() {
