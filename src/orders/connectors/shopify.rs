@@ -87,6 +87,9 @@ pub fn to_order(shop: &str, o: &Value) -> Option<OrderInput> {
         );
         Some(full.trim().to_owned()).filter(|n| !n.is_empty())
     });
+    // An order fulfilled in part (outside shipgate: its own write-back fulfils the whole
+    // order) ships what is left to fulfil of each line.
+    let partly = o["fulfillment_status"].as_str() == Some("partial");
     let lines = o["line_items"]
         .as_array()?
         .iter()
@@ -94,7 +97,11 @@ pub fn to_order(shop: &str, o: &Value) -> Option<OrderInput> {
         // What is left of the line after refunds and order edits removed units
         // (`current_quantity`, since 2023-01), else as ordered; a line with none left is not
         // shipped.
-        .map(|l| (l, l["current_quantity"].as_i64().or(l["quantity"].as_i64())))
+        .map(|l| {
+            let left = l["current_quantity"].as_i64().or(l["quantity"].as_i64());
+            let unfulfilled = l["fulfillable_quantity"].as_i64().filter(|_| partly);
+            (l, unfulfilled.or(left))
+        })
         .filter(|(_, quantity)| *quantity != Some(0))
         .map(|(l, quantity)| LineInput {
             sku: None,
@@ -288,6 +295,18 @@ mod tests {
             .map(|l| (l.identifier.as_deref(), l.quantity))
             .collect();
         assert_eq!(lines, [(Some("100"), 1), (Some("102"), 3)]);
+        // Fulfilled in part elsewhere: what is left to fulfil ships.
+        let mut partly = o.clone();
+        partly["fulfillment_status"] = json!("partial");
+        partly["line_items"][0]["fulfillable_quantity"] = json!(0);
+        partly["line_items"][2]["fulfillable_quantity"] = json!(2);
+        let order = to_order("s.myshopify.com", &partly).unwrap();
+        let lines: Vec<(Option<&str>, i64)> = order
+            .lines
+            .iter()
+            .map(|l| (l.identifier.as_deref(), l.quantity))
+            .collect();
+        assert_eq!(lines, [(Some("102"), 2)]);
     }
 
     #[test]
