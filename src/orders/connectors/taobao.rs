@@ -30,16 +30,19 @@ receiver_zip,receiver_mobile,receiver_phone,receiver_country,orders";
 /// Trade states that mean the trade will not ship.
 const CLOSED: [&str; 2] = ["TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO"];
 
-/// Trade states with nothing to ship: not paid yet (the trade comes again when it is, its
-/// modification time moved) or sent already (by the seller elsewhere, or after our write-back).
-const NOT_TO_SHIP: [&str; 7] = [
+/// States of a trade, or of a sub-order, that has left already.
+const SENT: [&str; 3] = [
+    "WAIT_BUYER_CONFIRM_GOODS",
+    "TRADE_BUYER_SIGNED",
+    "TRADE_FINISHED",
+];
+
+/// Trade states not paid yet: the trade comes again when it is (its modification time moved).
+const UNPAID: [&str; 4] = [
     "TRADE_NO_CREATE_PAY",
     "WAIT_BUYER_PAY",
     "PAY_PENDING",
     "WAIT_PRE_AUTH_CONFIRM",
-    "WAIT_BUYER_CONFIRM_GOODS",
-    "TRADE_BUYER_SIGNED",
-    "TRADE_FINISHED",
 ];
 
 pub struct Taobao {
@@ -179,7 +182,8 @@ fn take(shop: &str, trade: &Value, page: &mut Page) {
         if let Some(tid) = text(&trade["tid"]) {
             page.cancelled.push(tid);
         }
-    } else if !NOT_TO_SHIP.contains(&status)
+    } else if !UNPAID.contains(&status)
+        && !SENT.contains(&status)
         && let Some(order) = to_order(shop, trade)
     {
         page.orders.push(order);
@@ -188,7 +192,8 @@ fn take(shop: &str, trade: &Value, page: &mut Page) {
 
 /// A TOP trade in the channel-neutral form. A sub-order's `outer_sku_id` (the seller's own code
 /// for the SKU) is taken as the SKU; without one, its `sku_id` or item id is looked up in the
-/// tenant's mappings for `taobao`. Refunded sub-orders are left out.
+/// tenant's mappings for `taobao`. Refunded, closed and sent sub-orders (a trade sent in part by
+/// the seller elsewhere) are left out.
 pub fn to_order(shop: &str, t: &Value) -> Option<OrderInput> {
     let opt = |v: &Value| text(v);
     let lines = t["orders"]["order"]
@@ -199,6 +204,7 @@ pub fn to_order(shop: &str, t: &Value) -> Option<OrderInput> {
                 o["refund_status"].as_str(),
                 Some("SUCCESS" | "WAIT_SELLER_CONFIRM_GOODS" | "WAIT_BUYER_RETURN_GOODS")
             ) && !CLOSED.contains(&o["status"].as_str().unwrap_or(""))
+                && !SENT.contains(&o["status"].as_str().unwrap_or(""))
         })
         .map(|o| {
             let sku = opt(&o["outer_sku_id"]).or_else(|| opt(&o["outer_iid"]));
@@ -354,6 +360,16 @@ mod tests {
         };
         assert_eq!(page_of("WAIT_SELLER_SEND_GOODS"), (1, vec![]));
         assert_eq!(page_of("SELLER_CONSIGNED_PART"), (1, vec![]));
+        // Sent in part: the sub-orders sent already are left out.
+        let mut t = trade.clone();
+        t["status"] = Value::from("SELLER_CONSIGNED_PART");
+        let mut sent = t["orders"]["order"][0].clone();
+        sent["status"] = Value::from("WAIT_BUYER_CONFIRM_GOODS");
+        sent["outer_sku_id"] = Value::from("TB-SKU-SENT");
+        t["orders"]["order"].as_array_mut().unwrap().push(sent);
+        let order = to_order("shop", &t).unwrap();
+        let skus: Vec<_> = order.lines.iter().map(|l| l.sku.as_deref()).collect();
+        assert_eq!(skus, [Some("TB-SKU-1")]);
         for status in [
             "WAIT_BUYER_PAY",
             "WAIT_BUYER_CONFIRM_GOODS",
