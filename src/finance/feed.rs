@@ -206,16 +206,29 @@ async fn remember_shipments(
         .filter(|r| seen.insert(key(r)))
         .collect();
     rows.reverse();
+    insert_rows(conn, dialect, rows, |values| {
+        format!(
+            "INSERT INTO fin_shipments (tenant_id, waybill_number, tracking_number, carrier, \
+             quoted_amount, quoted_currency, declared_weight_grams, state) VALUES {values} \
+             ON CONFLICT (tenant_id, waybill_number) DO UPDATE SET state = excluded.state, \
+             tracking_number = COALESCE(excluded.tracking_number, fin_shipments.tracking_number)"
+        )
+    })
+    .await
+}
+
+/// Writes `rows` with one statement per 500 of them: `insert` makes the statement around its
+/// `VALUES` list.
+async fn insert_rows<const N: usize>(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    rows: Vec<[Arg; N]>,
+    insert: impl Fn(String) -> String,
+) -> Result<(), StoreError> {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<[Arg; 8]> = rows.by_ref().take(500).collect();
-        let query = format!(
-            "INSERT INTO fin_shipments (tenant_id, waybill_number, tracking_number, carrier, \
-             quoted_amount, quoted_currency, declared_weight_grams, state) VALUES {} \
-             ON CONFLICT (tenant_id, waybill_number) DO UPDATE SET state = excluded.state, \
-             tracking_number = COALESCE(excluded.tracking_number, fin_shipments.tracking_number)",
-            sql::rows(chunk.len(), 8)
-        );
+        let chunk: Vec<[Arg; N]> = rows.by_ref().take(500).collect();
+        let query = insert(sql::rows(chunk.len(), N));
         sql::statement(dialect, &query, chunk.into_iter().flatten().collect())
             .execute(&mut *conn)
             .await?;
@@ -250,19 +263,13 @@ async fn remember_orders(
     dialect: Dialect,
     orders: Vec<[Arg; 5]>,
 ) -> Result<(), StoreError> {
-    let mut orders = orders.into_iter().peekable();
-    while orders.peek().is_some() {
-        let chunk: Vec<[Arg; 5]> = orders.by_ref().take(500).collect();
-        let query = format!(
+    insert_rows(conn, dialect, orders, |values| {
+        format!(
             "INSERT INTO fin_orders (tenant_id, order_id, external_id, order_number, channel) \
-             VALUES {} ON CONFLICT (tenant_id, order_id) DO NOTHING",
-            sql::rows(chunk.len(), 5)
-        );
-        sql::statement(dialect, &query, chunk.into_iter().flatten().collect())
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+             VALUES {values} ON CONFLICT (tenant_id, order_id) DO NOTHING"
+        )
+    })
+    .await
 }
 
 /// The charge of a created waybill (its accounts made if new); `None` for a zero quote.

@@ -148,10 +148,6 @@ pub fn to_order(shop: &str, o: &Value, items: &[Value], address: &Value) -> Opti
     } else {
         &o["ShippingAddress"]
     };
-    let pending = matches!(
-        o["OrderStatus"].as_str(),
-        Some("Pending" | "PendingAvailability")
-    );
     let lines = items
         .iter()
         .map(|i| {
@@ -189,11 +185,8 @@ pub fn to_order(shop: &str, o: &Value, items: &[Value], address: &Value) -> Opti
         order_number: text(&o["AmazonOrderId"]),
         updated_at: text(&o["LastUpdateDate"]),
         placed_at: text(&o["PurchaseDate"]),
-        paid_at: if pending {
-            None
-        } else {
-            text(&o["PurchaseDate"])
-        },
+        // Orders still pending payment are not taken (see `page`): the rest are paid.
+        paid_at: text(&o["PurchaseDate"]),
         service_level: text(&o["ShipmentServiceLevelCategory"]).map(|s| s.to_ascii_lowercase()),
         currency: text(&o["OrderTotal"]["CurrencyCode"]).unwrap_or_default(),
         total: text(&o["OrderTotal"]["Amount"]).unwrap_or_else(|| "0".into()),

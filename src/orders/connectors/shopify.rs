@@ -288,25 +288,22 @@ mod tests {
                 {"id": 12, "variant_id": 102, "quantity": 3, "price": "1.00"},
                 {"id": 13, "variant_id": 103, "quantity": 1, "price": "1.00",
                  "requires_shipping": false}]});
-        let order = to_order("s.myshopify.com", &o).unwrap();
-        let lines: Vec<(Option<&str>, i64)> = order
-            .lines
-            .iter()
-            .map(|l| (l.identifier.as_deref(), l.quantity))
-            .collect();
-        assert_eq!(lines, [(Some("100"), 1), (Some("102"), 3)]);
+        let lines_of = |o: &Value| -> Vec<(Option<String>, i64)> {
+            let order = to_order("s.myshopify.com", o).unwrap();
+            order
+                .lines
+                .into_iter()
+                .map(|l| (l.identifier, l.quantity))
+                .collect()
+        };
+        let id = |s: &str| Some(s.to_owned());
+        assert_eq!(lines_of(&o), [(id("100"), 1), (id("102"), 3)]);
         // Fulfilled in part elsewhere: what is left to fulfil ships.
         let mut partly = o.clone();
         partly["fulfillment_status"] = json!("partial");
         partly["line_items"][0]["fulfillable_quantity"] = json!(0);
         partly["line_items"][2]["fulfillable_quantity"] = json!(2);
-        let order = to_order("s.myshopify.com", &partly).unwrap();
-        let lines: Vec<(Option<&str>, i64)> = order
-            .lines
-            .iter()
-            .map(|l| (l.identifier.as_deref(), l.quantity))
-            .collect();
-        assert_eq!(lines, [(Some("102"), 2)]);
+        assert_eq!(lines_of(&partly), [(id("102"), 2)]);
     }
 
     #[test]
